@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick start, command 2: lint, type-check and run the whole test suite
+# against a real Docker daemon and a real moto server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check src tests
+.venv/bin/ruff format --check src tests
+.venv/bin/mypy src tests
+exec .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,112 @@
+"""Wiring: real implementations of every seam, built from one validated config.
+
+This is the only module that knows which concrete classes make a runner; the
+CLI calls it, the demo calls it, and the end-to-end tests call it, so that
+all three exercise the same assembly.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .aws import AwsClients, aws_clients
+from .config import Config
+from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
+from .history import HistoryBuilder, SqliteHistoryCache
+from .jobs.evaluate import EvaluateJob
+from .jobs.outcome import Handler
+from .jobs.score import ScoreJob
+from .matches import MatchSource
+from .matches.cached import CachedMatchSource
+from .matches.file import FileMatchSource
+from .queue.sqs import SqsQueue
+from .store.dynamodb import DynamoStore
+from .worker import Worker, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+#: SQS's longest long poll.
+MAX_POLL_SECONDS = 20
+
+
+@dataclass
+class Options:
+    """What the command line adds to the config file."""
+
+    dev: bool = False
+    interactive: bool = True
+    #: Called with the prompt-free credentials reader; tests replace it.
+    credentials: Callable[[], object] | None = None
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "opthub-runner"
+
+
+def build_match_source(config: Config, clients: AwsClients, options: Options) -> MatchSource:
+    """The catalogue file when configured, else the OptHub API behind the administrator's login."""
+    if config.matches_file is not None:
+        return FileMatchSource(config.matches_file)
+    from .auth.session import login_for_runner
+    from .matches.graphql import GraphqlMatchSource
+
+    api = config.api(dev=options.dev)
+    tokens = login_for_runner(
+        api, endpoint_url=config.endpoint_url, interactive=options.interactive
+    )
+    source = GraphqlMatchSource(api.api_url, tokens.access_token)
+    return CachedMatchSource(source, config.match_cache_seconds)
+
+
+def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
+    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
+    options = options or Options()
+    queue_url = config.queue_url(mode)
+    clients = aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+    )
+    queue = SqsQueue(clients.sqs, queue_url)
+    queue.check()
+    store = DynamoStore(clients.dynamodb, config.table_name)
+    docker_client = connect_docker()
+    removed = remove_orphans(docker_client)
+    if removed:
+        log.warning("removed %d containers left by runners that are gone", len(removed))
+    instance = uuid.uuid4().hex[:12]
+    labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
+    executor = DockerExecutor(
+        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
+    )
+    matches = build_match_source(config, clients, options)
+    handler: Handler
+    if mode == "evaluator":
+        handler = EvaluateJob(store=store, matches=matches, executor=executor, timeout=config.timeout)
+    else:
+        cache_dir = config.cache_dir or default_cache_dir()
+        scope = f"{config.endpoint_url or 'aws'}|{config.region_name}|{config.table_name}"
+        cache = SqliteHistoryCache(cache_dir / "history.sqlite3", scope=scope)
+        handler = ScoreJob(
+            store=store,
+            matches=matches,
+            executor=executor,
+            history=HistoryBuilder(store, cache),
+            timeout=config.timeout,
+            max_deferrals=config.max_deferrals,
+            defer_seconds=config.defer_seconds,
+        )
+    settings = WorkerSettings(
+        poll_seconds=max(1, min(config.interval, MAX_POLL_SECONDS)),
+        visibility_window=config.visibility_timeout,
+        max_jobs=config.num,
+        grace_period=config.grace_period,
+    )
+    log.info("%s %s ready on %s (table %s)", mode, instance, queue_url, config.table_name)
+    return Worker(queue=queue, handler=handler, settings=settings, name=mode)

@@ -1,0 +1,221 @@
+"""boto3 clients for SQS, DynamoDB and Cognito, and how their errors are classified.
+
+All three clients come from ONE ``boto3.session.Session`` so that they share a
+credential source (explicit keys from ``config.yml``, or boto3's default chain
+when the keys are omitted) and are safe to use from the worker's threads
+(boto3 clients are thread-safe; the default session is not).
+
+The classification helpers live here because the queue and the store meet the
+same botocore errors (throttling, 5xx, dropped connections, rejected keys) and
+must agree on which are worth a retry; each seam still raises its own
+``errors`` types, so that ``ClientError`` never leaves ``queue/`` or ``store/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3.session
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from . import errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+#: Attempts per call, first one included. Standard mode backs off exponentially
+#: (capped at 20 s) between them, so a short outage is absorbed inside one call.
+MAX_ATTEMPTS = 8
+#: Seconds to open a TCP connection: an unreachable endpoint should fail fast.
+CONNECT_TIMEOUT = 5
+#: Seconds to wait for a response. Must exceed SQS's 20 s long poll, or every
+#: idle receive would end in a read timeout.
+READ_TIMEOUT = 30
+
+#: Error codes that mean "too busy or briefly broken, try again later".
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "SlowDown",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+#: Error codes that mean the access key, its secret or the signing region is wrong.
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "IncompleteSignatureException",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+    }
+)
+
+#: Error codes that mean the key is valid but its IAM policy forbids the call.
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+
+#: What to tell the operator when AWS rejects the credentials.
+CREDENTIALS_HINT = "check access_key_id, secret_access_key and region_name in config.yml"
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The runner's three AWS clients, built together from one session."""
+
+    sqs: SQSClient
+    dynamodb: DynamoDBClient
+    cognito: CognitoIdentityProviderClient
+    region_name: str
+    endpoint_url: str | None = None
+
+
+def aws_clients(
+    *,
+    region_name: str,
+    endpoint_url: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> AwsClients:
+    """Build the SQS, DynamoDB and Cognito clients.
+
+    ``endpoint_url`` points every client at one local stack (moto); None means
+    the real AWS endpoints of ``region_name``. ``max_attempts`` is there for
+    tests that want an outage to surface at once instead of after the backoff.
+    Raises ``errors.FatalError`` when no region or no credentials can be found.
+    """
+    if not region_name:
+        raise errors.FatalError("region_name is not set: add it to config.yml")
+    if (access_key_id is None) != (secret_access_key is None):
+        raise errors.FatalError(
+            "only one of access_key_id and secret_access_key is set: set both or neither"
+        )
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        region_name=region_name,
+    )
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+    try:
+        if session.get_credentials() is None:
+            raise NoCredentialsError()
+        clients = AwsClients(
+            sqs=session.client("sqs", endpoint_url=endpoint_url, config=config),
+            dynamodb=session.client("dynamodb", endpoint_url=endpoint_url, config=config),
+            cognito=session.client("cognito-idp", endpoint_url=endpoint_url, config=config),
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+        )
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise errors.FatalError(
+            "no AWS credentials found: set access_key_id and secret_access_key in config.yml"
+        ) from exc
+    except NoRegionError as exc:
+        raise errors.FatalError("region_name is not valid: fix it in config.yml") from exc
+    log.debug(
+        "AWS clients for region %s%s",
+        region_name,
+        f" at {endpoint_url}" if endpoint_url else "",
+    )
+    return clients
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ``ClientError`` ("" when the response has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: ClientError) -> str:
+    """The AWS error message of a ``ClientError`` ("" when the response has none)."""
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def http_status(exc: ClientError) -> int:
+    """The HTTP status of a ``ClientError`` (0 when unknown)."""
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth retrying after a backoff.
+
+    True for throttling, any 5xx, and for connections that could not be made,
+    were dropped or timed out: the next attempt may well succeed.
+    """
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        return error_code(exc) in TRANSIENT_CODES or http_status(exc) >= 500
+    return False
+
+
+def credentials_problem(exc: BaseException, action: str) -> str | None:
+    """One line for the operator when ``exc`` says the credentials are wrong, else None.
+
+    ``action`` names what was attempted (for example "receive from SQS queue
+    <url>"). The line never carries a secret: AWS's own message is left out
+    because it may quote parts of the request.
+    """
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return f"cannot {action}: no AWS credentials found; {CREDENTIALS_HINT}"
+    if not isinstance(exc, ClientError):
+        return None
+    code = error_code(exc)
+    if code in CREDENTIAL_CODES:
+        return f"cannot {action}: AWS rejected the credentials ({code}); {CREDENTIALS_HINT}"
+    if code in ACCESS_DENIED_CODES:
+        return (
+            f"cannot {action}: access denied ({code}); give the IAM user of "
+            "access_key_id permission for it, or fix access_key_id in config.yml"
+        )
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of a botocore error for logs and error messages."""
+    if isinstance(exc, ClientError):
+        code, message = error_code(exc) or "error", error_message(exc)
+        return f"{code}: {message}" if message else code
+    if isinstance(exc, BotoCoreError):
+        return f"{type(exc).__name__}: {exc}"
+    return repr(exc)

@@ -1,0 +1,152 @@
+"""The ``opthub-runner`` command: parses arguments, wires the runner, handles signals.
+
+Every failure an operator can meet ends here in one line on stderr and a
+distinct exit code (2: configuration, 1: cannot run), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .errors import FatalError
+from .worker import Worker
+
+log = logging.getLogger("opthub_runner_admin")
+
+EXIT_FATAL = 1
+EXIT_CONFIG = 2
+
+_NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def read_config(path: str) -> Config:
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        raise AssertionError("unreachable") from exc
+    setup_logging(loaded.config.log_level)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    return loaded.config
+
+
+def install_signal_handlers(worker: Worker) -> None:
+    """First SIGINT/SIGTERM drains, the second cancels the running job."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if worker.stopping:
+            log.warning("%s again: stopping the running job now", name)
+            worker.stop(force=True)
+        else:
+            log.warning("%s: finishing the running job, then exiting (again to stop it now)", name)
+            worker.stop()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def run_mode(mode: str, config_path: str, dev: bool) -> None:
+    config = read_config(config_path)
+    from .app import Options, build_worker
+
+    try:
+        worker = build_worker(mode, config, Options(dev=dev))
+        install_signal_handlers(worker)
+        stats = worker.run()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except FatalError as exc:
+        fail(str(exc), EXIT_FATAL)
+    except KeyboardInterrupt:
+        fail("interrupted before the runner was ready", EXIT_FATAL)
+    log.info(
+        "%s stopped: %d done, %d dropped, %d put back",
+        mode,
+        stats.done,
+        stats.dropped,
+        stats.retried,
+    )
+
+
+def _mode_command(mode: str) -> Callable[..., Any]:
+    @click.option(
+        "--config",
+        "config_path",
+        default="config.yml",
+        show_default=True,
+        help="YAML configuration file.",
+    )
+    @click.option("--dev", is_flag=True, help="Use OptHub's development stack.")
+    def command(config_path: str, dev: bool) -> None:
+        run_mode(mode, config_path, dev)
+
+    command.__doc__ = (
+        "Evaluate submitted solutions with the problem image."
+        if mode == "evaluator"
+        else "Score successful evaluations with the indicator image."
+    )
+    return command
+
+
+@click.group()
+@click.version_option(__version__, prog_name="opthub-runner")
+def main() -> None:
+    """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB."""
+
+
+main.command("evaluator")(_mode_command("evaluator"))
+main.command("scorer")(_mode_command("scorer"))
+
+
+@main.command()
+def logout() -> None:
+    """Forget the administrator's tokens cached on this machine."""
+    from .auth.token_cache import remove_token_cache
+
+    removed = remove_token_cache()
+    click.echo("Logged out." if removed else "No cached login to remove.")
+
+
+@main.command()
+@click.option("--solutions", default=5, show_default=True, help="Solutions to enqueue.")
+@click.option("--keep", is_flag=True, help="Keep the work directory (.demo/) afterwards.")
+def demo(solutions: int, keep: bool) -> None:
+    """Run the evaluator and the scorer on an embedded local stack (moto + local images)."""
+    from .demo.run import run_demo
+
+    setup_logging("INFO")
+    try:
+        run_demo(solutions=solutions, keep=keep)
+    except FatalError as exc:
+        fail(str(exc), EXIT_FATAL)
+
+
+if __name__ == "__main__":
+    main()

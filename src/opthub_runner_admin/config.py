@@ -1,0 +1,236 @@
+"""The operator's YAML configuration, validated once into a frozen dataclass.
+
+Operators already hold a ``config.yml`` for the earlier implementation; every
+key it knew keeps its meaning. Errors name the key and what is expected in one
+line, because the operator reading them is usually in a tmux pane on a remote
+machine, not in a debugger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MODES = ("evaluator", "scorer")
+
+#: SQS keeps a message invisible for at most 12 hours.
+SQS_MAX_VISIBILITY = 43200
+
+
+class ConfigError(Exception):
+    """A configuration the runner cannot start with; the text is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where the administrator logs in and where match information comes from."""
+
+    api_url: str
+    cognito_region: str
+    cognito_user_pool_id: str
+    cognito_client_id: str
+
+
+PRODUCTION_API = ApiSettings(
+    api_url="https://tf5tepcpn5bori46x5cyxh3ehe.appsync-api.ap-northeast-1.amazonaws.com/graphql",
+    cognito_region="ap-northeast-1",
+    cognito_user_pool_id="ap-northeast-1_9TAMGx5NT",
+    cognito_client_id="7t7snlnn801j8mjsf97eaart1s",
+)
+DEVELOPMENT_API = ApiSettings(
+    api_url="https://jciqso7l7rhajfkt5s3dhybpcu.appsync-api.ap-northeast-1.amazonaws.com/graphql",
+    cognito_region="ap-northeast-1",
+    cognito_user_pool_id="ap-northeast-1_1Y69fktA0",
+    cognito_client_id="24nvfsrgbuvu75h4o8oj2c2oek",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the runner reads. Field docs are the operator-facing meanings."""
+
+    # Keys of the published README.
+    region_name: str
+    table_name: str
+    evaluator_queue_url: str | None = None
+    scorer_queue_url: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    interval: int = 2
+    timeout: int = 43200
+    rm: bool = True
+    log_level: str = "INFO"
+    force: bool = False
+    num: int = 0
+    # Keys this implementation adds.
+    endpoint_url: str | None = None
+    matches_file: Path | None = None
+    api_url: str | None = None
+    cognito_region: str | None = None
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    match_cache_seconds: int = 300
+    visibility_timeout: int = 60
+    output_limit: int = 4 * 1024 * 1024
+    grace_period: int | None = None
+    max_deferrals: int = 30
+    defer_seconds: int = 10
+    cache_dir: Path | None = None
+
+    def queue_url(self, mode: str) -> str:
+        """The queue of ``mode``; a missing one is a configuration error."""
+        key = f"{mode}_queue_url"
+        url: str | None = getattr(self, key)
+        if not url:
+            raise ConfigError(f"'{key}' is required to run the {mode} (the SQS queue URL)")
+        return url
+
+    def api(self, *, dev: bool = False) -> ApiSettings:
+        """Production (or development) endpoints, with any key set in the file winning."""
+        base = DEVELOPMENT_API if dev else PRODUCTION_API
+        return ApiSettings(
+            api_url=self.api_url or base.api_url,
+            cognito_region=self.cognito_region or base.cognito_region,
+            cognito_user_pool_id=self.cognito_user_pool_id or base.cognito_user_pool_id,
+            cognito_client_id=self.cognito_client_id or base.cognito_client_id,
+        )
+
+
+# key -> (type, minimum) for numbers; the types the YAML must carry.
+_INTS: dict[str, int] = {
+    "interval": 0,
+    "timeout": 1,
+    "num": 0,
+    "match_cache_seconds": 0,
+    "visibility_timeout": 1,
+    "output_limit": 1024,
+    "grace_period": 0,
+    "max_deferrals": 0,
+    "defer_seconds": 0,
+}
+_BOOLS = ("rm", "force")
+_STRS = (
+    "region_name",
+    "table_name",
+    "evaluator_queue_url",
+    "scorer_queue_url",
+    "access_key_id",
+    "secret_access_key",
+    "log_level",
+    "endpoint_url",
+    "api_url",
+    "cognito_region",
+    "cognito_user_pool_id",
+    "cognito_client_id",
+)
+_PATHS = ("matches_file", "cache_dir")
+_REQUIRED = ("region_name", "table_name")
+#: Never echoed back in an error message.
+_SECRETS = {"access_key_id", "secret_access_key"}
+_NULLABLE = {"grace_period"}
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    warnings: list[str]
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate ``path``; raise ``ConfigError`` with one line naming the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found (copy config.default.yml and fill it in,"
+            " or pass --config)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    return parse_config(text, source=str(path), base_dir=path.parent)
+
+
+def parse_config(
+    text: str, *, source: str = "config", base_dir: Path | None = None
+) -> LoadedConfig:
+    """Validate YAML text; relative paths in it are taken from ``base_dir``."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}{where}: YAML syntax error: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of keys to values at the top level")
+    return _validate(raw, source, base_dir or Path.cwd())
+
+
+def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConfig:
+    known = {f.name for f in fields(Config)}
+    warnings = [
+        f"{source}: unknown key '{key}' is ignored (check its spelling)"
+        for key in raw
+        if key not in known
+    ]
+    values: dict[str, Any] = {}
+    for key in known & {str(k) for k in raw}:
+        value = raw[key]
+        if value is None and (key in _NULLABLE or key in _STRS or key in _PATHS):
+            continue
+        values[key] = _check(key, value, source, base_dir)
+    for key in _REQUIRED:
+        if not values.get(key):
+            raise ConfigError(f"{source}: '{key}' is required ({_MEANING[key]})")
+    level = values.get("log_level", "INFO")
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"{source}: 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
+        )
+    values["log_level"] = level.upper()
+    if values.get("force"):
+        warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
+    return LoadedConfig(config=Config(**values), warnings=warnings)
+
+
+_MEANING = {
+    "region_name": "the AWS region of the queues and the table, e.g. ap-northeast-1",
+    "table_name": "the DynamoDB table of solutions, evaluations and scores",
+}
+
+
+def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
+    if key in _INTS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
+        if value < _INTS[key]:
+            raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+        if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
+            raise ConfigError(
+                f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"
+            )
+        return value
+    if key in _BOOLS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+        return value
+    if key in _PATHS:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{source}: '{key}' must be a path, got {value!r}")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base_dir / path
+    if not isinstance(value, str):
+        shown = type(value).__name__ if key in _SECRETS else repr(value)
+        raise ConfigError(f"{source}: '{key}' must be text, got {shown}")
+    return value

@@ -1,0 +1,163 @@
+"""``opthub-runner demo``: the whole product on this machine, with nothing to sign up for.
+
+It plays the platform's part (a moto server for SQS and DynamoDB, solutions in
+the table, messages in the queues, a local match catalogue) and runs the real
+evaluator and scorer, built by the same wiring as ``opthub-runner evaluator``,
+against it. What the runner wrote is read back from the table and printed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from ..app import Options, build_worker
+from ..aws import aws_clients
+from ..config import load_config
+from ..executor.docker import connect_docker
+from ..model import TrialRef
+from ..values import from_dynamo
+from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
+from .stack import MotoServer, create_queue, create_table, put_solution, send_job
+
+REGION = "ap-northeast-1"
+PROBLEM_IMAGE = "opthub-demo/sphere:latest"
+INDICATOR_IMAGE = "opthub-demo/best-so-far:latest"
+
+
+def run_demo(*, solutions: int = 5, keep: bool = False, workdir: Path | None = None) -> None:
+    workdir = workdir or Path.cwd() / ".demo"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    click.echo("Building the example images (static busybox, no registry needed)...")
+    docker_client = connect_docker()
+    build_busybox_image(docker_client, PROBLEM_IMAGE, SPHERE_SCRIPT)
+    build_busybox_image(docker_client, INDICATOR_IMAGE, BEST_SO_FAR_SCRIPT)
+    click.echo("Starting a moto server for SQS and DynamoDB...")
+    with MotoServer() as server:
+        _run_on(server.endpoint_url, workdir, solutions)
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
+    clients = aws_clients(
+        region_name=REGION,
+        endpoint_url=endpoint,
+        access_key_id="demo",
+        secret_access_key="demo",
+    )
+    table = "opthub-demo"
+    create_table(clients.dynamodb, table)
+    evaluator_url = create_queue(clients.sqs, "opthub-demo-evaluator")
+    scorer_url = create_queue(clients.sqs, "opthub-demo-scorer")
+    match_id = str(uuid.uuid4())
+    (workdir / "matches.yml").write_text(
+        yaml.safe_dump(
+            {
+                match_id: {
+                    "problem": {"image": PROBLEM_IMAGE, "environment": {"DIMENSION": "2"}},
+                    "indicator": {"image": INDICATOR_IMAGE, "environment": {}},
+                }
+            }
+        )
+    )
+    config_path = workdir / "config.yml"
+    settings: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "access_key_id": "demo",
+        "secret_access_key": "demo",
+        "table_name": table,
+        "evaluator_queue_url": evaluator_url,
+        "scorer_queue_url": scorer_url,
+        "matches_file": "matches.yml",
+        "cache_dir": "cache",
+        "interval": 1,
+        "timeout": 30,
+        "log_level": "INFO",
+    }
+    config_path.write_text(yaml.safe_dump(settings))
+
+    refs = _submit(clients, table, evaluator_url, match_id, solutions)
+    click.echo(f"\nEnqueued {len(refs)} solutions for match {match_id}; running the evaluator.")
+    _run_mode("evaluator", config_path, len(refs))
+
+    evaluated = [ref for ref in refs if _status(clients, table, "Evaluations", ref) == "Success"]
+    for ref in evaluated:
+        send_job(clients.sqs, scorer_url, ref)
+    click.echo(f"\n{len(evaluated)} evaluations succeeded; running the scorer on them.")
+    if evaluated:
+        _run_mode("scorer", config_path, len(evaluated))
+    _print_results(clients, table, refs)
+
+
+def _submit(
+    clients: Any, table: str, queue_url: str, match_id: str, count: int
+) -> list[TrialRef]:
+    rng = random.Random(42)
+    refs = []
+    for n in range(1, count + 1):
+        ref = TrialRef(match_id, "demo-participant", f"{n:04d}")
+        # Every fourth solution is malformed, to show a Failed evaluation.
+        variable: Any = "not a vector" if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
+        put_solution(clients.dynamodb, table, ref, variable)
+        send_job(clients.sqs, queue_url, ref)
+        refs.append(ref)
+    return refs
+
+
+def _run_mode(mode: str, config_path: Path, jobs: int) -> None:
+    config = replace(load_config(config_path).config, num=jobs)
+    worker = build_worker(mode, config, Options(interactive=False))
+    worker.run()
+
+
+def _item(clients: Any, table: str, kind: str, ref: TrialRef, status: str) -> dict[str, Any] | None:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    response = clients.dynamodb.get_item(
+        TableName=table,
+        Key={
+            "ID": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"},
+            "Trial": {"S": f"{status}#{ref.trial_no}"},
+        },
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    if item is None:
+        return None
+    deserializer = TypeDeserializer()
+    return {key: from_dynamo(deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _status(clients: Any, table: str, kind: str, ref: TrialRef) -> str | None:
+    for status in ("Success", "Failed"):
+        if _item(clients, table, kind, ref, status) is not None:
+            return status
+    return None
+
+
+def _print_results(clients: Any, table: str, refs: list[TrialRef]) -> None:
+    click.echo("\nWhat the runner wrote to the table:")
+    click.echo(f"{'trial':<6} {'evaluation':<10} {'objective / error':<44} {'score':<10}")
+    for ref in refs:
+        evaluation = _item(clients, table, "Evaluations", ref, "Success")
+        if evaluation is None:
+            failed = _item(clients, table, "Evaluations", ref, "Failed") or {}
+            detail = str(failed.get("ErrorMessage", "(no item)"))[:44]
+            click.echo(f"{ref.trial_no:<6} {'Failed':<10} {detail:<44} {'-':<10}")
+            continue
+        score = _item(clients, table, "Scores", ref, "Success")
+        value = json.dumps(score["Value"]) if score else "(none)"
+        objective = json.dumps(evaluation["Objective"])
+        click.echo(f"{ref.trial_no:<6} {'Success':<10} {objective:<44} {value:<10}")

@@ -1,0 +1,255 @@
+"""An embedded local AWS stack: a moto server in a subprocess, and the platform's side of it.
+
+``opthub-runner demo`` and the tests run the runner against this stack over
+real HTTP, so every byte goes through the same boto3 code as in production.
+The helpers here play the platform: they create the table and the queues and
+write Solution items and queue bodies exactly as the contract describes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeSerializer
+
+from ..aws import MAX_ATTEMPTS, AwsClients, aws_clients
+from ..model import TrialRef
+from ..store.dynamodb import solution_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+log = logging.getLogger(__name__)
+
+#: Region of the local stack (the platform's own).
+REGION = "ap-northeast-1"
+#: moto accepts any keys; explicit fake ones keep boto3 off the real credential chain.
+FAKE_KEY = "testing"
+#: Seconds to wait for a fresh moto server to answer (importing moto is slow).
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """``python -m moto.server`` in a subprocess, as a context manager.
+
+    The port is chosen once and kept, so that ``stop()`` then ``start()``
+    simulates an outage of the same endpoint (moto forgets its state on stop).
+    ``env`` adds environment variables for the server, for example
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto check credentials.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._env = dict(env or {})
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        """The server's port (chosen on first use)."""
+        if self._port is None:
+            self._port = free_port(self._host)
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL to give boto3 as ``endpoint_url``."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the subprocess is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def clients(self, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
+        """AWS clients on this server, with the fake keys."""
+        return local_clients(self.endpoint_url, max_attempts=max_attempts)
+
+    def start(self) -> MotoServer:
+        """Start the server and wait until it answers; a no-op when it runs already."""
+        if self.running:
+            return self
+        # Closed by stop(): it outlives this method, as the server does.
+        self._log = tempfile.TemporaryFile(prefix="moto-server-")  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self._host, "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self._env},
+            # Its own session: a Ctrl-C meant for the demo must not kill the stack
+            # that the runner still needs while it drains.
+            start_new_session=True,
+        )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        log.debug("moto server answering at %s", self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (its state is lost); a no-op when it is not running."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"moto server exited at start-up:\n{self._output()}")
+            if self._answers():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"moto server did not answer at {self.endpoint_url} within "
+            f"{STARTUP_TIMEOUT:.0f} s:\n{self._output()}"
+        )
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer means the server is up
+        except OSError:
+            return False
+
+    def _output(self) -> str:
+        """The tail of what the server printed, for start-up errors."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read()[-4000:].decode("utf-8", errors="replace")
+
+
+def local_clients(endpoint_url: str, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
+    """AWS clients on a local stack, with fake keys (never the operator's)."""
+    return aws_clients(
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        access_key_id=FAKE_KEY,
+        secret_access_key=FAKE_KEY,
+        max_attempts=max_attempts,
+    )
+
+
+def create_table(client: DynamoDBClient, name: str) -> None:
+    """Create the OptHub table: string keys ``ID`` (partition) and ``Trial`` (sort)."""
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "ID", "AttributeType": "S"},
+            {"AttributeName": "Trial", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "ID", "KeyType": "HASH"},
+            {"AttributeName": "Trial", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+
+
+def dead_letter_queue_name(name: str) -> str:
+    """The name ``create_queue`` gives the dead-letter queue of queue ``name``."""
+    return f"{name}-dlq"
+
+
+def create_queue(
+    client: SQSClient, name: str, *, dead_letter_max_receives: int | None = None
+) -> str:
+    """Create a standard queue and return its URL.
+
+    With ``dead_letter_max_receives``, also create ``<name>-dlq`` and a redrive
+    policy that moves a message there after that many receives.
+    """
+    attributes: dict[QueueAttributeNameType, str] = {}
+    if dead_letter_max_receives is not None:
+        dlq_url = client.create_queue(QueueName=dead_letter_queue_name(name))["QueueUrl"]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(dead_letter_max_receives)}
+        )
+    return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
+def put_solution(
+    client: DynamoDBClient,
+    table: str,
+    ref: TrialRef,
+    variable: Any,
+    user_id: str = "demo-user",
+) -> None:
+    """Write a Solution item as the platform does (contract: "Solution")."""
+    serializer = TypeSerializer()
+    item = solution_item(ref, variable, user_id=user_id)
+    client.put_item(
+        TableName=table,
+        Item={name: serializer.serialize(value) for name, value in item.items()},
+    )
+
+
+def job_body(ref: TrialRef) -> str:
+    """The queue body the platform sends for ``ref`` (contract: "Queues")."""
+    return json.dumps(
+        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
+    )
+
+
+def send_job(client: SQSClient, queue_url: str, ref: TrialRef) -> str:
+    """Send the job for ``ref``; return the message id."""
+    return client.send_message(QueueUrl=queue_url, MessageBody=job_body(ref))["MessageId"]

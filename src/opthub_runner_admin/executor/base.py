@@ -1,0 +1,66 @@
+"""The executor seam: one container run, bounded in time and in captured output."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..errors import AdminError, RunnerError, TransientError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run. ``environment`` holds secrets and is left out of ``repr``."""
+
+    image: str
+    stdin_lines: Sequence[str]
+    timeout: float
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    command: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What one run produced.
+
+    ``stdout`` and ``stderr`` are the LAST bytes the container wrote, up to
+    the executor's output limit (decoded as UTF-8 with replacement): the
+    result is the last line of stdout, and the end of stderr is what an
+    administrator needs. ``stdout_truncated`` says that the start was cut.
+    ``exit_code`` is None when the container was killed at the timeout.
+    """
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+    started_at: datetime
+    finished_at: datetime
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+
+class ImageNotAvailable(AdminError):
+    """The image is neither present nor pullable with the runner's credentials."""
+
+
+class DockerUnavailable(TransientError):
+    """The Docker daemon cannot be reached; the job should be retried when it is back."""
+
+
+class Cancelled(RunnerError):
+    """The run was stopped on purpose (the operator's second signal); nothing was decided."""
+
+
+class Executor(Protocol):
+    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
+        """Run ``spec`` to completion, its timeout, or until ``cancel`` is set.
+
+        The container is gone when this returns or raises (unless the
+        executor was told to keep containers). Raises ``ImageNotAvailable``,
+        ``DockerUnavailable`` or ``Cancelled``.
+        """
+        ...

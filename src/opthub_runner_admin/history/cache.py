@@ -1,0 +1,147 @@
+"""Where resolved history is kept between jobs, and between restarts.
+
+A cache entry is a participant's *resolved prefix*: every trial up to the
+watermark has its final results in the table, and results are immutable once
+written (the flag item guarantees it). So what the cache holds can never
+disagree with the table, whatever other scorers on other machines do; it only
+spares reading the same items again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..model import Evaluation, HistoryEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Trials up to ``watermark`` (inclusive) are all resolved; ``entries`` are their history."""
+
+    watermark: str
+    entries: tuple[HistoryEntry, ...]
+
+
+class HistoryCache(Protocol):
+    def get(self, key: tuple[str, str]) -> Prefix | None: ...
+
+    def put(self, key: tuple[str, str], prefix: Prefix) -> None: ...
+
+
+class MemoryHistoryCache:
+    """Per-process cache; lost on restart."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], Prefix] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Prefix | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def put(self, key: tuple[str, str], prefix: Prefix) -> None:
+        with self._lock:
+            self._data[key] = prefix
+
+
+class SqliteHistoryCache:
+    """Memory in front of an SQLite file, so that a restarted scorer need not reread everything.
+
+    ``scope`` names the table (and endpoint) the facts come from: a cache file
+    shared by runners of two competitions never mixes their histories.
+    Entries are appended as the watermark moves, so a write costs what is new.
+    A damaged file is set aside and rebuilt from the table, never trusted.
+    """
+
+    def __init__(self, path: Path, *, scope: str) -> None:
+        self._memory = MemoryHistoryCache()
+        self._scope = scope
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open(path)
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        try:
+            return self._connect(path)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_suffix(path.suffix + ".broken")
+            log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
+            path.replace(aside)
+            return self._connect(path)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS watermark (scope TEXT, match TEXT, participant TEXT,"
+            " trial TEXT, PRIMARY KEY (scope, match, participant))"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS entry (scope TEXT, match TEXT, participant TEXT,"
+            " trial TEXT, body TEXT, PRIMARY KEY (scope, match, participant, trial))"
+        )
+        return db
+
+    def get(self, key: tuple[str, str]) -> Prefix | None:
+        cached = self._memory.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            row = self._db.execute(
+                "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
+                (self._scope, *key),
+            ).fetchone()
+            if row is None:
+                return None
+            rows = self._db.execute(
+                "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
+                " length(trial)=length(?) AND trial<=? ORDER BY trial",
+                (self._scope, *key, row[0], row[0]),
+            ).fetchall()
+        prefix = Prefix(row[0], tuple(_decode(body) for (body,) in rows))
+        self._memory.put(key, prefix)
+        return prefix
+
+    def put(self, key: tuple[str, str], prefix: Prefix) -> None:
+        old = self._memory.get(key)
+        known = {e.trial_no for e in old.entries} if old else set()
+        new = [e for e in prefix.entries if e.trial_no not in known]
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
+                [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
+                (self._scope, *key, prefix.watermark),
+            )
+        self._memory.put(key, prefix)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _encode(entry: HistoryEntry) -> str:
+    return json.dumps(entry.as_json())
+
+
+def _decode(body: str) -> HistoryEntry:
+    data = json.loads(body)
+    evaluation = Evaluation(
+        objective=data["objective"],
+        constraint=data["constraint"],
+        info=data["info"],
+        feasible=data["feasible"],
+    )
+    return HistoryEntry(trial_no=data["trial_no"], evaluation=evaluation, score=data["score"])

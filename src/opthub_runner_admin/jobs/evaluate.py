@@ -1,0 +1,103 @@
+"""Evaluate one solution with the match's problem image."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ..executor import Execution
+from ..model import Evaluation, Failure
+from ..queue import Message
+from .messages import JobMessage
+from .outcome import JobContext, Outcome
+from .protocol import admin_details, error_text, parse_last_line
+from .trial_job import TrialJob, timing_of
+
+log = logging.getLogger(__name__)
+
+
+class EvaluateJob(TrialJob[Evaluation]):
+    kind = "evaluation"
+
+    def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
+        ref = job.ref
+        if self.store.is_evaluated(ref):
+            log.info("%s is already evaluated; message deleted", ref)
+            return self.already_done()
+        solution = self.store.get_solution(ref)
+        if solution is None:
+            return self.missing_input("solution", job, message)
+        match = self.matches.get(ref.match_id)
+        log.info("evaluating %s with %s", ref, match.problem.image)
+        execution = self.run_container(match.problem, [json.dumps(solution.variable)], ctx)
+        result = interpret_evaluation(execution)
+        if execution.exit_code not in (0, None) and isinstance(result, Evaluation):
+            log.warning(
+                "%s: the problem image exited with code %s but printed a result; "
+                "counted as a success",
+                ref,
+                execution.exit_code,
+            )
+        outcome = self.write(
+            ref,
+            lambda r: self.store.put_evaluation(ref, r, timing_of(execution)),
+            result,
+            ctx.cancel,
+        )
+        _log_result(ref, result)
+        return outcome
+
+
+def _log_result(ref: object, result: Evaluation | Failure) -> None:
+    if isinstance(result, Failure):
+        log.info("%s evaluation Failed: %s", ref, result.message)
+    else:
+        log.info("%s evaluation Success: objective=%s", ref, json.dumps(result.objective)[:200])
+
+
+def interpret_evaluation(execution: Execution) -> Evaluation | Failure:
+    """Turn a problem image's run into the evaluation the contract prescribes."""
+    if execution.timed_out:
+        seconds = (execution.finished_at - execution.started_at).total_seconds()
+        return Failure(
+            message=f"The evaluation timed out after {seconds:.0f} seconds.",
+            admin_message=admin_details(execution, "timed out"),
+        )
+    parsed = parse_last_line(execution.stdout)
+    if parsed.result is None:
+        return Failure(
+            message="The evaluation failed: the problem program printed no result. "
+            "Check that the solution has the format the problem expects.",
+            admin_message=admin_details(execution, parsed.problem, parsed.last_line),
+        )
+    return _evaluation_from(parsed.result, execution, parsed.last_line)
+
+
+def _evaluation_from(
+    result: dict[str, Any], execution: Execution, line: str
+) -> Evaluation | Failure:
+    if "error" in result:
+        return Failure(
+            message=error_text(result["error"]),
+            admin_message=admin_details(execution, "the problem image reported an error", line),
+        )
+    if "objective" not in result:
+        return Failure(
+            message="The evaluation failed: the problem program returned no objective.",
+            admin_message=admin_details(execution, "the result has no 'objective'", line),
+        )
+    info = result.get("info")
+    if info is None:
+        info = {}
+    elif not isinstance(info, dict):
+        info = {"info": info}
+    feasible = result.get("feasible")
+    if not isinstance(feasible, bool):
+        feasible = None
+    return Evaluation(
+        objective=result["objective"],
+        constraint=result.get("constraint"),
+        info=info,
+        feasible=feasible,
+    )

@@ -1,0 +1,60 @@
+"""How a job ended, as far as the worker must act on its message."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..queue import Message
+
+
+@dataclass(frozen=True)
+class Done:
+    """The trial has its result in the table (written now or before): delete the message."""
+
+    summary: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """The message can never succeed (bad body, no solution after several tries): delete it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Nothing was decided: hand the message back, visible again after ``delay`` seconds.
+
+    ``body`` set means requeue a fresh copy with that body (resetting the
+    receive count so deliberate retries never reach the dead-letter queue);
+    otherwise the message itself is released. ``backoff`` asks the worker to
+    pause before taking more work, for trouble that the next message would
+    meet too (an administrator's mistake, the Docker daemon gone).
+    """
+
+    delay: int
+    reason: str
+    body: str | None = None
+    backoff: bool = False
+
+
+Outcome = Done | Drop | Retry
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the worker lends a job: its time budget and the operator's cancel switch."""
+
+    deadline: float
+    cancel: threading.Event
+
+    def remaining(self) -> float:
+        """Seconds left before SQS may hand the message to someone else (less a margin)."""
+        return self.deadline - time.monotonic()
+
+
+class Handler(Protocol):
+    def __call__(self, message: Message, ctx: JobContext) -> Outcome: ...

@@ -1,0 +1,76 @@
+"""Reading the container protocol: the result is the last non-empty stdout line."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..executor import Execution
+from ..values import truncate_middle
+
+#: How much of stderr an administrator's message carries.
+STDERR_TAIL = 4000
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """The last line as an object, or why there is none (``problem``)."""
+
+    result: dict[str, Any] | None
+    problem: str
+    last_line: str
+
+
+def parse_last_line(stdout: str) -> ParsedOutput:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return ParsedOutput(None, "stdout is empty", "")
+    last = lines[-1].strip()
+    try:
+        value = json.loads(last)
+    except RecursionError:
+        return ParsedOutput(None, "the last stdout line is nested too deeply", last)
+    except ValueError as exc:
+        return ParsedOutput(None, f"the last stdout line is not JSON ({exc})", last)
+    if not isinstance(value, dict):
+        return ParsedOutput(None, "the last stdout line is JSON but not an object", last)
+    return ParsedOutput(value, "", last)
+
+
+def admin_details(execution: Execution, problem: str = "", last_line: str = "") -> str:
+    """Everything an administrator needs to see why a run failed, in one text."""
+    parts = []
+    if problem:
+        parts.append(problem)
+    if execution.timed_out:
+        parts.append("container killed at the timeout")
+    elif execution.exit_code is not None:
+        parts.append(f"exit code {execution.exit_code}")
+    if last_line:
+        parts.append(f"last stdout line: {truncate_middle(last_line, 2000)}")
+    if execution.stdout_truncated:
+        parts.append("stdout exceeded the output limit; only its end was kept")
+    stderr = execution.stderr.strip()
+    tail = stderr[-STDERR_TAIL:] if stderr else "(empty)"
+    parts.append(f"stderr (end): {tail}")
+    return "; ".join(parts)
+
+
+def error_text(value: Any) -> str:
+    """The image's ``error`` value as text for the participant."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)

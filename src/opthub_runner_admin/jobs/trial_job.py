@@ -1,0 +1,162 @@
+"""What evaluating and scoring share: one message, one container run, one result.
+
+The evaluator and the scorer differ only in what they read, which image they
+run with which stdin lines, and how they read the output; the handling of
+bad messages, administrator errors, transient trouble and the result write
+is the same and lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Generic, TypeVar
+
+from ..errors import AdminError, AlreadyDone, ResultTooLarge, TransientError
+from ..executor import Cancelled, Execution, Executor, RunSpec
+from ..matches import ImageSpec, MatchSource
+from ..model import Failure, Timing, TrialRef
+from ..queue import Message
+from ..store import Store
+from .messages import BadMessage, JobMessage, describe, parse_body
+from .outcome import Done, Drop, JobContext, Outcome, Retry
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+#: A message whose input is missing from the table is retried this many receives, then dropped.
+MISSING_INPUT_RECEIVES = 5
+#: Seconds before a message held back by an administrator's mistake is tried again.
+ADMIN_RETRY_DELAY = 60
+#: Seconds before a message held back by transient trouble is tried again.
+TRANSIENT_RETRY_DELAY = 10
+#: Longest pause between two attempts to write a result.
+MAX_WRITE_BACKOFF = 30.0
+
+
+class TrialJob(ABC, Generic[R]):
+    """Template of one job; subclasses say what to read, run and write."""
+
+    #: "evaluation" or "score", for log lines.
+    kind: str
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        matches: MatchSource,
+        executor: Executor,
+        timeout: int,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.matches = matches
+        self.executor = executor
+        self.timeout = timeout
+        self.command = command
+
+    def __call__(self, message: Message, ctx: JobContext) -> Outcome:
+        try:
+            job = parse_body(message.body)
+        except BadMessage as exc:
+            log.error(
+                "bad message %s deleted: %s: %s", message.message_id, exc, describe(message.body)
+            )
+            return Drop(str(exc))
+        try:
+            return self.handle(job, message, ctx)
+        except AdminError as exc:
+            log.error("%s: %s (the message goes back to the queue and is retried)", job.ref, exc)
+            return Retry(ADMIN_RETRY_DELAY, str(exc), body=message.body, backoff=True)
+        except TransientError as exc:
+            log.warning("%s: %s (retrying later)", job.ref, exc)
+            return Retry(TRANSIENT_RETRY_DELAY, str(exc), body=message.body, backoff=True)
+
+    @abstractmethod
+    def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
+        """Do the job; raise AdminError or TransientError when nothing could be decided."""
+
+    def already_done(self) -> Outcome:
+        return Done(f"{self.kind} already done")
+
+    def missing_input(self, what: str, job: JobMessage, message: Message) -> Outcome:
+        """The table lacks the input: give it a few receives (it may be on its way), then drop."""
+        if message.receive_count >= MISSING_INPUT_RECEIVES:
+            log.error(
+                "%s: no %s in the table after %d receives; message deleted",
+                job.ref,
+                what,
+                message.receive_count,
+            )
+            return Drop(f"no {what}")
+        log.warning("%s: no %s in the table yet; retrying later", job.ref, what)
+        return Retry(TRANSIENT_RETRY_DELAY, f"no {what}")
+
+    def run_container(
+        self, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
+    ) -> Execution:
+        """Run within what is left of the message's 12 hours, at most ``timeout`` seconds."""
+        budget = max(1.0, min(float(self.timeout), ctx.remaining()))
+        spec = RunSpec(
+            image=image.image,
+            stdin_lines=stdin_lines,
+            timeout=budget,
+            environment=image.environment,
+            command=self.command,
+        )
+        return self.executor.run(spec, ctx.cancel)
+
+    def write(
+        self,
+        ref: TrialRef,
+        put: Callable[[R | Failure], list[str]],
+        result: R | Failure,
+        cancel: threading.Event,
+    ) -> Outcome:
+        """Write until it is written: a result is never dropped for a transient error.
+
+        The heartbeat keeps the message hidden meanwhile; only the operator's
+        forced stop gives up, and then the message is released, not deleted.
+        """
+        backoff = 1.0
+        while True:
+            try:
+                notes = put(result)
+            except AlreadyDone:
+                log.info("%s already has a %s; nothing written", ref, self.kind)
+                return Done(f"{self.kind} already done")
+            except ResultTooLarge as exc:
+                log.error("%s: the %s cannot be stored (%s)", ref, self.kind, exc)
+                result = Failure(
+                    message=f"The {self.kind} result is too large to be stored.",
+                    admin_message=f"result not storable in DynamoDB: {exc}",
+                )
+                continue
+            except TransientError as exc:
+                log.warning(
+                    "%s: writing the %s failed (%s); retrying in %.0fs",
+                    ref,
+                    self.kind,
+                    exc,
+                    backoff,
+                )
+                if cancel.wait(backoff):
+                    raise Cancelled(f"stopped while writing the {self.kind} of {ref}") from exc
+                backoff = min(backoff * 2, MAX_WRITE_BACKOFF)
+                continue
+            for note in notes:
+                log.warning("%s: %s", ref, note)
+            status = "Failed" if isinstance(result, Failure) else "Success"
+            return Done(f"{self.kind} {status}")
+
+
+def timing_of(execution: Execution | None = None) -> Timing:
+    """Start and end of the run, or now for a result decided without a container."""
+    if execution is not None:
+        return Timing(execution.started_at, execution.finished_at)
+    now = datetime.now(timezone.utc)
+    return Timing(now, now)

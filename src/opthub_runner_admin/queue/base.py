@@ -1,0 +1,57 @@
+"""The queue seam: what the worker needs from SQS, and nothing more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received message.
+
+    ``received_at`` is ``time.monotonic()`` at receipt: SQS caps a message's
+    total invisibility at 12 hours from its receipt, so the worker needs it to
+    bound how long a job may run. ``receive_count`` is SQS's
+    ApproximateReceiveCount, used to bound retries of a message that can never
+    succeed.
+    """
+
+    message_id: str
+    body: str
+    receipt: str
+    receive_count: int
+    received_at: float
+
+
+class Queue(Protocol):
+    """A queue whose messages stay invisible to others while one consumer holds them.
+
+    Implementations translate transport errors into ``errors.TransientError``.
+    """
+
+    def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
+        """Long-poll for up to ``wait_seconds``; return at most one message or None."""
+        ...
+
+    def delete(self, message: Message) -> None:
+        """The job is finished: remove the message for good."""
+        ...
+
+    def extend(self, message: Message, seconds: int) -> None:
+        """Keep the message invisible for ``seconds`` from now (a heartbeat)."""
+        ...
+
+    def release(self, message: Message, delay: int = 0) -> None:
+        """Hand the message back: visible to every consumer again after ``delay`` seconds."""
+        ...
+
+    def requeue(self, message: Message, body: str, delay: int) -> None:
+        """Replace the message by a fresh copy with ``body``, visible after ``delay`` seconds.
+
+        Unlike ``release`` this resets the receive count, so that putting a
+        message back on purpose, again and again, never sends it to the
+        dead-letter queue. The copy is sent before the original is deleted: a
+        crash in between leaves a duplicate, which the flag item makes harmless.
+        """
+        ...

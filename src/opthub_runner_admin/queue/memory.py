@@ -1,0 +1,210 @@
+"""The queue seam in memory, with SQS's visibility semantics, for tests and the demo.
+
+It is a real ``Queue``: messages stay invisible until their deadline, each
+receive raises the receive count and issues a new receipt (older receipts stop
+working), an optional redrive limit moves a message to a dead-letter list as
+SQS would, and an idle ``receive`` waits on a condition so that it returns as
+soon as a message is sent or becomes visible, without polling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from .base import Message
+from .errors import ReceiptExpired
+from .sqs import MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS, QueueInfo
+
+log = logging.getLogger(__name__)
+
+#: Visibility timeout reported by ``check`` (SQS's default for a new queue).
+DEFAULT_VISIBILITY_TIMEOUT = 30
+
+_names = itertools.count(1)
+
+
+@dataclass
+class _Stored:
+    """One message and its SQS-like state; mutated only under the queue's lock."""
+
+    message_id: str
+    body: str
+    visible_at: float
+    receive_count: int = 0
+    receipt: str | None = None
+    received_at: float = 0.0
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, int(value)))
+
+
+class MemoryQueue:
+    """A thread-safe in-process ``Queue``.
+
+    ``max_receive_count`` mimics a redrive policy: a message received that
+    many times is moved to the dead-letter list on the next receive instead of
+    being delivered.
+    """
+
+    def __init__(self, *, max_receive_count: int | None = None, name: str | None = None):
+        self._max_receive_count = max_receive_count
+        self._url = f"memory://{name or f'queue-{next(_names)}'}"
+        self._condition = threading.Condition()
+        self._messages: dict[str, _Stored] = {}
+        self._deleted_receipts: set[str] = set()
+        self._dead_letters: list[str] = []
+
+    @property
+    def url(self) -> str:
+        """A name for logs, shaped like a URL."""
+        return self._url
+
+    # --- the Queue protocol -------------------------------------------------
+
+    def check(self) -> QueueInfo:
+        """What ``SqsQueue.check`` reports, for wiring that calls it at start-up."""
+        return QueueInfo(self._url, DEFAULT_VISIBILITY_TIMEOUT, self._max_receive_count)
+
+    def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
+        """Wait up to ``wait_seconds`` for a visible message; hide it for ``visibility_timeout``."""
+        deadline = time.monotonic() + _clamp(wait_seconds, 0, MAX_WAIT_SECONDS)
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                stored = self._next_visible(now)
+                if stored is not None:
+                    return self._deliver(stored, now, visibility_timeout)
+                if now >= deadline:
+                    return None
+                # Wake at the deadline, when a held message becomes visible, or on a notify.
+                wake = min([deadline, *self._hidden_deadlines(now)])
+                self._condition.wait(wake - now)
+
+    def delete(self, message: Message) -> None:
+        """Remove the message; deleting it twice with the same receipt is harmless, as in SQS."""
+        with self._condition:
+            if message.receipt in self._deleted_receipts:
+                return
+            stored = self._held(message)
+            del self._messages[stored.message_id]
+            self._deleted_receipts.add(message.receipt)
+
+    def extend(self, message: Message, seconds: int) -> None:
+        """Hide the message for ``seconds`` from now, within the 12-hour cap from its receipt."""
+        with self._condition:
+            stored = self._held(message)
+            now = time.monotonic()
+            seconds = _clamp(seconds, 0, MAX_VISIBILITY_SECONDS)
+            if now + seconds - stored.received_at > MAX_VISIBILITY_SECONDS:
+                raise self._expired(message, "beyond the 12-hour visibility cap")
+            stored.visible_at = now + seconds
+            self._condition.notify_all()
+
+    def release(self, message: Message, delay: int = 0) -> None:
+        """Make the message visible to every consumer after ``delay`` seconds."""
+        with self._condition:
+            stored = self._held(message)
+            stored.visible_at = time.monotonic() + _clamp(delay, 0, MAX_VISIBILITY_SECONDS)
+            self._condition.notify_all()
+
+    def requeue(self, message: Message, body: str, delay: int) -> None:
+        """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original."""
+        self.send(body, delay=_clamp(delay, 0, MAX_DELAY_SECONDS))
+        self.delete(message)
+
+    # --- helpers for tests and the demo -------------------------------------
+
+    def send(self, body: str, delay: int = 0) -> str:
+        """Add a message visible after ``delay`` seconds; return its id."""
+        stored = _Stored(
+            message_id=str(uuid.uuid4()), body=body, visible_at=time.monotonic() + delay
+        )
+        with self._condition:
+            self._messages[stored.message_id] = stored
+            self._condition.notify_all()
+        return stored.message_id
+
+    def visible_count(self) -> int:
+        """Messages a receive could return now."""
+        now = time.monotonic()
+        with self._condition:
+            return sum(1 for m in self._messages.values() if m.visible_at <= now)
+
+    def in_flight_count(self) -> int:
+        """Messages received and still hidden (held, or released with a delay)."""
+        now = time.monotonic()
+        with self._condition:
+            return sum(1 for m in self._messages.values() if m.receive_count and m.visible_at > now)
+
+    def delayed_count(self) -> int:
+        """Messages sent with a delay that has not passed yet and never received."""
+        now = time.monotonic()
+        with self._condition:
+            return sum(
+                1 for m in self._messages.values() if not m.receive_count and m.visible_at > now
+            )
+
+    def bodies(self) -> list[str]:
+        """Bodies of every message still in the queue, visible or not, oldest first."""
+        with self._condition:
+            return [m.body for m in self._messages.values()]
+
+    def dead_letter_bodies(self) -> list[str]:
+        """Bodies the redrive limit moved out of the queue, oldest first."""
+        with self._condition:
+            return list(self._dead_letters)
+
+    # --- internals (call with the lock held) --------------------------------
+
+    def _next_visible(self, now: float) -> _Stored | None:
+        """The oldest visible message, moving those over the redrive limit out first."""
+        for stored in list(self._messages.values()):
+            if stored.visible_at > now:
+                continue
+            limit = self._max_receive_count
+            if limit is not None and stored.receive_count >= limit:
+                del self._messages[stored.message_id]
+                self._dead_letters.append(stored.body)
+                log.info("message %s moved to the dead-letter list", stored.message_id)
+                continue
+            return stored
+        return None
+
+    def _hidden_deadlines(self, now: float) -> list[float]:
+        return [m.visible_at for m in self._messages.values() if m.visible_at > now]
+
+    def _deliver(self, stored: _Stored, now: float, visibility_timeout: int) -> Message:
+        stored.receive_count += 1
+        stored.receipt = uuid.uuid4().hex
+        stored.received_at = now
+        stored.visible_at = now + _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
+        return Message(
+            message_id=stored.message_id,
+            body=stored.body,
+            receipt=stored.receipt,
+            receive_count=stored.receive_count,
+            received_at=now,
+        )
+
+    def _held(self, message: Message) -> _Stored:
+        """The stored message when ``message.receipt`` is its latest receipt."""
+        stored = self._messages.get(message.message_id)
+        if stored is None:
+            raise self._expired(message, "the message was deleted")
+        if stored.receipt != message.receipt:
+            raise self._expired(message, "the message was received again since")
+        return stored
+
+    def _expired(self, message: Message, why: str) -> ReceiptExpired:
+        log.warning(
+            "message %s is no longer held by this runner (%s): another consumer may have it",
+            message.message_id,
+            why,
+        )
+        return ReceiptExpired(f"receipt of message {message.message_id} is no longer valid: {why}")

@@ -1,0 +1,209 @@
+"""The queue seam on Amazon SQS.
+
+Every botocore error is translated here: a transport hiccup becomes
+``errors.TransientError`` (the worker backs off and tries again), a queue
+that does not exist or keys that AWS rejects become ``errors.FatalError``
+with one line naming the ``config.yml`` key to fix, and a receipt that can no
+longer be used becomes ``ReceiptExpired``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import errors
+from ..aws import credentials_problem, describe, error_code, error_message, is_transient
+from .base import Message
+from .errors import ReceiptExpired
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+#: SQS's longest long poll.
+MAX_WAIT_SECONDS = 20
+#: SQS's longest visibility timeout, and its cap on a message's total
+#: invisibility counted from its receipt.
+MAX_VISIBILITY_SECONDS = 43200
+#: SQS's longest per-message delay.
+MAX_DELAY_SECONDS = 900
+
+#: Codes SQS answers with when the queue URL names no queue (query and JSON protocol).
+_NO_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+#: Codes that say this receipt handle is of no use any more.
+_RECEIPT_CODES = frozenset(
+    {
+        "ReceiptHandleIsInvalid",
+        "AWS.SimpleQueueService.ReceiptHandleIsInvalid",
+        "MessageNotInflight",
+        "AWS.SimpleQueueService.MessageNotInflight",
+    }
+)
+#: Which config keys hold a queue URL, for the message when none is given.
+_DEFAULT_CONFIG_KEY = "evaluator_queue_url or scorer_queue_url"
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """What a start-up check learns about a queue.
+
+    ``max_receive_count`` is the redrive policy's limit (None when the queue
+    has no dead-letter queue): the worker bounds its own retries below it.
+    """
+
+    url: str
+    visibility_timeout: int
+    max_receive_count: int | None
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, int(value)))
+
+
+class SqsQueue:
+    """A ``Queue`` over one SQS queue.
+
+    ``config_key`` names the ``config.yml`` key the URL came from, so that a
+    wrong URL is reported as the key the operator must fix.
+    """
+
+    def __init__(self, client: SQSClient, queue_url: str, *, config_key: str | None = None):
+        self._client = client
+        self._url = queue_url
+        self._config_key = config_key or _DEFAULT_CONFIG_KEY
+
+    @property
+    def url(self) -> str:
+        """The queue's URL."""
+        return self._url
+
+    def check(self) -> QueueInfo:
+        """Verify at start-up that the queue exists and the keys may read it."""
+        with self._calling("read the attributes of"):
+            attributes = self._client.get_queue_attributes(
+                QueueUrl=self._url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+            ).get("Attributes", {})
+        return QueueInfo(
+            url=self._url,
+            visibility_timeout=int(attributes.get("VisibilityTimeout", "30")),
+            max_receive_count=_max_receive_count(attributes.get("RedrivePolicy")),
+        )
+
+    def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
+        """Long-poll for one message, hidden from others for ``visibility_timeout`` seconds."""
+        with self._calling("receive from"):
+            response = self._client.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=1,
+                WaitTimeSeconds=_clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
+                VisibilityTimeout=_clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        received_at = time.monotonic()
+        messages = response.get("Messages", [])
+        if not messages:
+            return None
+        raw = messages[0]
+        return Message(
+            message_id=raw.get("MessageId", ""),
+            body=raw.get("Body", ""),
+            receipt=raw.get("ReceiptHandle", ""),
+            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            received_at=received_at,
+        )
+
+    def delete(self, message: Message) -> None:
+        """Remove the message for good."""
+        with self._calling("delete a message from", message):
+            self._client.delete_message(QueueUrl=self._url, ReceiptHandle=message.receipt)
+
+    def extend(self, message: Message, seconds: int) -> None:
+        """Keep the message hidden for ``seconds`` from now."""
+        self._change_visibility(message, seconds, "extend the visibility of a message in")
+
+    def release(self, message: Message, delay: int = 0) -> None:
+        """Make the message visible again after ``delay`` seconds (0: at once)."""
+        self._change_visibility(message, delay, "release a message to")
+
+    def requeue(self, message: Message, body: str, delay: int) -> None:
+        """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original.
+
+        SQS delays a message by at most 15 minutes, so longer delays are cut to that.
+        """
+        with self._calling("send a message to"):
+            self._client.send_message(
+                QueueUrl=self._url,
+                MessageBody=body,
+                DelaySeconds=_clamp(delay, 0, MAX_DELAY_SECONDS),
+            )
+        self.delete(message)
+
+    def _change_visibility(self, message: Message, seconds: int, action: str) -> None:
+        with self._calling(action, message):
+            self._client.change_message_visibility(
+                QueueUrl=self._url,
+                ReceiptHandle=message.receipt,
+                VisibilityTimeout=_clamp(seconds, 0, MAX_VISIBILITY_SECONDS),
+            )
+
+    @contextmanager
+    def _calling(self, action: str, message: Message | None = None) -> Iterator[None]:
+        """Translate botocore's errors raised inside into the runner's own."""
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, action, message) from exc
+
+    def _translate(
+        self, exc: ClientError | BotoCoreError, action: str, message: Message | None
+    ) -> errors.RunnerError:
+        where = f"{action} SQS queue {self._url}"
+        code = error_code(exc) if isinstance(exc, ClientError) else ""
+        if code in _NO_QUEUE_CODES:
+            return errors.FatalError(
+                f"SQS queue {self._url} does not exist: check {self._config_key} "
+                "(and region_name) in config.yml"
+            )
+        fatal = credentials_problem(exc, where)
+        if fatal is not None:
+            return errors.FatalError(fatal)
+        if message is not None and isinstance(exc, ClientError) and _is_receipt_error(exc):
+            log.warning(
+                "message %s is no longer held by this runner (%s): another consumer may have it",
+                message.message_id,
+                describe(exc),
+            )
+            return ReceiptExpired(f"cannot {where}: {describe(exc)}")
+        if is_transient(exc):
+            return errors.TransientError(f"cannot {where}: {describe(exc)}")
+        return errors.AdminError(f"cannot {where}: {describe(exc)}")
+
+
+def _is_receipt_error(exc: ClientError) -> bool:
+    """Whether SQS refused the call because of the receipt handle or the 12-hour cap."""
+    if error_code(exc) in _RECEIPT_CODES:
+        return True
+    if error_code(exc) != "InvalidParameterValue":
+        return False
+    text = error_message(exc).lower()
+    return "receipthandle" in text or "receipt handle" in text or "43200" in text
+
+
+def _max_receive_count(redrive_policy: str | None) -> int | None:
+    """The ``maxReceiveCount`` of a RedrivePolicy attribute (a JSON text), if any."""
+    if not redrive_policy:
+        return None
+    try:
+        return int(json.loads(redrive_policy)["maxReceiveCount"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
+        return None

@@ -1,0 +1,82 @@
+"""The store seam: domain operations on the OptHub table.
+
+Item shapes (``ID``, ``Trial``, ``Success#``...) stay inside the
+implementations; callers speak in ``TrialRef`` and results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..model import JSON, Evaluation, Failure, HistoryEntry, Score, Timing, TrialRef
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A participant's submission: ``variable`` is what the problem image gets on stdin."""
+
+    variable: JSON
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """What the table says of one earlier trial, for building a history.
+
+    ``entry`` is set when the trial has a Success evaluation and a Success
+    score. ``resolved`` is true when nothing more will ever be written for it
+    (a Failed evaluation, or a Success evaluation with any score): results are
+    immutable once written, so a resolved state can be cached for good.
+    """
+
+    trial_no: str
+    entry: HistoryEntry | None
+    resolved: bool
+
+
+class Store(Protocol):
+    """Reads and writes the table.
+
+    Writes raise ``errors.AlreadyDone`` when the trial already has a result,
+    ``errors.ResultTooLarge`` when the item cannot be stored as it is, and
+    ``errors.TransientError`` for throttling and connection failures.
+    """
+
+    def get_solution(self, ref: TrialRef) -> Solution | None:
+        """The submitted solution, or None when the table has none."""
+        ...
+
+    def is_evaluated(self, ref: TrialRef) -> bool:
+        """Whether the trial already has an evaluation (its flag item exists)."""
+        ...
+
+    def is_scored(self, ref: TrialRef) -> bool:
+        """Whether the trial already has a score (its flag item exists)."""
+        ...
+
+    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
+        """The trial's Success evaluation, or None when it has none."""
+        ...
+
+    def put_evaluation(
+        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
+    ) -> list[str]:
+        """Write the evaluation with its flag item in one transaction.
+
+        Returns notes on values that had to be changed to fit DynamoDB.
+        """
+        ...
+
+    def put_score(self, ref: TrialRef, result: Score | Failure, timing: Timing) -> list[str]:
+        """Write the score with its flag item in one transaction; as ``put_evaluation``."""
+        ...
+
+    def trial_states(
+        self, match_id: str, participant_id: str, after: str | None, before: str
+    ) -> list[TrialState]:
+        """Every trial strictly between ``after`` and ``before`` that has an evaluation.
+
+        Trial numbers compare as strings of the width ``before`` has. Trials
+        with no evaluation item at all are absent. Sorted by trial number.
+        """
+        ...

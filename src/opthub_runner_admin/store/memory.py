@@ -1,0 +1,149 @@
+"""The store seam in memory, for tests and the demo.
+
+It keeps raw items of exactly the shapes ``DynamoStore`` writes (it builds
+them with the same functions) and answers ``trial_states`` with the same code
+over an in-memory "query", so the contract tests can hold both to one standard.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .. import errors
+from ..model import Evaluation, Failure, Score, Timing, TrialRef
+from .base import Solution, TrialState
+from .dynamodb import (
+    EVALUATIONS,
+    SCORES,
+    Item,
+    collect_trial_states,
+    evaluation_from_item,
+    evaluation_item,
+    evaluation_key,
+    flag_item,
+    flag_key,
+    score_item,
+    solution_from_item,
+    solution_item,
+    solution_key,
+)
+
+#: A table key: (ID, Trial).
+Key = tuple[str, str]
+
+
+def _key(item: Mapping[str, Any]) -> Key:
+    return str(item["ID"]), str(item["Trial"])
+
+
+class MemoryStore:
+    """A thread-safe in-process ``Store`` holding DynamoDB-shaped items.
+
+    ``items_read`` counts items returned by reads, as ``DynamoStore`` does, so
+    that benchmarks of the incremental scorer can run on either.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[Key, Item] = {}
+        self.items_read = 0
+
+    # --- the Store protocol -------------------------------------------------
+
+    def get_solution(self, ref: TrialRef) -> Solution | None:
+        """The Solution item of ``ref``, or None."""
+        item = self._get(solution_key(ref))
+        return solution_from_item(item) if item is not None else None
+
+    def is_evaluated(self, ref: TrialRef) -> bool:
+        """Whether the evaluation flag of ``ref`` exists."""
+        return self._get(flag_key(EVALUATIONS, ref)) is not None
+
+    def is_scored(self, ref: TrialRef) -> bool:
+        """Whether the score flag of ``ref`` exists."""
+        return self._get(flag_key(SCORES, ref)) is not None
+
+    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
+        """The Success evaluation of ``ref``, or None."""
+        item = self._get(evaluation_key(ref))
+        return evaluation_from_item(item) if item is not None else None
+
+    def put_evaluation(
+        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
+    ) -> list[str]:
+        """Store the Evaluation item and its flag, unless the flag exists (``AlreadyDone``)."""
+        item, notes = evaluation_item(ref, result, timing)
+        self._write(item, f"the evaluation of {ref}")
+        return notes
+
+    def put_score(self, ref: TrialRef, result: Score | Failure, timing: Timing) -> list[str]:
+        """Store the Score item and its flag, unless the flag exists (``AlreadyDone``)."""
+        item, notes = score_item(ref, result, timing)
+        self._write(item, f"the score of {ref}")
+        return notes
+
+    def trial_states(
+        self, match_id: str, participant_id: str, after: str | None, before: str
+    ) -> list[TrialState]:
+        """Every trial strictly between ``after`` and ``before`` that has an evaluation."""
+        return collect_trial_states(self._query, match_id, participant_id, after, before)
+
+    # --- helpers for tests and the demo -------------------------------------
+
+    def put_solution(self, ref: TrialRef, variable: Any, *, user_id: str = "user") -> None:
+        """Store a Solution item as the platform writes it."""
+        self.put_item(solution_item(ref, variable, user_id=user_id))
+
+    def put_item(self, item: Mapping[str, Any]) -> None:
+        """Store a raw item as it is, replacing any with its key (to seed odd table states)."""
+        with self._lock:
+            self._items[_key(item)] = copy.deepcopy(dict(item))
+
+    def item(self, item_id: str, trial: str) -> Item | None:
+        """A copy of the raw item with this key, or None."""
+        with self._lock:
+            found = self._items.get((item_id, trial))
+            return copy.deepcopy(found) if found is not None else None
+
+    def items(self) -> list[Item]:
+        """Copies of every raw item, sorted by key."""
+        with self._lock:
+            return [copy.deepcopy(self._items[key]) for key in sorted(self._items)]
+
+    def evaluation_items(self) -> list[Item]:
+        """Every Evaluation result item (flags excluded), sorted by key."""
+        return [i for i in self.items() if i.get("ResourceType") == "Evaluation"]
+
+    def score_items(self) -> list[Item]:
+        """Every Score result item (flags excluded), sorted by key."""
+        return [i for i in self.items() if i.get("ResourceType") == "Score"]
+
+    # --- primitives ---------------------------------------------------------
+
+    def _get(self, key: Mapping[str, Any]) -> Item | None:
+        found = self.item(str(key["ID"]), str(key["Trial"]))
+        if found is not None:
+            with self._lock:
+                self.items_read += 1
+        return found
+
+    def _write(self, item: Item, what: str) -> None:
+        """Both items or neither, as DynamoDB's transaction with the flag's condition."""
+        flag = flag_item(item)
+        with self._lock:
+            if _key(flag) in self._items:
+                raise errors.AlreadyDone(f"{what} was not written: the trial already has a result")
+            self._items[_key(item)] = copy.deepcopy(item)
+            self._items[_key(flag)] = flag
+
+    def _query(self, partition: str, low: str, high: str) -> list[Item]:
+        with self._lock:
+            keys = sorted(
+                key for key in self._items if key[0] == partition and low <= key[1] <= high
+            )
+            found = [copy.deepcopy(self._items[key]) for key in keys]
+            self.items_read += len(found)
+        return found

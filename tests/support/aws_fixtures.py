@@ -1,0 +1,114 @@
+"""pytest fixtures for the local AWS stack: a real moto server over HTTP.
+
+- ``moto_server`` (session): one ``MotoServer`` for the whole run. Never stop
+  it in a test; use ``moto_server_factory`` for outages.
+- ``aws`` (function): an ``AwsStack`` on that server with a fresh, uniquely
+  named table and evaluator/scorer queues, removed after the test.
+- ``moto_server_factory`` (function): starts private servers (optionally with
+  extra environment, such as ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto
+  check credentials) that a test may stop and start at will.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from opthub_runner_admin.aws import AwsClients
+from opthub_runner_admin.demo.stack import (
+    FAKE_KEY,
+    REGION,
+    MotoServer,
+    create_queue,
+    create_table,
+)
+
+#: Starts a private moto server; keyword arguments go to ``MotoServer``.
+MotoServerFactory = Callable[..., MotoServer]
+
+
+@dataclass(frozen=True)
+class AwsStack:
+    """One test's slice of the moto server: clients, a table and two queues."""
+
+    clients: AwsClients
+    endpoint_url: str
+    table_name: str
+    evaluator_queue_url: str
+    scorer_queue_url: str
+    region_name: str = REGION
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """``config.yml`` keys pointing at this stack (fake keys), with ``overrides``."""
+        values: dict[str, Any] = {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region_name,
+            "access_key_id": FAKE_KEY,
+            "secret_access_key": FAKE_KEY,
+            "table_name": self.table_name,
+            "evaluator_queue_url": self.evaluator_queue_url,
+            "scorer_queue_url": self.scorer_queue_url,
+        }
+        return {**values, **overrides}
+
+    def new_queue(self, name: str, *, dead_letter_max_receives: int | None = None) -> str:
+        """Create one more queue, uniquely named after ``name``; return its URL."""
+        unique = f"{name}-{uuid.uuid4().hex[:10]}"
+        return create_queue(
+            self.clients.sqs, unique, dead_letter_max_receives=dead_letter_max_receives
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server for the whole test run."""
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer) -> Iterator[AwsStack]:
+    """A fresh table and evaluator/scorer queues on the session's moto server."""
+    clients = moto_server.clients()
+    suffix = uuid.uuid4().hex[:10]
+    table = f"opthub-{suffix}"
+    create_table(clients.dynamodb, table)
+    stack = AwsStack(
+        clients=clients,
+        endpoint_url=moto_server.endpoint_url,
+        table_name=table,
+        evaluator_queue_url=create_queue(clients.sqs, f"evaluator-{suffix}"),
+        scorer_queue_url=create_queue(clients.sqs, f"scorer-{suffix}"),
+    )
+    yield stack
+    _remove(stack)
+
+
+def _remove(stack: AwsStack) -> None:
+    """Free the test's resources so the shared server does not grow for the whole run."""
+    try:
+        stack.clients.dynamodb.delete_table(TableName=stack.table_name)
+        for url in (stack.evaluator_queue_url, stack.scorer_queue_url):
+            stack.clients.sqs.delete_queue(QueueUrl=url)
+    except (ClientError, BotoCoreError):
+        pass  # already gone (the test deleted them): nothing left to free
+
+
+@pytest.fixture
+def moto_server_factory() -> Iterator[MotoServerFactory]:
+    """Start private moto servers that the test may stop; all are stopped afterwards."""
+    servers: list[MotoServer] = []
+
+    def start(*, env: Mapping[str, str] | None = None) -> MotoServer:
+        server = MotoServer(env=env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,103 @@
+"""Helpers for end-to-end runs: a config on disk, the real wiring, items read back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from boto3.dynamodb.types import TypeDeserializer
+
+from opthub_runner_admin.app import Options, build_worker
+from opthub_runner_admin.config import load_config
+from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.worker import Worker, WorkerStats
+
+from .aws_fixtures import AwsStack
+
+_deserializer = TypeDeserializer()
+
+
+def write_config(
+    tmp_path: Path, aws: AwsStack, matches: dict[str, dict[str, Any]], **overrides: Any
+) -> Path:
+    """A config.yml on the test's stack with a match catalogue beside it."""
+    (tmp_path / "matches.yml").write_text(yaml.safe_dump(matches))
+    defaults: dict[str, Any] = {
+        "matches_file": "matches.yml",
+        "cache_dir": "cache",
+        "interval": 1,
+        "timeout": 20,
+        "visibility_timeout": 10,
+        "log_level": "DEBUG",
+    }
+    settings = aws.config(**{**defaults, **overrides})
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def match_entry(problem: str, indicator: str = "", env: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "problem": {"image": problem, "environment": env or {}},
+        "indicator": {"image": indicator or problem, "environment": env or {}},
+    }
+
+
+def make_worker(mode: str, config_path: Path, labels: dict[str, str], **changes: Any) -> Worker:
+    config = replace(load_config(config_path).config, **changes)
+    return build_worker(mode, config, Options(interactive=False, extra_labels=labels))
+
+
+def run_worker(mode: str, config_path: Path, labels: dict[str, str], num: int) -> WorkerStats:
+    return make_worker(mode, config_path, labels, num=num).run()
+
+
+def items(aws: AwsStack, kind: str, ref: TrialRef) -> list[dict[str, Any]]:
+    """Every item (results and flags) under the trial's partition, for this trial."""
+    response = aws.clients.dynamodb.query(
+        TableName=aws.table_name,
+        KeyConditionExpression="ID = :id",
+        ExpressionAttributeValues={":id": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"}},
+        ConsistentRead=True,
+    )
+    found = [
+        {key: _deserializer.deserialize(value) for key, value in item.items()}
+        for item in response["Items"]
+    ]
+    return [item for item in found if str(item["Trial"]).endswith(ref.trial_no)]
+
+
+def result_item(aws: AwsStack, kind: str, ref: TrialRef) -> dict[str, Any]:
+    """The one result item of the trial (the flag item is checked to be there too)."""
+    found = items(aws, kind, ref)
+    results = [i for i in found if "Status" in i]
+    flags = [i for i in found if i["Trial"] == ref.trial_no]
+    assert len(results) == 1, found
+    assert len(flags) == 1 and flags[0]["IgnoreStream"] is True, found
+    return results[0]
+
+
+def queue_counts(aws: AwsStack, url: str) -> tuple[int, int, int]:
+    """(visible, in flight, delayed) as SQS reports them."""
+    attributes = aws.clients.sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    )
+
+
+def body(ref: TrialRef) -> str:
+    return json.dumps(
+        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
+    )

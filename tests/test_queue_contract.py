@@ -1,0 +1,219 @@
+"""One contract for both queues: MemoryQueue, and SqsQueue on a real moto server.
+
+Each queue is built with a redrive limit of 2 receives, so the suite also pins
+down the difference between ``release`` (counts toward the dead-letter queue)
+and ``requeue`` (a fresh message that never does).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from opthub_runner_admin.demo.stack import MotoServer, create_queue, dead_letter_queue_name
+from opthub_runner_admin.queue.base import Message
+from opthub_runner_admin.queue.errors import ReceiptExpired
+from opthub_runner_admin.queue.memory import MemoryQueue
+from opthub_runner_admin.queue.sqs import SqsQueue
+
+#: Redrive limit of every queue in this suite.
+MAX_RECEIVES = 2
+
+
+@dataclass(frozen=True)
+class QueueHarness:
+    """A queue under test and the platform's side of it."""
+
+    queue: MemoryQueue | SqsQueue
+    send: Callable[[str], object]
+    dead_letters: Callable[[], list[str]]
+    #: Messages in the queue, visible, held or delayed.
+    size: Callable[[], int]
+
+
+def _memory() -> QueueHarness:
+    queue = MemoryQueue(max_receive_count=MAX_RECEIVES)
+    return QueueHarness(queue, queue.send, queue.dead_letter_bodies, lambda: len(queue.bodies()))
+
+
+def _sqs(server: MotoServer) -> QueueHarness:
+    clients = server.clients()
+    name = f"contract-{uuid.uuid4().hex[:10]}"
+    url = create_queue(clients.sqs, name, dead_letter_max_receives=MAX_RECEIVES)
+    dlq_url = clients.sqs.get_queue_url(QueueName=dead_letter_queue_name(name))["QueueUrl"]
+
+    def send(body: str) -> object:
+        return clients.sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    def dead_letters() -> list[str]:
+        response = clients.sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        return [m["Body"] for m in response.get("Messages", [])]
+
+    def size() -> int:
+        kinds = ("", "NotVisible", "Delayed")
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=[f"ApproximateNumberOfMessages{k}" for k in kinds]
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    return QueueHarness(SqsQueue(clients.sqs, url), send, dead_letters, size)
+
+
+@pytest.fixture(params=["memory", "sqs"])
+def harness(request: pytest.FixtureRequest) -> Iterator[QueueHarness]:
+    if request.param == "memory":
+        yield _memory()
+    else:
+        yield _sqs(request.getfixturevalue("moto_server"))
+
+
+def _receive(harness: QueueHarness, wait: int = 0, visibility: int = 30) -> Message | None:
+    return harness.queue.receive(wait_seconds=wait, visibility_timeout=visibility)
+
+
+def _must_receive(harness: QueueHarness, wait: int = 0, visibility: int = 30) -> Message:
+    message = _receive(harness, wait, visibility)
+    assert message is not None, "expected a message"
+    return message
+
+
+def test_receive_returns_the_message_with_count_one(harness: QueueHarness) -> None:
+    harness.send('{"TrialNo": "0001"}')
+    before = time.monotonic()
+    message = _must_receive(harness, wait=1)
+    assert message.body == '{"TrialNo": "0001"}'
+    assert message.receive_count == 1
+    assert message.message_id and message.receipt
+    assert before <= message.received_at <= time.monotonic()
+
+
+def test_idle_long_poll_waits_then_returns_none(harness: QueueHarness) -> None:
+    started = time.monotonic()
+    assert _receive(harness, wait=1) is None
+    assert time.monotonic() - started >= 0.9
+
+
+def test_long_poll_returns_promptly_when_a_message_arrives(harness: QueueHarness) -> None:
+    received: list[Message | None] = []
+    poller = threading.Thread(target=lambda: received.append(_receive(harness, wait=15)))
+    started = time.monotonic()
+    poller.start()
+    time.sleep(0.3)
+    harness.send("late")
+    poller.join(timeout=20)
+    elapsed = time.monotonic() - started
+    assert received and received[0] is not None and received[0].body == "late"
+    assert elapsed < 5, f"the long poll took {elapsed:.1f} s after the message arrived"
+
+
+def test_a_held_message_is_invisible_to_others(harness: QueueHarness) -> None:
+    harness.send("held")
+    _must_receive(harness, visibility=30)
+    assert _receive(harness) is None
+
+
+def test_a_message_comes_back_when_its_visibility_lapses(harness: QueueHarness) -> None:
+    harness.send("lapses")
+    first = _must_receive(harness, visibility=1)
+    again = _must_receive(harness, wait=5)
+    assert again.message_id == first.message_id
+    assert again.receive_count == 2
+
+
+def test_extend_keeps_the_message_hidden(harness: QueueHarness) -> None:
+    harness.send("extended")
+    message = _must_receive(harness, visibility=1)
+    harness.queue.extend(message, 30)
+    time.sleep(1.5)
+    assert _receive(harness) is None
+
+
+def test_release_zero_makes_the_message_visible_at_once(harness: QueueHarness) -> None:
+    harness.send("released")
+    message = _must_receive(harness, visibility=60)
+    harness.queue.release(message)
+    again = _must_receive(harness)
+    assert again.body == "released"
+    assert again.receive_count == 2
+
+
+def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
+    harness.send("later")
+    message = _must_receive(harness, visibility=60)
+    harness.queue.release(message, delay=1)
+    assert _receive(harness) is None
+    assert _must_receive(harness, wait=5).body == "later"
+
+
+def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
+    harness.send("old")
+    message = _must_receive(harness)
+    harness.queue.requeue(message, "new", delay=1)
+    assert _receive(harness) is None
+    copy = _must_receive(harness, wait=5)
+    assert copy.body == "new"
+    assert copy.receive_count == 1
+    assert copy.message_id != message.message_id
+
+
+def test_requeue_again_and_again_never_reaches_the_dead_letter_queue(
+    harness: QueueHarness,
+) -> None:
+    harness.send("patient")
+    for _ in range(MAX_RECEIVES + 2):
+        message = _must_receive(harness)
+        assert message.receive_count == 1
+        harness.queue.requeue(message, message.body, delay=0)
+    assert _must_receive(harness).body == "patient"
+    assert harness.dead_letters() == []
+
+
+def test_release_again_and_again_reaches_the_dead_letter_queue(harness: QueueHarness) -> None:
+    harness.send("doomed")
+    for count in range(1, MAX_RECEIVES + 1):
+        message = _must_receive(harness)
+        assert message.receive_count == count
+        harness.queue.release(message)
+    assert _receive(harness) is None
+    assert harness.dead_letters() == ["doomed"]
+
+
+def test_delete_removes_the_message_for_good(harness: QueueHarness) -> None:
+    harness.send("done")
+    message = _must_receive(harness)
+    assert harness.size() == 1
+    harness.queue.delete(message)
+    assert harness.size() == 0
+    harness.queue.delete(message)  # a second delete with the same receipt is harmless
+
+
+def test_a_deleted_message_cannot_be_extended_or_released(harness: QueueHarness) -> None:
+    harness.send("gone")
+    message = _must_receive(harness)
+    harness.queue.delete(message)
+    with pytest.raises(ReceiptExpired):
+        harness.queue.extend(message, 30)
+    with pytest.raises(ReceiptExpired):
+        harness.queue.release(message)
+
+
+def test_an_unknown_receipt_is_refused(harness: QueueHarness) -> None:
+    harness.send("real")
+    real = _must_receive(harness)
+    forged = Message(real.message_id, real.body, "not-a-receipt", 1, real.received_at)
+    with pytest.raises(ReceiptExpired):
+        harness.queue.delete(forged)
+    harness.queue.delete(real)
+
+
+def test_check_reports_the_redrive_limit(harness: QueueHarness) -> None:
+    info = harness.queue.check()
+    assert info.max_receive_count == MAX_RECEIVES
+    assert info.url == harness.queue.url
