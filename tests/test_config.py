@@ -36,7 +36,12 @@ def test_published_config_keeps_working() -> None:
     loaded = parse_config(PUBLISHED)
     config = loaded.config
     assert loaded.warnings == []
-    assert (config.interval, config.timeout, config.rm, config.log_level) == (2, 43200, True, "INFO")
+    assert (config.interval, config.timeout, config.rm, config.log_level) == (
+        2,
+        43200,
+        True,
+        "INFO",
+    )
     assert config.queue_url("evaluator").endswith("/evaluator")
     assert config.queue_url("scorer").endswith("/scorer")
     assert config.access_key_id == "AKIAEXAMPLE"

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import docker
-import pytest
 
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
@@ -30,23 +29,27 @@ from .support.e2e import (
 )
 
 NO_RESULT = "echo 'starting'\necho 'Traceback: private details' >&2\nexit 3\n"
-ERROR = "cat >/dev/null\necho '{\"error\": \"dimension must be 2\"}'\n"
+ERROR = 'cat >/dev/null\necho \'{"error": "dimension must be 2"}\'\n'
 NO_OBJECTIVE = "cat >/dev/null\necho '{\"value\": 1}'\n"
 SLEEPER = "sleep 60\n"
 ODD_VALUES = (
     "cat >/dev/null\n"
-    "echo '{\"objective\": NaN, \"constraint\": [Infinity, -Infinity, 1e999, 1e-300], "
-    "\"info\": {\"ok\": true, \"nested\": {\"flag\": false}}, \"feasible\": false}'\n"
+    'echo \'{"objective": NaN, "constraint": [Infinity, -Infinity, 1e999, 1e-300], '
+    '"info": {"ok": true, "nested": {"flag": false}}, "feasible": false}\'\n'
 )
 NONZERO_WITH_RESULT = "cat >/dev/null\necho '{\"objective\": 7}'\nexit 1\n"
-ENV_ECHO = "cat >/dev/null\necho \"{\\\"objective\\\": $DIMENSION, \\\"info\\\": {\\\"who\\\": \\\"$WHO\\\"}}\"\n"
+ENV_ECHO = (
+    'cat >/dev/null\necho "{\\"objective\\": $DIMENSION, \\"info\\": {\\"who\\": \\"$WHO\\"}}"\n'
+)
 
 
 def new_match() -> str:
     return str(uuid.uuid4())
 
 
-def submit(aws: AwsStack, match: str, variables: list[object], participant: str = "p-1") -> list[TrialRef]:
+def submit(
+    aws: AwsStack, match: str, variables: list[object], participant: str = "p-1"
+) -> list[TrialRef]:
     refs = []
     for n, variable in enumerate(variables, start=1):
         ref = TrialRef(match, participant, f"{n:04d}")
@@ -57,7 +60,10 @@ def submit(aws: AwsStack, match: str, variables: list[object], participant: str 
 
 
 def test_solutions_are_evaluated_with_every_attribute(
-    tmp_path: Path, aws: AwsStack, sphere_image: str, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    sphere_image: str,
+    case_labels: dict[str, str],
     docker_client: docker.DockerClient,
 ) -> None:
     match = new_match()
@@ -82,7 +88,10 @@ def test_solutions_are_evaluated_with_every_attribute(
 
 
 def test_failures_become_failed_items(
-    tmp_path: Path, aws: AwsStack, image_factory: ImageFactory, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
     docker_client: docker.DockerClient,
 ) -> None:
     images = {
@@ -119,17 +128,26 @@ def test_failures_become_failed_items(
 
 
 def test_odd_values_and_environment_reach_the_table(
-    tmp_path: Path, aws: AwsStack, image_factory: ImageFactory, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
 ) -> None:
     odd = new_match()
     env = new_match()
     nonzero = new_match()
-    config = write_config(tmp_path, aws, {
-        odd: match_entry(image_factory("opthub-test/odd-values:1", ODD_VALUES)),
-        env: match_entry(image_factory("opthub-test/env-echo:1", ENV_ECHO),
-                         env={"DIMENSION": "2", "WHO": "admin"}),
-        nonzero: match_entry(image_factory("opthub-test/nonzero:1", NONZERO_WITH_RESULT)),
-    })
+    config = write_config(
+        tmp_path,
+        aws,
+        {
+            odd: match_entry(image_factory("opthub-test/odd-values:1", ODD_VALUES)),
+            env: match_entry(
+                image_factory("opthub-test/env-echo:1", ENV_ECHO),
+                env={"DIMENSION": "2", "WHO": "admin"},
+            ),
+            nonzero: match_entry(image_factory("opthub-test/nonzero:1", NONZERO_WITH_RESULT)),
+        },
+    )
     refs = [submit(aws, m, [[1]])[0] for m in (odd, env, nonzero)]
     assert run_worker("evaluator", config, case_labels, num=3).done == 3
     item = result_item(aws, "Evaluations", refs[0])
@@ -144,7 +162,10 @@ def test_odd_values_and_environment_reach_the_table(
 
 
 def test_a_redelivered_message_writes_nothing_new(
-    tmp_path: Path, aws: AwsStack, sphere_image: str, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    sphere_image: str,
+    case_labels: dict[str, str],
 ) -> None:
     match = new_match()
     config = write_config(tmp_path, aws, {match: match_entry(sphere_image)})
@@ -159,7 +180,9 @@ def test_a_redelivered_message_writes_nothing_new(
 
 
 def test_a_missing_image_is_the_administrators_problem(
-    tmp_path: Path, aws: AwsStack, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    case_labels: dict[str, str],
 ) -> None:
     match = new_match()
     config = write_config(tmp_path, aws, {match: match_entry("opthub-test/absent:none")})
@@ -181,21 +204,36 @@ def test_a_missing_image_is_the_administrators_problem(
 
 
 def test_cli_processes_num_messages_and_exits_0(
-    tmp_path: Path, aws: AwsStack, sphere_image: str, case_labels: dict[str, str],
+    tmp_path: Path,
+    aws: AwsStack,
+    sphere_image: str,
+    case_labels: dict[str, str],
     docker_client: docker.DockerClient,
 ) -> None:
     match = new_match()
     secret = "sEcReT-" + uuid.uuid4().hex
-    config = write_config(tmp_path, aws, {match: match_entry(sphere_image)}, num=2,
-                          log_level="DEBUG", secret_access_key=secret)
+    config = write_config(
+        tmp_path,
+        aws,
+        {match: match_entry(sphere_image)},
+        num=2,
+        log_level="DEBUG",
+        secret_access_key=secret,
+    )
     refs = submit(aws, match, [[2], [3]])
     result = subprocess.run(
         [sys.executable, "-m", "opthub_runner_admin.cli", "evaluator", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert [result_item(aws, "Evaluations", r)["Objective"] for r in refs] == [Decimal(4), Decimal(9)]
+    assert [result_item(aws, "Evaluations", r)["Objective"] for r in refs] == [
+        Decimal(4),
+        Decimal(9),
+    ]
     assert "evaluation Success" in result.stderr
     assert secret not in result.stderr and secret not in result.stdout

@@ -16,6 +16,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -139,6 +140,21 @@ def test_nonzero_exit_and_stderr_are_reported(
     assert execution.timed_out is False
     assert execution.stderr == "it broke\n"
     assert execution.stdout == "partial\n"
+
+
+def test_concurrent_runs_keep_their_own_streams(
+    image_factory: ImageFactory, make_executor: ExecutorFactory
+) -> None:
+    image = _image(image_factory, "cat", "cat\necho END\n")
+    executor = make_executor()
+
+    def run(n: int) -> str:
+        spec = RunSpec(image=image, stdin_lines=[f"job {n}"], timeout=NORMAL_TIMEOUT)
+        return executor.run(spec, threading.Event()).stdout
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(run, range(8)))
+    assert outputs == [f"job {n}\nEND\n" for n in range(8)]
 
 
 def test_no_container_remains_after_a_run(

@@ -37,9 +37,11 @@ class RecordingStore(MemoryStore):
         return super().trial_states(match_id, participant_id, after, before)
 
 
-def scored(store: MemoryStore, n: int, objective: float, score: float, **kw: str) -> None:
-    store.put_evaluation(ref(n, **kw), Evaluation(objective=objective), TIMING)
-    store.put_score(ref(n, **kw), Score(score), TIMING)
+def scored(
+    store: MemoryStore, n: int, objective: float, score: float, participant: str = "p-1"
+) -> None:
+    store.put_evaluation(ref(n, participant), Evaluation(objective=objective), TIMING)
+    store.put_score(ref(n, participant), Score(score), TIMING)
 
 
 def test_history_is_every_earlier_success_in_trial_order() -> None:
@@ -49,12 +51,30 @@ def test_history_is_every_earlier_success_in_trial_order() -> None:
     history = HistoryBuilder(store, MemoryHistoryCache()).collect(ref(4))
     assert history.missing == []
     assert [e.as_json() for e in history.entries] == [
-        {"trial_no": "0001", "objective": 1, "constraint": None, "info": {}, "feasible": None,
-         "score": 0.1},
-        {"trial_no": "0002", "objective": 2, "constraint": None, "info": {}, "feasible": None,
-         "score": 0.2},
-        {"trial_no": "0003", "objective": 3, "constraint": None, "info": {}, "feasible": None,
-         "score": 0.3},
+        {
+            "trial_no": "0001",
+            "objective": 1,
+            "constraint": None,
+            "info": {},
+            "feasible": None,
+            "score": 0.1,
+        },
+        {
+            "trial_no": "0002",
+            "objective": 2,
+            "constraint": None,
+            "info": {},
+            "feasible": None,
+            "score": 0.2,
+        },
+        {
+            "trial_no": "0003",
+            "objective": 3,
+            "constraint": None,
+            "info": {},
+            "feasible": None,
+            "score": 0.3,
+        },
     ]
 
 
@@ -171,3 +191,15 @@ def test_a_damaged_cache_file_is_set_aside(tmp_path: Path) -> None:
     history = HistoryBuilder(store, SqliteHistoryCache(path, scope="t")).collect(ref(2))
     assert [e.trial_no for e in history.entries] == ["0001"]
     assert path.with_suffix(".sqlite3.broken").exists()
+
+
+def test_items_read_grow_linearly_with_the_number_of_trials() -> None:
+    """The benchmark's count, small: doubling the trials doubles the reads, no more."""
+    from benchmarks.history_reads import count_reads
+
+    small = count_reads(MemoryStore(), 100)
+    large = count_reads(MemoryStore(), 200)
+    assert small <= 3 * 100
+    assert large <= 2 * small + 2
+    # The baseline without the cache is quadratic: the check above can fail.
+    assert count_reads(MemoryStore(), 200, incremental=False) > 4 * large

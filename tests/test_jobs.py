@@ -52,8 +52,13 @@ class ScriptedExecutor:
         return answer
 
 
-def ran(stdout: str = "", stderr: str = "", exit_code: int | None = 0,
-        timed_out: bool = False, seconds: float = 1.0) -> Execution:
+def ran(
+    stdout: str = "",
+    stderr: str = "",
+    exit_code: int | None = 0,
+    timed_out: bool = False,
+    seconds: float = 1.0,
+) -> Execution:
     return Execution(
         exit_code=None if timed_out else exit_code,
         stdout=stdout,
@@ -83,8 +88,9 @@ def ref(n: int = 1) -> TrialRef:
 
 
 def message(r: TrialRef, receive_count: int = 1, **extra: Any) -> Message:
-    body = json.dumps({"MatchID": r.match_id, "ParticipantID": r.participant_id,
-                       "TrialNo": r.trial_no, **extra})
+    body = json.dumps(
+        {"MatchID": r.match_id, "ParticipantID": r.participant_id, "TrialNo": r.trial_no, **extra}
+    )
     return Message("id-1", body, "receipt", receive_count, time.monotonic())
 
 
@@ -92,8 +98,12 @@ def ctx() -> JobContext:
     return JobContext(deadline=time.monotonic() + 3600, cancel=threading.Event())
 
 
-def evaluate(store: MemoryStore, executor: ScriptedExecutor, variable: Any = (1, 2),
-             matches: Matches | None = None) -> Any:
+def evaluate(
+    store: MemoryStore,
+    executor: ScriptedExecutor,
+    variable: Any = (1, 2),
+    matches: Matches | None = None,
+) -> Any:
     store.put_solution(ref(), list(variable) if isinstance(variable, tuple) else variable)
     job = EvaluateJob(store=store, matches=matches or Matches(), executor=executor, timeout=60)
     return job(message(ref()), ctx())
@@ -107,8 +117,12 @@ def only_evaluation(store: MemoryStore) -> dict[str, Any]:
 
 def test_success_writes_every_attribute() -> None:
     store = MemoryStore()
-    executor = ScriptedExecutor(ran('log line\n{"objective": 5, "constraint": [0.5, -1], '
-                                    '"info": {"ok": true}, "feasible": true}\n'))
+    executor = ScriptedExecutor(
+        ran(
+            'log line\n{"objective": 5, "constraint": [0.5, -1], '
+            '"info": {"ok": true}, "feasible": true}\n'
+        )
+    )
     outcome = evaluate(store, executor, variable=[1.5, {"a": 2}])
     assert outcome == Done("evaluation Success")
     assert executor.specs[0].stdin_lines == ['[1.5, {"a": 2}]']
@@ -144,8 +158,10 @@ def test_nonzero_exit_with_a_result_is_a_success() -> None:
 
 def test_values_dynamodb_cannot_hold_do_not_lose_the_trial() -> None:
     store = MemoryStore()
-    line = ('{"objective": NaN, "constraint": [Infinity, -Infinity, 1e999, 1e-300], '
-            '"info": {"flag": false, "big": 123456789012345678901234567890123456789012}}')
+    line = (
+        '{"objective": NaN, "constraint": [Infinity, -Infinity, 1e999, 1e-300], '
+        '"info": {"flag": false, "big": 123456789012345678901234567890123456789012}}'
+    )
     evaluate(store, ScriptedExecutor(ran(line)))
     item = only_evaluation(store)
     assert item["Status"] == "Success"
@@ -162,9 +178,13 @@ def test_values_dynamodb_cannot_hold_do_not_lose_the_trial() -> None:
         (ran(""), "printed no result", "stdout is empty"),
         (ran('{"objective": 1}\nTrailing words'), "printed no result", "not JSON"),
         (ran('{"value": 1}'), "returned no objective", "no 'objective'"),
-        (ran('[1, 2]'), "printed no result", "not an object"),
+        (ran("[1, 2]"), "printed no result", "not an object"),
         (ran("[" * 100000 + "]" * 100000), "printed no result", "last stdout line"),
-        (ran('{"error": "dimension must be 2"}', "stack"), "dimension must be 2", "reported an error"),
+        (
+            ran('{"error": "dimension must be 2"}', "stack"),
+            "dimension must be 2",
+            "reported an error",
+        ),
         (ran("", "slow", timed_out=True, seconds=60), "timed out after 60 seconds", "timeout"),
     ],
 )
@@ -203,20 +223,32 @@ def test_a_missing_solution_is_retried_then_dropped() -> None:
     assert store.evaluation_items() == []
 
 
-@pytest.mark.parametrize("body", ["not json", "[]", '{"MatchID": "m"}', '{"MatchID": "m", '
-                                  '"ParticipantID": "p", "TrialNo": null}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"MatchID": "m"}',
+        '{"MatchID": "m", "ParticipantID": "p", "TrialNo": null}',
+    ],
+)
 def test_bad_messages_are_dropped(body: str) -> None:
-    job = EvaluateJob(store=MemoryStore(), matches=Matches(), executor=ScriptedExecutor(),
-                      timeout=60)
+    job = EvaluateJob(
+        store=MemoryStore(), matches=Matches(), executor=ScriptedExecutor(), timeout=60
+    )
     outcome = job(Message("id", body, "r", 1, time.monotonic()), ctx())
     assert isinstance(outcome, Drop)
 
 
 @pytest.mark.parametrize(
     "error",
-    [UnknownMatch("no match"), AdminError("not the administrator"),
-     ImageNotAvailable("cannot pull"), DockerUnavailable("daemon gone"),
-     TransientError("API timeout")],
+    [
+        UnknownMatch("no match"),
+        AdminError("not the administrator"),
+        ImageNotAvailable("cannot pull"),
+        DockerUnavailable("daemon gone"),
+        TransientError("API timeout"),
+    ],
 )
 def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(error: Exception) -> None:
     store = MemoryStore()
@@ -234,7 +266,9 @@ class FlakyStore(MemoryStore):
         super().__init__()
         self.failures = failures
 
-    def put_evaluation(self, ref: TrialRef, result: Evaluation | Failure, timing: Timing) -> list[str]:
+    def put_evaluation(
+        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
+    ) -> list[str]:
         if self.failures:
             raise self.failures.pop(0)
         return super().put_evaluation(ref, result, timing)
@@ -282,14 +316,28 @@ def test_score_runs_the_indicator_with_the_two_lines() -> None:
     outcome = score_job(store, executor)(message(ref(2)), ctx())
     assert outcome == Done("score Success")
     current, history = executor.specs[0].stdin_lines
-    assert json.loads(current) == {"objective": [4.665, 0], "constraint": None, "info": {},
-                                   "feasible": None}
+    assert json.loads(current) == {
+        "objective": [4.665, 0],
+        "constraint": None,
+        "info": {},
+        "feasible": None,
+    }
     assert "[4.665, 0]" in current
-    assert json.loads(history) == [{"trial_no": "0001", "objective": 3, "constraint": None,
-                                    "info": {"k": True}, "feasible": None, "score": 3}]
+    assert json.loads(history) == [
+        {
+            "trial_no": "0001",
+            "objective": 3,
+            "constraint": None,
+            "info": {"k": True},
+            "feasible": None,
+            "score": 3,
+        }
+    ]
     items = store.score_items()
     assert [(i["Trial"], i["Value"], i["ResourceType"]) for i in items] == [
-        ("Success#0001", Decimal(3), "Score"), ("Success#0002", Decimal("0.5"), "Score")]
+        ("Success#0001", Decimal(3), "Score"),
+        ("Success#0002", Decimal("0.5"), "Score"),
+    ]
 
 
 def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> None:

@@ -144,7 +144,8 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_environment_is_kept_out_of_repr(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        f"{MATCH}: {{problem: {{image: p, environment: {{KEY: hunter2}}}}, indicator: {{image: i}}}}",
+        f"{MATCH}: {{problem: {{image: p, environment: {{KEY: hunter2}}}},"
+        " indicator: {image: i}}",
     )
 
     assert "hunter2" not in repr(FileMatchSource(path).get(MATCH))

@@ -57,9 +57,13 @@ def _sqs(server: MotoServer) -> QueueHarness:
         return [m["Body"] for m in response.get("Messages", [])]
 
     def size() -> int:
-        kinds = ("", "NotVisible", "Delayed")
         attributes = clients.sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=[f"ApproximateNumberOfMessages{k}" for k in kinds]
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
@@ -217,3 +221,23 @@ def test_check_reports_the_redrive_limit(harness: QueueHarness) -> None:
     info = harness.queue.check()
     assert info.max_receive_count == MAX_RECEIVES
     assert info.url == harness.queue.url
+
+
+def test_concurrent_consumers_never_get_the_same_message(harness: QueueHarness) -> None:
+    bodies = [f"job-{n}" for n in range(12)]
+    for body in bodies:
+        harness.send(body)
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        while (message := _receive(harness, wait=1)) is not None:
+            with lock:
+                received.append(message.body)
+
+    consumers = [threading.Thread(target=consume) for _ in range(4)]
+    for consumer in consumers:
+        consumer.start()
+    for consumer in consumers:
+        consumer.join(timeout=30)
+    assert sorted(received) == sorted(bodies)

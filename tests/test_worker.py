@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -35,8 +37,8 @@ class Recorder:
         return self.answer(message, ctx)
 
 
-def worker_for(queue: MemoryQueue, handler: HandlerFn, **changes: object) -> Worker:
-    settings = WorkerSettings(**{**FAST.__dict__, **changes})  # type: ignore[arg-type]
+def worker_for(queue: MemoryQueue, handler: HandlerFn, **changes: Any) -> Worker:
+    settings = replace(FAST, **changes)
     return Worker(queue=queue, handler=handler, settings=settings, name="test")
 
 
@@ -50,7 +52,7 @@ def test_done_and_drop_delete_and_count_towards_num() -> None:
     queue = MemoryQueue()
     for n in range(3):
         queue.send(json.dumps({"n": n}))
-    answers = iter([Done("ok"), Drop("bad"), Done("ok")])
+    answers: Iterator[Outcome] = iter([Done("ok"), Drop("bad"), Done("ok")])
     handler = Recorder(lambda m, c: next(answers))
     stats = worker_for(queue, handler, max_jobs=3).run()
     assert (stats.done, stats.dropped, stats.finished) == (2, 1, 3)
@@ -61,7 +63,7 @@ def test_done_and_drop_delete_and_count_towards_num() -> None:
 def test_retry_with_body_requeues_a_fresh_copy() -> None:
     queue = MemoryQueue()
     queue.send("original")
-    answers = iter([Retry(0, "later", body="copy"), Done("ok")])
+    answers: Iterator[Outcome] = iter([Retry(0, "later", body="copy"), Done("ok")])
     handler = Recorder(lambda m, c: next(answers))
     stats = worker_for(queue, handler, max_jobs=1).run()
     assert stats.retried == 1 and stats.done == 1
@@ -73,7 +75,7 @@ def test_retry_with_body_requeues_a_fresh_copy() -> None:
 def test_retry_without_body_releases_the_same_message() -> None:
     queue = MemoryQueue()
     queue.send("m")
-    answers = iter([Retry(0, "again"), Done("ok")])
+    answers: Iterator[Outcome] = iter([Retry(0, "again"), Done("ok")])
     handler = Recorder(lambda m, c: next(answers))
     worker_for(queue, handler, max_jobs=1).run()
     assert [m.receive_count for m in handler.seen] == [1, 2]

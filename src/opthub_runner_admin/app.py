@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .aws import AwsClients, aws_clients
+from .aws import aws_clients
 from .config import Config
 from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
 from .history import HistoryBuilder, SqliteHistoryCache
@@ -27,6 +28,9 @@ from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
 from .worker import Worker, WorkerSettings
 
+if TYPE_CHECKING:
+    from .auth.cognito import Credentials
+
 log = logging.getLogger(__name__)
 
 #: SQS's longest long poll.
@@ -39,8 +43,8 @@ class Options:
 
     dev: bool = False
     interactive: bool = True
-    #: Called with the prompt-free credentials reader; tests replace it.
-    credentials: Callable[[], object] | None = None
+    #: Reads the administrator's credentials (default: environment, else a prompt).
+    credentials: Callable[[], Credentials] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,16 +52,23 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "opthub-runner"
 
 
-def build_match_source(config: Config, clients: AwsClients, options: Options) -> MatchSource:
-    """The catalogue file when configured, else the OptHub API behind the administrator's login."""
+def build_match_source(config: Config, options: Options) -> MatchSource:
+    """The catalogue file when configured, else the OptHub API behind the administrator's login.
+
+    The login happens here, before any message is taken, so that a wrong
+    password ends the runner at once instead of failing jobs.
+    """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .auth.session import login_for_runner
+    from .auth.cognito import login_for_runner
     from .matches.graphql import GraphqlMatchSource
 
     api = config.api(dev=options.dev)
     tokens = login_for_runner(
-        api, endpoint_url=config.endpoint_url, interactive=options.interactive
+        api,
+        endpoint_url=config.endpoint_url,
+        interactive=options.interactive,
+        read=options.credentials,
     )
     source = GraphqlMatchSource(api.api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
@@ -73,9 +84,10 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         access_key_id=config.access_key_id,
         secret_access_key=config.secret_access_key,
     )
-    queue = SqsQueue(clients.sqs, queue_url)
+    queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
     queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
+    store.check()
     docker_client = connect_docker()
     removed = remove_orphans(docker_client)
     if removed:
@@ -85,10 +97,12 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     executor = DockerExecutor(
         client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
     )
-    matches = build_match_source(config, clients, options)
+    matches = build_match_source(config, options)
     handler: Handler
     if mode == "evaluator":
-        handler = EvaluateJob(store=store, matches=matches, executor=executor, timeout=config.timeout)
+        handler = EvaluateJob(
+            store=store, matches=matches, executor=executor, timeout=config.timeout
+        )
     else:
         cache_dir = config.cache_dir or default_cache_dir()
         scope = f"{config.endpoint_url or 'aws'}|{config.region_name}|{config.table_name}"

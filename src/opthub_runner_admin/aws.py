@@ -14,6 +14,7 @@ must agree on which are worth a retry; each seam still raises its own
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,12 @@ CREDENTIAL_CODES = frozenset(
 #: Error codes that mean the key is valid but its IAM policy forbids the call.
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 
+#: Longest description of an error put in a message (AWS may answer with a whole page).
+DESCRIBE_LIMIT = 300
+
+#: An error code inside an XML error body.
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
+
 #: What to tell the operator when AWS rejects the credentials.
 CREDENTIALS_HINT = "check access_key_id, secret_access_key and region_name in config.yml"
 
@@ -162,8 +169,18 @@ def aws_clients(
 
 
 def error_code(exc: ClientError) -> str:
-    """The AWS error code of a ``ClientError`` ("" when the response has none)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    """The AWS error code of a ``ClientError`` ("" when the response has none).
+
+    When botocore could not parse the error body (an XML body where it expected
+    JSON, as moto sends for rejected keys), the code is only the HTTP status;
+    the real code is then read from the body that botocore kept as the message.
+    """
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code.isdigit():
+        found = _XML_CODE.search(error_message(exc))
+        if found:
+            return found.group(1)
+    return code
 
 
 def error_message(exc: ClientError) -> str:
@@ -203,19 +220,23 @@ def credentials_problem(exc: BaseException, action: str) -> str | None:
     code = error_code(exc)
     if code in CREDENTIAL_CODES:
         return f"cannot {action}: AWS rejected the credentials ({code}); {CREDENTIALS_HINT}"
-    if code in ACCESS_DENIED_CODES:
+    if code in ACCESS_DENIED_CODES or http_status(exc) == 403:
         return (
-            f"cannot {action}: access denied ({code}); give the IAM user of "
-            "access_key_id permission for it, or fix access_key_id in config.yml"
+            f"cannot {action}: access denied ({code or 'HTTP 403'}); give the IAM user of "
+            "access_key_id permission for it, or fix access_key_id and secret_access_key "
+            "in config.yml"
         )
     return None
 
 
 def describe(exc: BaseException) -> str:
-    """A short description of a botocore error for logs and error messages."""
+    """A short one-line description of a botocore error for logs and error messages."""
     if isinstance(exc, ClientError):
         code, message = error_code(exc) or "error", error_message(exc)
-        return f"{code}: {message}" if message else code
-    if isinstance(exc, BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return repr(exc)
+        text = f"{code}: {message}" if message else code
+    elif isinstance(exc, BotoCoreError):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        text = repr(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= DESCRIBE_LIMIT else text[: DESCRIBE_LIMIT - 3] + "..."

@@ -17,7 +17,7 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, load_config
-from .errors import FatalError
+from .errors import FatalError, RunnerError
 from .worker import Worker
 
 log = logging.getLogger("opthub_runner_admin")
@@ -84,6 +84,12 @@ def run_mode(mode: str, config_path: str, dev: bool) -> None:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:
         fail(str(exc), EXIT_FATAL)
+    except RunnerError as exc:
+        # Transient or administrator trouble before the first job (Cognito or
+        # the API unreachable at start): nothing was taken, so stop and say why.
+        fail(
+            f"{exc} (nothing was processed; start the runner again when this is fixed)", EXIT_FATAL
+        )
     except KeyboardInterrupt:
         fail("interrupted before the runner was ready", EXIT_FATAL)
     log.info(
@@ -128,7 +134,7 @@ main.command("scorer")(_mode_command("scorer"))
 @main.command()
 def logout() -> None:
     """Forget the administrator's tokens cached on this machine."""
-    from .auth.token_cache import remove_token_cache
+    from .auth.cognito import remove_token_cache
 
     removed = remove_token_cache()
     click.echo("Logged out." if removed else "No cached login to remove.")

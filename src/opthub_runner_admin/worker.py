@@ -66,6 +66,10 @@ class Worker:
         self.stats = WorkerStats()
 
     @property
+    def handler(self) -> Handler:
+        return self._handler
+
+    @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 

@@ -9,15 +9,16 @@ side, and it can be told to withhold private values, answer GraphQL errors or
 an HTTP status, refuse unknown bearer tokens (401, as AppSync does), or
 delay its answers.
 
-``cognito_pool`` creates a user pool, an app client allowing
-``USER_PASSWORD_AUTH`` and ``REFRESH_TOKEN_AUTH``, and a confirmed user on
-the session's moto server (``cognito_endpoint``, the ``moto_server`` of
-``aws_fixtures``); each test gets its own pool, so revoking a user's tokens
-in one test leaves the others alone.
+``cognito_pool`` is a user pool with an app client allowing
+``USER_PASSWORD_AUTH`` and ``REFRESH_TOKEN_AUTH`` (one for the session) and a
+confirmed user with a known password (one per test, so that revoking a
+user's tokens in one test leaves the others alone), on the session's moto
+server (``cognito_endpoint``, the ``moto_server`` of ``aws_fixtures``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import threading
@@ -301,9 +302,9 @@ class CognitoPool:
         )
 
 
-@pytest.fixture
-def cognito_pool(cognito_endpoint: str) -> CognitoPool:
-    """A fresh pool per test, so that revoking tokens in one test leaves the others alone."""
+@pytest.fixture(scope="session")
+def _cognito_client_pool(cognito_endpoint: str) -> CognitoPool:
+    """One pool and app client for the session: moto takes a few tenths of a second per pool."""
     # moto checks no keys, but boto3 signs admin calls and needs some.
     admin = boto3.client(
         "cognito-idp",
@@ -318,14 +319,28 @@ def cognito_pool(cognito_endpoint: str) -> CognitoPool:
         ClientName="opthub-runner",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
-    pool = CognitoPool(
+    return CognitoPool(
         endpoint_url=cognito_endpoint,
         region=COGNITO_REGION,
         user_pool_id=pool_id,
         client_id=client_id,
-        username="admin",
-        password=f"Adm1n-{secrets.token_urlsafe(12)}",
+        username="",
+        password="",
         admin=admin,
+    )
+
+
+@pytest.fixture
+def cognito_pool(_cognito_client_pool: CognitoPool) -> CognitoPool:
+    """The session's pool with a fresh confirmed user of its own for this test.
+
+    A user per test keeps tests apart: ending one user's sessions (to kill its
+    refresh tokens) leaves every other test's logins alone.
+    """
+    pool = dataclasses.replace(
+        _cognito_client_pool,
+        username=f"admin-{secrets.token_hex(4)}",
+        password=f"Adm1n-{secrets.token_urlsafe(12)}",
     )
     pool.add_user(pool.username, pool.password)
     return pool

@@ -11,6 +11,7 @@ import yaml
 from boto3.dynamodb.types import TypeDeserializer
 
 from opthub_runner_admin.app import Options, build_worker
+from opthub_runner_admin.auth.cognito import Credentials
 from opthub_runner_admin.config import load_config
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.worker import Worker, WorkerStats
@@ -39,16 +40,30 @@ def write_config(
     return path
 
 
-def match_entry(problem: str, indicator: str = "", env: dict[str, str] | None = None) -> dict[str, Any]:
+def match_entry(
+    problem: str, indicator: str = "", env: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "problem": {"image": problem, "environment": env or {}},
         "indicator": {"image": indicator or problem, "environment": env or {}},
     }
 
 
-def make_worker(mode: str, config_path: Path, labels: dict[str, str], **changes: Any) -> Worker:
+def make_worker(
+    mode: str,
+    config_path: Path,
+    labels: dict[str, str],
+    credentials: Credentials | None = None,
+    **changes: Any,
+) -> Worker:
+    """The runner as the CLI builds it, in this process (no prompt: credentials are given)."""
     config = replace(load_config(config_path).config, **changes)
-    return build_worker(mode, config, Options(interactive=False, extra_labels=labels))
+    options = Options(
+        interactive=False,
+        extra_labels=labels,
+        credentials=(lambda: credentials) if credentials else None,
+    )
+    return build_worker(mode, config, options)
 
 
 def run_worker(mode: str, config_path: Path, labels: dict[str, str], num: int) -> WorkerStats:
@@ -60,7 +75,9 @@ def items(aws: AwsStack, kind: str, ref: TrialRef) -> list[dict[str, Any]]:
     response = aws.clients.dynamodb.query(
         TableName=aws.table_name,
         KeyConditionExpression="ID = :id",
-        ExpressionAttributeValues={":id": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"}},
+        ExpressionAttributeValues={
+            ":id": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"}
+        },
         ConsistentRead=True,
     )
     found = [

@@ -46,7 +46,8 @@ import click
 import jwt
 from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..config import ApiSettings
 from ..errors import FatalError, RunnerError, TransientError
@@ -248,7 +249,7 @@ class CognitoAuth:
                 ) from None
             raise self._cognito_error("login", code, message) from None
         except BotoCoreError as exc:
-            raise TransientError(f"cannot reach Cognito to log in ({type(exc).__name__})") from None
+            raise _transport_error("log in", exc) from None
         result = response.get("AuthenticationResult")
         if not result or "RefreshToken" not in result:
             challenge = response.get("ChallengeName", "an unknown challenge")
@@ -274,9 +275,7 @@ class CognitoAuth:
                 raise RefreshExpired(f"the OptHub login of {username} ended: {message}") from None
             raise self._cognito_error("refresh the login", code, message) from None
         except BotoCoreError as exc:
-            raise TransientError(
-                f"cannot reach Cognito to refresh the login ({type(exc).__name__})"
-            ) from None
+            raise _transport_error("refresh the login", exc) from None
         result = response.get("AuthenticationResult") or {}
         if "AccessToken" not in result:
             raise RefreshExpired(f"Cognito answered the refresh of {username} without a token")
@@ -352,6 +351,14 @@ class CognitoAuth:
             f" 'cognito_user_pool_id' = {self.settings.cognito_user_pool_id},"
             f" 'cognito_client_id' = {self.settings.cognito_client_id})"
         )
+
+
+def _transport_error(action: str, exc: BotoCoreError) -> RunnerError:
+    """Network trouble passes; any other botocore error is a setup the operator must fix."""
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return TransientError(f"cannot reach Cognito to {action} ({type(exc).__name__})")
+    # Only the type: botocore's messages may quote parameter values, the password among them.
+    return FatalError(f"cannot {action} with Cognito ({type(exc).__name__})")
 
 
 def _error_of(exc: ClientError) -> tuple[str, str]:
@@ -466,12 +473,12 @@ class TokenCache:
         return [e for e in logins if _valid_entry(e)] if isinstance(logins, list) else []
 
     def _write(self, logins: list[dict[str, Any]]) -> None:
-        if not logins:
-            self.path.unlink(missing_ok=True)
-            return
         text = json.dumps({"version": _CACHE_VERSION, "logins": logins}, indent=2)
         try:
-            _write_private(self.path, text)
+            if logins:
+                _write_private(self.path, text)
+            else:
+                self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot save the OptHub login in %s: %s", self.path, exc.strerror)
 

@@ -101,15 +101,15 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
     _print_results(clients, table, refs)
 
 
-def _submit(
-    clients: Any, table: str, queue_url: str, match_id: str, count: int
-) -> list[TrialRef]:
+def _submit(clients: Any, table: str, queue_url: str, match_id: str, count: int) -> list[TrialRef]:
     rng = random.Random(42)
     refs = []
     for n in range(1, count + 1):
         ref = TrialRef(match_id, "demo-participant", f"{n:04d}")
         # Every fourth solution is malformed, to show a Failed evaluation.
-        variable: Any = "not a vector" if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
+        variable: Any = (
+            "not a vector" if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
+        )
         put_solution(clients.dynamodb, table, ref, variable)
         send_job(clients.sqs, queue_url, ref)
         refs.append(ref)

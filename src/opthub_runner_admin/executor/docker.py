@@ -382,7 +382,11 @@ def _attached(api: Any, name: str) -> Iterator[socket.socket]:
     response_socket = api.attach_socket(
         name, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
     )
-    sock = _raw_socket(response_socket)
+    try:
+        sock = _raw_socket(response_socket)
+    except AdminError:
+        response_socket.close()
+        raise
     try:
         sock.settimeout(None)  # a silent job may run for hours
         yield sock
@@ -549,7 +553,9 @@ def _translate(exc: BaseException, spec: RunSpec) -> RunnerError | None:
     """The seam's error for a docker-py or requests error, or None to let it through."""
     reason = _short(exc, spec)
     if isinstance(exc, docker.errors.APIError):
-        if exc.is_server_error():
+        # The runtime refusing the image's process (some daemons answer 500 for
+        # a missing entrypoint) will not heal by retrying: it is the image's fault.
+        if exc.is_server_error() and "OCI runtime" not in str(exc):
             return DockerUnavailable(f"Docker daemon error: {reason}")
         return ContainerRejected(f"Docker refused to run image {spec.image!r}: {reason}")
     if isinstance(exc, requests.exceptions.RequestException) or "connect" in str(exc).lower():

@@ -11,6 +11,11 @@ from ..model import TrialRef
 #: Our own key in a body we requeue on purpose; the platform ignores unknown keys.
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
+#: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
+#: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
+#: and 1024 bytes (sort: ``Success#<trial>``); a body beyond these bounds can never be
+#: read or written, so it is a bad message rather than something to retry forever.
+_MAX_BYTES = {"MatchID": 256, "ParticipantID": 1024, "TrialNo": 256}
 _MATCH_PREFIX = "Match#"
 
 
@@ -43,6 +48,8 @@ def parse_body(body: str) -> JobMessage:
             value = str(value)
         if not isinstance(value, str) or not value:
             raise BadMessage(f"body has no {key}")
+        if len(value.encode("utf-8", errors="replace")) > _MAX_BYTES[key]:
+            raise BadMessage(f"body's {key} is longer than {_MAX_BYTES[key]} bytes")
         values[key] = value
     match_id = values["MatchID"].removeprefix(_MATCH_PREFIX)
     deferrals = raw.get(DEFERRALS_KEY, 0)

@@ -23,11 +23,22 @@ class ParsedOutput:
     last_line: str
 
 
+def last_line(stdout: str) -> str:
+    """The last non-empty line of ``stdout``, stripped ("" when there is none).
+
+    Lines end at "\\n" only: a JSON text may hold U+2028, U+0085 and the like
+    raw inside its strings, which ``str.splitlines`` would take for line ends.
+    Found from the end without splitting the whole text, which for megabytes
+    of short lines would cost many times the output's size in memory.
+    """
+    kept = stdout.rstrip()
+    return kept[kept.rfind("\n") + 1 :].strip()
+
+
 def parse_last_line(stdout: str) -> ParsedOutput:
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
+    last = last_line(stdout)
+    if not last:
         return ParsedOutput(None, "stdout is empty", "")
-    last = lines[-1].strip()
     try:
         value = json.loads(last)
     except RecursionError:

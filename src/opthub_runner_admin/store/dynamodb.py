@@ -13,7 +13,6 @@ keys become ``errors.FatalError`` naming the ``config.yml`` key to fix.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import threading
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef
 
-log = logging.getLogger(__name__)
-
 #: Largest item DynamoDB stores, in its own way of counting bytes (400 KB).
 MAX_ITEM_BYTES = 400 * 1024
 #: Deepest nesting of lists and maps DynamoDB stores (a top-level list or map is level 1).
@@ -52,6 +49,7 @@ QueryFn = Callable[[str, str, str], list[Item]]
 
 SUCCESS = "Success"
 FAILED = "Failed"
+SOLUTIONS = "Solutions"
 EVALUATIONS = "Evaluations"
 SCORES = "Scores"
 
@@ -64,11 +62,16 @@ def partition_key(kind: str, match_id: str, participant_id: str) -> str:
     return f"{kind}#Match#{match_id}#{participant_id}"
 
 
-def solution_key(ref: TrialRef) -> Item:
-    """The key of a trial's Solution item."""
+def trial_key(kind: str, ref: TrialRef) -> Item:
+    """The key whose sort key is the bare trial number: a Solution, or a result's flag."""
+    return {"ID": partition_key(kind, ref.match_id, ref.participant_id), "Trial": ref.trial_no}
+
+
+def success_key(kind: str, ref: TrialRef) -> Item:
+    """The key of a trial's Success result in the ``kind`` partition."""
     return {
-        "ID": partition_key("Solutions", ref.match_id, ref.participant_id),
-        "Trial": ref.trial_no,
+        "ID": partition_key(kind, ref.match_id, ref.participant_id),
+        "Trial": f"{SUCCESS}#{ref.trial_no}",
     }
 
 
@@ -78,7 +81,7 @@ def solution_item(
     """A Solution item as the platform writes it (for the demo and tests)."""
     stored, _ = to_dynamo(variable, "variable")
     return {
-        **solution_key(ref),
+        **trial_key(SOLUTIONS, ref),
         "TrialNo": ref.trial_no,
         "MatchID": f"Match#{ref.match_id}",
         "ParticipantID": ref.participant_id,
@@ -86,19 +89,6 @@ def solution_item(
         "CreatedAt": created_at or timestamp(),
         "ResourceType": "Solution",
         "Variable": stored,
-    }
-
-
-def flag_key(kind: str, ref: TrialRef) -> Item:
-    """The key of a trial's flag item in the ``kind`` ("Evaluations" or "Scores") partition."""
-    return {"ID": partition_key(kind, ref.match_id, ref.participant_id), "Trial": ref.trial_no}
-
-
-def evaluation_key(ref: TrialRef) -> Item:
-    """The key of a trial's Success evaluation."""
-    return {
-        "ID": partition_key(EVALUATIONS, ref.match_id, ref.participant_id),
-        "Trial": f"{SUCCESS}#{ref.trial_no}",
     }
 
 
@@ -226,8 +216,9 @@ def _value_size(value: Any) -> int:
         return len(value.encode("utf-8"))
     if isinstance(value, Decimal):
         # "1 byte per two significant digits, plus 1 byte"; zeros at either end do not count.
-        digits = len(value.normalize().as_tuple().digits) if value else 1
-        return (digits + 1) // 2 + 1
+        # (Counted by hand: normalize() would round to the context's 28 digits.)
+        digits = "".join(str(d) for d in value.as_tuple().digits).strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
     if isinstance(value, Mapping):
         return 3 + sum(1 + len(str(k).encode("utf-8")) + _value_size(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -273,13 +264,22 @@ def trial_bounds(after: str | None, before: str) -> tuple[str, str] | None:
 
     Both are written with the width of ``before`` so that they compare as
     strings with the table's sort keys; None when no trial lies between.
+    Raises ValueError for a trial number that is not decimal digits, which
+    the contract rules out and a string range could not honour.
     """
+    for trial_no in (after, before):
+        if trial_no is not None and not _is_trial_no(trial_no):
+            raise ValueError(f"trial number {trial_no!r} is not a zero-filled decimal")
     width = len(before)
     low = int(after) + 1 if after is not None else 0
     high = int(before) - 1
     if high < low:
         return None
     return str(low).zfill(width), str(high).zfill(width)
+
+
+def _is_trial_no(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def collect_trial_states(
@@ -332,7 +332,7 @@ def _by_trial(
     found: dict[str, Item] = {}
     for item in query(partition, prefix + bounds[0], prefix + bounds[1]):
         trial = str(item.get("Trial", ""))[len(prefix) :]
-        if len(trial) == width and trial.isdigit():
+        if len(trial) == width and _is_trial_no(trial):
             found[trial] = item
     return found
 
@@ -396,21 +396,22 @@ class DynamoStore:
 
     def get_solution(self, ref: TrialRef) -> Solution | None:
         """The Solution item of ``ref`` (strongly consistent), or None."""
-        item = self._get(solution_key(ref), f"read the solution of {ref} from")
+        item = self._get(trial_key(SOLUTIONS, ref), f"read the solution of {ref} from")
         return solution_from_item(item) if item is not None else None
 
     def is_evaluated(self, ref: TrialRef) -> bool:
         """Whether the evaluation flag of ``ref`` exists (strongly consistent)."""
-        key = flag_key(EVALUATIONS, ref)
+        key = trial_key(EVALUATIONS, ref)
         return self._get(key, f"look for the evaluation of {ref} in") is not None
 
     def is_scored(self, ref: TrialRef) -> bool:
         """Whether the score flag of ``ref`` exists (strongly consistent)."""
-        return self._get(flag_key(SCORES, ref), f"look for the score of {ref} in") is not None
+        key = trial_key(SCORES, ref)
+        return self._get(key, f"look for the score of {ref} in") is not None
 
     def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
         """The Success evaluation of ``ref`` (strongly consistent), or None."""
-        item = self._get(evaluation_key(ref), f"read the evaluation of {ref} from")
+        item = self._get(success_key(EVALUATIONS, ref), f"read the evaluation of {ref} from")
         return evaluation_from_item(item) if item is not None else None
 
     def put_evaluation(

@@ -18,17 +18,17 @@ from .base import Solution, TrialState
 from .dynamodb import (
     EVALUATIONS,
     SCORES,
+    SOLUTIONS,
     Item,
     collect_trial_states,
     evaluation_from_item,
     evaluation_item,
-    evaluation_key,
     flag_item,
-    flag_key,
     score_item,
     solution_from_item,
     solution_item,
-    solution_key,
+    success_key,
+    trial_key,
 )
 
 #: A table key: (ID, Trial).
@@ -55,20 +55,20 @@ class MemoryStore:
 
     def get_solution(self, ref: TrialRef) -> Solution | None:
         """The Solution item of ``ref``, or None."""
-        item = self._get(solution_key(ref))
+        item = self._get(trial_key(SOLUTIONS, ref))
         return solution_from_item(item) if item is not None else None
 
     def is_evaluated(self, ref: TrialRef) -> bool:
         """Whether the evaluation flag of ``ref`` exists."""
-        return self._get(flag_key(EVALUATIONS, ref)) is not None
+        return self._get(trial_key(EVALUATIONS, ref)) is not None
 
     def is_scored(self, ref: TrialRef) -> bool:
         """Whether the score flag of ``ref`` exists."""
-        return self._get(flag_key(SCORES, ref)) is not None
+        return self._get(trial_key(SCORES, ref)) is not None
 
     def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
         """The Success evaluation of ``ref``, or None."""
-        item = self._get(evaluation_key(ref))
+        item = self._get(success_key(EVALUATIONS, ref))
         return evaluation_from_item(item) if item is not None else None
 
     def put_evaluation(

@@ -1,0 +1,47 @@
+"""What several fault tests share: submitting trials and reading the table whole."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from opthub_runner_admin.demo.stack import put_solution, send_job
+from opthub_runner_admin.model import TrialRef
+from tests.support.aws_fixtures import AwsStack
+
+_deserializer = TypeDeserializer()
+
+
+def new_match() -> str:
+    return str(uuid.uuid4())
+
+
+def submit(
+    aws: AwsStack, match: str, variables: list[Any], participant: str = "p-1", first: int = 1
+) -> list[TrialRef]:
+    """Store each solution and enqueue its evaluation, as the platform does."""
+    refs = []
+    for n, variable in enumerate(variables, start=first):
+        ref = TrialRef(match, participant, f"{n:04d}")
+        put_solution(aws.clients.dynamodb, aws.table_name, ref, variable)
+        send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
+        refs.append(ref)
+    return refs
+
+
+def scan_results(aws: AwsStack, resource_type: str) -> list[dict[str, Any]]:
+    """Every result item (not flags) of one resource type in the test's table."""
+    found: list[dict[str, Any]] = []
+    paginator = aws.clients.dynamodb.get_paginator("scan")
+    pages = paginator.paginate(
+        TableName=aws.table_name,
+        FilterExpression="ResourceType = :type",
+        ExpressionAttributeValues={":type": {"S": resource_type}},
+        ConsistentRead=True,
+    )
+    for page in pages:
+        for raw in page.get("Items", []):
+            found.append({k: _deserializer.deserialize(v) for k, v in raw.items()})
+    return found
