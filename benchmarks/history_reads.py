@@ -90,7 +90,10 @@ def main() -> None:
     print(f"store: {'memory' if args.memory else 'DynamoDB on a moto server'}")
     columns = ("N", "incremental", "per trial", "no cache", "per trial", "s")
     widths = (6, 12, 10, 10, 10, 6)
-    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, widths)))
+    print(
+        " ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)),
+        flush=True,
+    )
     with opener() as store:
         for n in args.sizes:
             began = time.monotonic()
@@ -102,7 +105,7 @@ def main() -> None:
                 if baseline is not None
                 else f"{'-':>10} {'-':>10}"
             )
-            print(f"{n:>6} {reads:>12} {reads / n:>10.2f} {base} {seconds:>6.1f}")
+            print(f"{n:>6} {reads:>12} {reads / n:>10.2f} {base} {seconds:>6.1f}", flush=True)
 
 
 if __name__ == "__main__":

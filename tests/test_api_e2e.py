@@ -203,7 +203,7 @@ def test_scorer_through_the_api(
     opthub_api.add_match(match, FakeMatch(indicator_image=best_so_far_image))
     store = DynamoStore(aws.clients.dynamodb, aws.table_name)
     refs = [TrialRef(match, "p-1", f"{n:04d}") for n in (1, 2)]
-    for ref, objective in zip(refs, (4, 2)):
+    for ref, objective in zip(refs, (4, 2), strict=True):
         store.put_evaluation(ref, Evaluation(objective=objective), TIMING)
         send_job(aws.clients.sqs, aws.scorer_queue_url, ref)
     config = api_config(tmp_path, aws, cognito_pool, opthub_api, num=2)

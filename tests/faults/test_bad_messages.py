@@ -69,7 +69,7 @@ def test_bad_messages_are_dropped_and_counted_and_good_ones_still_pass(
     for body in bad.values():
         aws.clients.sqs.send_message(QueueUrl=aws.evaluator_queue_url, MessageBody=body)
     # An unknown match (administrator's error) and a trial whose solution is missing.
-    send_job(aws.clients.sqs, aws.evaluator_queue_url, TrialRef(unknown, "p-1", "0001"))
+    submit(aws, unknown, [[1]])
     missing = TrialRef(match, "p-9", "0001")
     send_job(aws.clients.sqs, aws.evaluator_queue_url, missing)
     worker = make_worker("evaluator", config, case_labels)
