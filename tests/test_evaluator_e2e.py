@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -237,3 +238,35 @@ def test_cli_processes_num_messages_and_exits_0(
     ]
     assert "evaluation Success" in result.stderr
     assert secret not in result.stderr and secret not in result.stdout
+
+
+def test_heartbeat_keeps_a_long_job_from_a_second_runner(
+    tmp_path: Path,
+    aws: AwsStack,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+    docker_client: docker.DockerClient,
+) -> None:
+    """A 5 s job under a 2 s visibility window: the other runner must never get it."""
+    slow = image_factory(
+        "opthub-test/slow-5s:1", "cat >/dev/null\nsleep 5\necho '{\"objective\": 1}'\n"
+    )
+    match = new_match()
+    config = write_config(tmp_path, aws, {match: match_entry(slow)}, visibility_timeout=2, rm=False)
+    (ref,) = submit(aws, match, [[1]])
+    first = make_worker("evaluator", config, case_labels, num=1)
+    second = make_worker("evaluator", config, case_labels, num=1)
+    threads = [threading.Thread(target=w.run, daemon=True) for w in (first, second)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while not (first.stats.done or second.stats.done) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first.stop()
+    second.stop()
+    for thread in threads:
+        thread.join(30)
+    assert first.stats.done + second.stats.done == 1
+    assert first.stats.received + second.stats.received == 1
+    assert len(containers_labelled(docker_client, case_labels)) == 1  # one run, not two
+    assert result_item(aws, "Evaluations", ref)["Objective"] == Decimal(1)

@@ -6,16 +6,19 @@ distinct exit code (2: configuration, 1: cannot run), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, pidfiles
 from .config import Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
 from .worker import Worker
@@ -79,7 +82,8 @@ def run_mode(mode: str, config_path: str, dev: bool) -> None:
     try:
         worker = build_worker(mode, config, Options(dev=dev))
         install_signal_handlers(worker)
-        stats = worker.run()
+        with pidfiles.registered(mode):
+            stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:
@@ -138,6 +142,38 @@ def logout() -> None:
 
     removed = remove_token_cache()
     click.echo("Logged out." if removed else "No cached login to remove.")
+
+
+@main.command()
+@click.argument("mode", type=click.Choice(["evaluator", "scorer", "all"]), default="all")
+@click.option("--now", is_flag=True, help="Cancel running jobs (their messages go back at once).")
+@click.option(
+    "--timeout", default=0.0, help="Seconds to wait for the runners to exit (0 = forever)."
+)
+def stop(mode: str, now: bool, timeout: float) -> None:
+    """Stop the runners on this machine as SIGTERM does: finish the running job, then exit."""
+    runners = pidfiles.running(None if mode == "all" else mode)
+    if not runners:
+        click.echo("No running opthub-runner found on this machine.")
+        return
+    for runner in runners:
+        click.echo(f"Stopping {runner.mode} (pid {runner.pid}){' now' if now else ''}...")
+        signal_runner(runner.pid, twice=now)
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    while any(pidfiles.running(None if mode == "all" else mode)):
+        if deadline is not None and time.monotonic() > deadline:
+            fail("runners still running after the timeout: stop --now cancels their jobs", 1)
+        time.sleep(0.2)
+    click.echo("Stopped.")
+
+
+def signal_runner(pid: int, *, twice: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        if twice:
+            # The second signal must arrive after the first has been handled.
+            time.sleep(0.5)
+            os.kill(pid, signal.SIGTERM)
 
 
 @main.command()

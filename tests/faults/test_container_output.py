@@ -38,7 +38,8 @@ cat >/dev/null
 awk 'BEGIN { s = sprintf("%1023s", ""); gsub(/ /, "x", s); for (i = 0; i < 98304; i++) print s }'
 yes ab | head -c 4194304
 echo
-awk 'BEGIN { s = sprintf("%1023s", ""); gsub(/ /, "e", s); for (i = 0; i < 16384; i++) print s }' >&2
+awk 'BEGIN { s = sprintf("%1023s", ""); gsub(/ /, "e", s); for (i = 0; i < 16384; i++) print s }' \
+    >&2
 echo '{"objective": 42}'
 """
 SMALL_OUTPUT = "cat >/dev/null\necho '{\"objective\": 42}'\n"
@@ -47,7 +48,7 @@ SMALL_OUTPUT = "cat >/dev/null\necho '{\"objective\": 42}'\n"
 def _nested(depth: int, inner: str = "1") -> str:
     """An awk program printing ``depth`` nested JSON lists around ``inner``."""
     return (
-        f"for (i = 0; i < {depth}; i++) printf \"[\"; printf \"{inner}\"; "
+        f'for (i = 0; i < {depth}; i++) printf "["; printf "{inner}"; '
         f'for (i = 0; i < {depth}; i++) printf "]"'
     )
 
@@ -112,7 +113,7 @@ CASES: dict[str, Case] = {
         _objective(Decimal(3)),
     ),
     "invalid UTF-8 inside the result": Case(
-        "cat >/dev/null\nprintf '{\"objective\": 1, \"info\": {\"s\": \"a\\377\\376b\"}}\\n'\n",
+        'cat >/dev/null\nprintf \'{"objective": 1, "info": {"s": "a\\377\\376b"}}\\n\'\n',
         "Success",
         _replacement_kept,
     ),
@@ -131,37 +132,37 @@ CASES: dict[str, Case] = {
     ),
     "U+2028 and U+0085 raw inside a JSON string": Case(
         "cat >/dev/null\n"
-        "printf '{\"objective\": 5, \"info\": {\"s\": \"a\\342\\200\\250b\\302\\205c\"}}\\n'\n",
+        'printf \'{"objective": 5, "info": {"s": "a\\342\\200\\250b\\302\\205c"}}\\n\'\n',
         "Success",
         _line_separator_kept,
     ),
     "NaN, Infinity and numbers DynamoDB cannot hold": Case(
         "cat >/dev/null\n"
-        "echo '{\"objective\": [NaN, Infinity, -Infinity, 1e999], \"constraint\": 1e-300, "
+        'echo \'{"objective": [NaN, Infinity, -Infinity, 1e999], "constraint": 1e-300, '
         '"info": {"nan": NaN, "deep": {"inf": Infinity, '
-        "\"big\": 123456789012345678901234567890123456789012, \"ok\": true}}, "
-        "\"feasible\": true}'\n",
+        '"big": 123456789012345678901234567890123456789012, "ok": true}}, '
+        '"feasible": true}\'\n',
         "Success",
         _odd_values,
     ),
     "100000 levels of nesting": Case(
-        "cat >/dev/null\nawk 'BEGIN { printf \"{\\\"objective\\\": \"; "
+        'cat >/dev/null\nawk \'BEGIN { printf "{\\"objective\\": "; '
         + _nested(100_000)
-        + "; print \"}\" }'\n",
+        + '; print "}" }\'\n',
         "Failed",
         _failed_with(NO_RESULT, "nested too deeply"),
     ),
     "950 levels of nesting (near Python's recursion limit)": Case(
-        "cat >/dev/null\nawk 'BEGIN { printf \"{\\\"objective\\\": \"; "
+        'cat >/dev/null\nawk \'BEGIN { printf "{\\"objective\\": "; '
         + _nested(950)
-        + "; print \"}\" }'\n",
+        + '; print "}" }\'\n',
         "Failed",
         _failed_with("", "nest"),
     ),
     "40 levels inside info (DynamoDB stores 32)": Case(
-        "cat >/dev/null\nawk 'BEGIN { printf \"{\\\"objective\\\": 1, \\\"info\\\": {\\\"x\\\": \"; "
+        'cat >/dev/null\nawk \'BEGIN { printf "{\\"objective\\": 1, \\"info\\": {\\"x\\": "; '
         + _nested(40)
-        + "; print \"}}\" }'\n",
+        + '; print "}}" }\'\n',
         "Failed",
         _failed_with(TOO_LARGE, "32 levels"),
     ),

@@ -1,0 +1,79 @@
+"""Which runners run on this machine, so that ``opthub-runner stop`` can find them.
+
+Each runner writes ``<mode>-<pid>.pid`` in a state folder and removes it when
+it exits. A file whose process is gone (after a crash or SIGKILL), or whose pid
+now belongs to another program, is ignored and cleaned up, so that ``stop``
+never signals a stranger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/opthub-runner``, else ``~/.local/state/opthub-runner``."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "opthub-runner"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "opthub-runner"
+
+
+@dataclass(frozen=True)
+class RunningRunner:
+    mode: str
+    pid: int
+    path: Path
+
+
+@contextlib.contextmanager
+def registered(mode: str, folder: Path | None = None) -> Iterator[Path]:
+    """Announce this process as a running ``mode`` runner for the duration of the block."""
+    folder = folder or state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{mode}-{os.getpid()}.pid"
+    path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def running(mode: str | None = None, folder: Path | None = None) -> list[RunningRunner]:
+    """The live runners of ``mode`` (or all), dropping stale files on the way."""
+    folder = folder or state_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.pid")):
+        name, _, pid_text = path.stem.rpartition("-")
+        if mode is not None and name != mode:
+            continue
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if _is_runner(pid):
+            found.append(RunningRunner(name, pid, path))
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
+def _is_runner(pid: int) -> bool:
+    """Alive, and still an opthub-runner (a recycled pid must not be signalled)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: not ours to stop
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid file
+    return b"opthub" in cmdline
