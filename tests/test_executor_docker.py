@@ -27,6 +27,7 @@ from opthub_runner_admin.demo.images import BusyboxMissing, build_busybox_image
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor import (
     Cancelled,
+    ContainerRejected,
     DockerUnavailable,
     Execution,
     ImageNotAvailable,
@@ -35,7 +36,6 @@ from opthub_runner_admin.executor import (
 from opthub_runner_admin.executor.docker import (
     LABEL_HOST,
     LABEL_PID,
-    ContainerRejected,
     connect_docker,
     remove_orphans,
     runner_labels,

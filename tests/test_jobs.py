@@ -230,6 +230,7 @@ def test_a_missing_solution_is_retried_then_dropped() -> None:
         "[]",
         '{"MatchID": "m"}',
         '{"MatchID": "m", "ParticipantID": "p", "TrialNo": null}',
+        '{"MatchID": "m", "ParticipantID": "p", "TrialNo": "one"}',
     ],
 )
 def test_bad_messages_are_dropped(body: str) -> None:

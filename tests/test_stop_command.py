@@ -53,11 +53,11 @@ def wait_for_container(client: docker.DockerClient, pid: int) -> None:
 
 def stop(runtime: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", "stop", *args, "--timeout", "60"],
+        [sys.executable, "-m", "opthub_runner_admin.cli", "stop", *args, "--timeout", "120"],
         env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=150,
         check=False,
     )
 

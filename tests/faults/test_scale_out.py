@@ -26,10 +26,11 @@ from typing import Any
 
 import docker
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
-from opthub_runner_admin.demo.stack import job_body, solution_item
+from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
-from opthub_runner_admin.store.dynamodb import DynamoStore
+from opthub_runner_admin.store.dynamodb import DynamoStore, solution_item
 from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory
 from tests.support.e2e import match_entry, queue_counts, write_config
@@ -82,8 +83,6 @@ def _enqueue(aws: AwsStack, url: str, refs: list[TrialRef]) -> None:
 
 
 def _put_solutions(aws: AwsStack, refs: list[TrialRef]) -> None:
-    from boto3.dynamodb.types import TypeSerializer
-
     serializer = TypeSerializer()
     for start in range(0, len(refs), 25):
         requests: Any = [
@@ -203,7 +202,7 @@ def test_three_scorers_score_200_trials_with_complete_histories(
         for r in results
         if r["Status"] != "Success" or r["Value"] != Decimal(2 ** int(r["TrialNo"]) - 1)
     }
-    assert not wrong, f"scores computed from an incomplete history: {json.dumps(wrong)}"
+    assert not wrong, f"scores computed from an incomplete history: {json.dumps(wrong, default=str)}"
     assert queue_counts(aws, aws.scorer_queue_url) == (0, 0, 0)
     _every_process_worked(processes, "score Success")
     for process in processes:

@@ -1,9 +1,18 @@
 """Runs an image with lines on stdin and returns what it printed."""
 
-from .base import Cancelled, DockerUnavailable, Execution, Executor, ImageNotAvailable, RunSpec
+from .base import (
+    Cancelled,
+    ContainerRejected,
+    DockerUnavailable,
+    Execution,
+    Executor,
+    ImageNotAvailable,
+    RunSpec,
+)
 
 __all__ = [
     "Cancelled",
+    "ContainerRejected",
     "DockerUnavailable",
     "Execution",
     "Executor",

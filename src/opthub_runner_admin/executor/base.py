@@ -47,6 +47,14 @@ class ImageNotAvailable(AdminError):
     """The image is neither present nor pullable with the runner's credentials."""
 
 
+class ContainerRejected(AdminError):
+    """Docker refused to create or start the container (bad command, entrypoint, option).
+
+    The image or the operator's configuration is at fault, not the participant,
+    so this is an ``AdminError``: the message goes back to the queue.
+    """
+
+
 class DockerUnavailable(TransientError):
     """The Docker daemon cannot be reached; the job should be retried when it is back."""
 
@@ -60,7 +68,8 @@ class Executor(Protocol):
         """Run ``spec`` to completion, its timeout, or until ``cancel`` is set.
 
         The container is gone when this returns or raises (unless the
-        executor was told to keep containers). Raises ``ImageNotAvailable``,
-        ``DockerUnavailable`` or ``Cancelled``.
+        executor was told to keep containers). Raises ``ImageNotAvailable`` or
+        ``ContainerRejected`` (the administrator's to fix), ``DockerUnavailable``
+        (retry later) or ``Cancelled``.
         """
         ...

@@ -35,7 +35,14 @@ import requests
 from docker.types import LogConfig
 
 from ..errors import AdminError, FatalError, RunnerError
-from .base import Cancelled, DockerUnavailable, Execution, ImageNotAvailable, RunSpec
+from .base import (
+    Cancelled,
+    ContainerRejected,
+    DockerUnavailable,
+    Execution,
+    ImageNotAvailable,
+    RunSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +79,6 @@ _PERMISSION_HINT = (
     " If the socket's permission is denied, add the user to the docker group"
     " (sudo usermod -aG docker $USER) and log in again."
 )
-
-
-class ContainerRejected(AdminError):
-    """Docker refused to create or start the container (bad command, entrypoint, option).
-
-    The image or the operator's configuration is at fault, not the participant,
-    so this is an ``AdminError``: the message goes back to the queue.
-    """
 
 
 def connect_docker(base_url: str | None = None) -> docker.DockerClient:

@@ -51,11 +51,14 @@ def parse_body(body: str) -> JobMessage:
         if len(value.encode("utf-8", errors="replace")) > _MAX_BYTES[key]:
             raise BadMessage(f"body's {key} is longer than {_MAX_BYTES[key]} bytes")
         values[key] = value
+    trial_no = values["TrialNo"]
+    if not (trial_no.isascii() and trial_no.isdigit()):
+        raise BadMessage("TrialNo is not a zero-filled number")
     match_id = values["MatchID"].removeprefix(_MATCH_PREFIX)
     deferrals = raw.get(DEFERRALS_KEY, 0)
     if not isinstance(deferrals, int) or isinstance(deferrals, bool) or deferrals < 0:
         deferrals = 0
-    ref = TrialRef(match_id, values["ParticipantID"], values["TrialNo"])
+    ref = TrialRef(match_id, values["ParticipantID"], trial_no)
     return JobMessage(ref=ref, deferrals=deferrals, raw=raw)
 
 
