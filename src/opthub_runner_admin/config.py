@@ -159,17 +159,22 @@ def load_config(path: str | Path) -> LoadedConfig:
     return parse_config(text, source=str(path), base_dir=path.parent)
 
 
-def parse_config(
-    text: str, *, source: str = "config", base_dir: Path | None = None
-) -> LoadedConfig:
-    """Validate YAML text; relative paths in it are taken from ``base_dir``."""
+def read_yaml(text: str, source: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
+    """Parse YAML (safely: no Python objects); a syntax error names the line, in one line."""
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # a SafeLoader (sub)class: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{source}{where}: YAML syntax error: {problem}") from None
+
+
+def parse_config(
+    text: str, *, source: str = "config", base_dir: Path | None = None
+) -> LoadedConfig:
+    """Validate YAML text; relative paths in it are taken from ``base_dir``."""
+    raw = read_yaml(text, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from ..executor import Execution
 from ..model import Evaluation, Failure
 from ..queue import Message
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
-from .protocol import admin_details, error_text, parse_last_line
+from .protocol import admin_details, read_result
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
@@ -58,42 +57,29 @@ def _log_result(ref: object, result: Evaluation | Failure) -> None:
 
 def interpret_evaluation(execution: Execution) -> Evaluation | Failure:
     """Turn a problem image's run into the evaluation the contract prescribes."""
-    if execution.timed_out:
-        seconds = (execution.finished_at - execution.started_at).total_seconds()
-        return Failure(
-            message=f"The evaluation timed out after {seconds:.0f} seconds.",
-            admin_message=admin_details(execution, "timed out"),
-        )
-    parsed = parse_last_line(execution.stdout)
-    if parsed.result is None:
-        return Failure(
-            message="The evaluation failed: the problem program printed no result. "
-            "Check that the solution has the format the problem expects.",
-            admin_message=admin_details(execution, parsed.problem, parsed.last_line),
-        )
-    return _evaluation_from(parsed.result, execution, parsed.last_line)
-
-
-def _evaluation_from(
-    result: dict[str, Any], execution: Execution, line: str
-) -> Evaluation | Failure:
-    if "error" in result:
-        return Failure(
-            message=error_text(result["error"]),
-            admin_message=admin_details(execution, "the problem image reported an error", line),
-        )
+    read = read_result(
+        execution,
+        task="evaluation",
+        program="problem program",
+        hint=" Check that the solution has the format the problem expects.",
+    )
+    if isinstance(read, Failure):
+        return read
+    result = read.result
     if "objective" not in result:
         return Failure(
             message="The evaluation failed: the problem program returned no objective.",
-            admin_message=admin_details(execution, "the result has no 'objective'", line),
+            admin_message=admin_details(execution, "the result has no 'objective'", read.line),
         )
     info = result.get("info")
     if info is None:
         info = {}
     elif not isinstance(info, dict):
+        log.warning("'info' is not an object; stored as {\"info\": <value>}")
         info = {"info": info}
     feasible = result.get("feasible")
-    if not isinstance(feasible, bool):
+    if feasible is not None and not isinstance(feasible, bool):
+        log.warning("'feasible' is neither a boolean nor null; stored as null")
         feasible = None
     return Evaluation(
         objective=result["objective"],

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..executor import Execution
+from ..model import Failure
 from ..values import truncate_middle
 
 #: How much of stderr an administrator's message carries.
@@ -79,9 +79,39 @@ def error_text(value: Any) -> str:
         return str(value)
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+@dataclass(frozen=True)
+class ResultLine:
+    """A run's last stdout line as an object without ``error``: what is left to interpret."""
+
+    result: dict[str, Any]
+    line: str
 
 
-def is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+def read_result(
+    execution: Execution, *, task: str, program: str, hint: str = ""
+) -> ResultLine | Failure:
+    """What every run shares: a timeout, no result, or the image's own ``error``.
+
+    ``task`` ("evaluation") and ``program`` ("problem program") word the
+    participant's messages; ``hint`` follows the message when there is no result.
+    """
+    if execution.timed_out:
+        seconds = (execution.finished_at - execution.started_at).total_seconds()
+        return Failure(
+            message=f"The {task} timed out after {seconds:.0f} seconds.",
+            admin_message=admin_details(execution, "timed out"),
+        )
+    parsed = parse_last_line(execution.stdout)
+    if parsed.result is None:
+        return Failure(
+            message=f"The {task} failed: the {program} printed no result.{hint}",
+            admin_message=admin_details(execution, parsed.problem, parsed.last_line),
+        )
+    if "error" in parsed.result:
+        return Failure(
+            message=error_text(parsed.result["error"]),
+            admin_message=admin_details(
+                execution, f"the {program} reported an error", parsed.last_line
+            ),
+        )
+    return ResultLine(parsed.result, parsed.last_line)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
-from typing import Any
 
 from ..executor import Execution, Executor
 from ..history import HistoryBuilder
@@ -15,7 +15,7 @@ from ..queue import Message
 from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome, Retry
-from .protocol import admin_details, error_text, is_nan, is_number, parse_last_line
+from .protocol import admin_details, read_result
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
@@ -106,35 +106,19 @@ def _listing(trials: list[str], most: int = 10) -> str:
 
 def interpret_score(execution: Execution) -> Score | Failure:
     """Turn an indicator image's run into the score the contract prescribes."""
-    if execution.timed_out:
-        seconds = (execution.finished_at - execution.started_at).total_seconds()
-        return Failure(
-            message=f"The score calculation timed out after {seconds:.0f} seconds.",
-            admin_message=admin_details(execution, "timed out"),
-        )
-    parsed = parse_last_line(execution.stdout)
-    if parsed.result is None:
-        return Failure(
-            message="The score calculation failed: the indicator printed no result.",
-            admin_message=admin_details(execution, parsed.problem, parsed.last_line),
-        )
-    return _score_from(parsed.result, execution, parsed.last_line)
-
-
-def _score_from(result: dict[str, Any], execution: Execution, line: str) -> Score | Failure:
-    if "error" in result:
-        return Failure(
-            message=error_text(result["error"]),
-            admin_message=admin_details(execution, "the indicator image reported an error", line),
-        )
-    value = result.get("score")
-    if not is_number(value) or is_nan(value):
-        problem = "the result has no 'score'" if value is None else "'score' is not a number"
-        if is_nan(value):
-            problem = "'score' is NaN"
-        return Failure(
-            message="The score calculation failed: the indicator returned no valid score.",
-            admin_message=admin_details(execution, problem, line),
-        )
-    assert isinstance(value, (int, float))
-    return Score(value)
+    read = read_result(execution, task="score calculation", program="indicator")
+    if isinstance(read, Failure):
+        return read
+    value = read.result.get("score")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+        return Score(value)
+    if value is None:
+        problem = "the result has no 'score'"
+    elif isinstance(value, float):
+        problem = "'score' is NaN"
+    else:
+        problem = "'score' is not a number"
+    return Failure(
+        message="The score calculation failed: the indicator returned no valid score.",
+        admin_message=admin_details(execution, problem, read.line),
+    )

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError
+from ..config import ConfigError, read_yaml
 from .base import ImageSpec, MatchSpec, UnknownMatch
 
 log = logging.getLogger(__name__)
@@ -100,14 +100,7 @@ def load_catalogue(path: Path) -> dict[str, MatchSpec]:
 
 def parse_catalogue(text: str, *, source: str = "matches file") -> dict[str, MatchSpec]:
     """Validate catalogue YAML; ``source`` names the file in error messages."""
-    try:
-        # A SafeLoader subclass: no arbitrary Python objects.
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{source}{where}: YAML syntax error: {problem}") from None
+    raw = read_yaml(text, source, _UniqueKeyLoader)
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
