@@ -118,6 +118,14 @@ class Worker:
             log.warning("%s: receiving failed (%s)", self._name, exc)
             self._pause()
             return None
+        except FatalError:
+            raise
+        except RunnerError as exc:
+            # An answer nobody classified (a proxy's error page, a skewed clock) may
+            # pass: back off and try again rather than let the loop die.
+            log.error("%s: receiving failed (%s); backing off", self._name, exc)
+            self._pause()
+            return None
 
     def _process(self, message: Message) -> None:
         self.stats.received += 1

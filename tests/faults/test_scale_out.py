@@ -105,8 +105,10 @@ def _run_until(
     """Wait for ``count`` results, then SIGTERM every process and expect exit 0."""
     try:
         wait_for(
-            lambda: len(scan_results(aws, resource_type)) >= count
-            or any(p.popen.poll() is not None for p in processes),
+            lambda: (
+                len(scan_results(aws, resource_type)) >= count
+                or any(p.popen.poll() is not None for p in processes)
+            ),
             DEADLINE,
             f"{count} {resource_type} results",
             interval=0.5,
@@ -202,7 +204,9 @@ def test_three_scorers_score_200_trials_with_complete_histories(
         for r in results
         if r["Status"] != "Success" or r["Value"] != Decimal(2 ** int(r["TrialNo"]) - 1)
     }
-    assert not wrong, f"scores computed from an incomplete history: {json.dumps(wrong, default=str)}"
+    assert not wrong, (
+        f"scores computed from an incomplete history: {json.dumps(wrong, default=str)}"
+    )
     assert queue_counts(aws, aws.scorer_queue_url) == (0, 0, 0)
     _every_process_worked(processes, "score Success")
     for process in processes:

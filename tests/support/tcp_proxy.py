@@ -168,13 +168,11 @@ class FaultProxy:
     def restore(self) -> None:
         """Forward again, listening on the same address as before."""
         self._set_mode(Mode.FORWARD, None)
-        if not self._closed:
-            self.start()
 
     def fail_http(
         self, status: int, body: str, content_type: str = "application/x-amz-json-1.0"
     ) -> None:
-        """Answer every request with ``status`` and ``body`` until ``restore()``."""
+        """Accept connections but answer every request with ``status`` and ``body``."""
         self._set_mode(Mode.HTTP_ERROR, Canned(status, body.encode("utf-8"), content_type))
 
     def swallow_responses(self) -> None:
@@ -193,6 +191,8 @@ class FaultProxy:
             self._mode, self._canned = mode, canned
         # Keep-alive connections were opened under the old mode: make clients reconnect.
         self.drop_connections()
+        if not self._closed:
+            self.start()  # listening again after a cut()
 
     # -- connections ----------------------------------------------------------------
 

@@ -180,12 +180,18 @@ class DockerExecutor:
         self._present: set[str] = set()
         self._present_lock = threading.Lock()
         self._pull_locks: dict[str, threading.Lock] = {}
+        # Containers whose removal failed because the daemon was away. They carry
+        # this live runner's pid, so remove_orphans would never take them: the
+        # next run removes them once the daemon answers again.
+        self._leftovers: set[str] = set()
+        self._leftovers_lock = threading.Lock()
 
     def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
         """Run ``spec``; Docker's own errors leave here as the seam's errors."""
         if cancel.is_set():
             raise Cancelled(f"run of {spec.image} cancelled before it started")
         try:
+            self._remove_leftovers()
             self._ensure_image(spec.image)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
@@ -365,11 +371,27 @@ class DockerExecutor:
                 log.error("could not remove container %s: %s", name, _explanation(exc))
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             log.error(
-                "could not remove container %s (it will be removed as an orphan at the"
-                " next start): %s",
+                "could not remove container %s (it will be removed when Docker answers again): %s",
                 name,
                 exc,
             )
+            with self._leftovers_lock:
+                self._leftovers.add(name)
+
+    def _remove_leftovers(self) -> None:
+        """Remove the containers that ``_remove`` could not; keep those it still cannot."""
+        with self._leftovers_lock:
+            names = sorted(self._leftovers)
+        for name in names:
+            try:
+                self._api.remove_container(name, force=True)
+            except docker.errors.NotFound:
+                pass  # the daemon lost it (a restart without live-restore)
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                continue  # still away or busy: next time
+            log.info("removed container %s, abandoned while Docker was unreachable", name)
+            with self._leftovers_lock:
+                self._leftovers.discard(name)
 
 
 # -- streams ---------------------------------------------------------------

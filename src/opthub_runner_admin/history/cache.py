@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,9 @@ from typing import Protocol
 from ..model import Evaluation, HistoryEntry
 
 log = logging.getLogger(__name__)
+
+#: Seconds to wait for a cache file that other scorers on this machine hold locked.
+OPEN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,26 +73,42 @@ class SqliteHistoryCache:
         self._db = self._open(path)
 
     def _open(self, path: Path) -> sqlite3.Connection:
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_suffix(path.suffix + ".broken")
-            log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
-            path.replace(aside)
-            return self._connect(path)
+        # Several scorers on one machine share the file: one that is busy (another
+        # process is creating it or switching it to WAL) is waited for, never set
+        # aside; only a file SQLite cannot read at all is.
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        while True:
+            try:
+                return self._connect(path)
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.debug("history cache %s busy (%s); trying again", path, exc)
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                aside = path.with_suffix(path.suffix + ".broken")
+                log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
+                path.replace(aside)
+                return self._connect(path)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS watermark (scope TEXT, match TEXT, participant TEXT,"
-            " trial TEXT, PRIMARY KEY (scope, match, participant))"
+        db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=OPEN_TIMEOUT
         )
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS entry (scope TEXT, match TEXT, participant TEXT,"
-            " trial TEXT, body TEXT, PRIMARY KEY (scope, match, participant, trial))"
-        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS watermark (scope TEXT, match TEXT, participant TEXT,"
+                " trial TEXT, PRIMARY KEY (scope, match, participant))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entry (scope TEXT, match TEXT, participant TEXT,"
+                " trial TEXT, body TEXT, PRIMARY KEY (scope, match, participant, trial))"
+            )
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def get(self, key: tuple[str, str]) -> Prefix | None:

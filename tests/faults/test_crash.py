@@ -1,0 +1,96 @@
+"""Crash: a runner killed with SIGKILL in the middle of a job loses nothing.
+
+Its message comes back after the heartbeat window (``visibility_timeout: 3``)
+and another runner completes it; the container it left running is removed by
+the next runner that starts on this host (found by its labels, its runner's
+pid dead), while the containers of a runner that is still alive are left alone.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import docker
+
+from opthub_runner_admin.demo.stack import put_solution, send_job
+from opthub_runner_admin.model import TrialRef
+from tests.support.aws_fixtures import AwsStack
+from tests.support.docker_fixtures import ImageFactory, containers_labelled
+from tests.support.e2e import make_worker, match_entry, queue_counts, result_item, write_config
+from tests.support.runners import RunnerPool, runner_containers, wait_for
+
+from .helpers import new_match, submit
+
+#: Problem image that sleeps as many seconds as the solution says, then answers it.
+SLEEP_AS_TOLD = 'IFS= read -r seconds\nsleep "$seconds"\necho "{\\"objective\\": $seconds}"\n'
+VISIBILITY = 3
+VICTIM_JOB = 4  # seconds
+LIVE_JOB = 12  # seconds: still running when the second runner starts
+
+
+def test_a_killed_runner_loses_nothing_and_its_container_is_reaped(
+    tmp_path: Path,
+    aws: AwsStack,
+    image_factory: ImageFactory,
+    runners: RunnerPool,
+    case_labels: dict[str, str],
+    docker_client: docker.DockerClient,
+) -> None:
+    image = image_factory("opthub-test/sleep-as-told:1", SLEEP_AS_TOLD)
+    match = new_match()
+    entry = {match: match_entry(image)}
+
+    # A runner that stays alive, on a queue of its own, in the middle of a long job.
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    live_queue = aws.new_queue("live")
+    live_config = write_config(live_dir, aws, entry, evaluator_queue_url=live_queue, num=1)
+    live_ref = TrialRef(match, "p-live", "0001")
+    put_solution(aws.clients.dynamodb, aws.table_name, live_ref, LIVE_JOB)
+    send_job(aws.clients.sqs, live_queue, live_ref)
+    live = runners.start("evaluator", live_config)
+    (live_container,) = wait_for(
+        lambda: runner_containers(docker_client, live.pid, running=True), 30, "the live job"
+    )
+
+    # The victim takes its job, starts the container, and is killed.
+    config = write_config(tmp_path, aws, entry, visibility_timeout=VISIBILITY)
+    (ref,) = submit(aws, match, [VICTIM_JOB])
+    victim = runners.start("evaluator", config)
+    (orphan,) = wait_for(
+        lambda: runner_containers(docker_client, victim.pid, running=True), 30, "the victim's job"
+    )
+    victim.signal(signal.SIGKILL)
+    victim.wait(10)  # reaped: a zombie would still look alive to a pid probe
+    killed_at = time.monotonic()
+    assert [c["Id"] for c in runner_containers(docker_client, victim.pid)] == [orphan["Id"]]
+
+    # The next runner on this host removes the orphan at start, and only the orphan.
+    successor = make_worker("evaluator", config, case_labels, num=1)
+    assert runner_containers(docker_client, victim.pid) == []
+    running = runner_containers(docker_client, live.pid, running=True)
+    assert [c["Id"] for c in running] == [live_container["Id"]]
+
+    # ...then completes the victim's message once its visibility lapses.
+    thread = threading.Thread(target=successor.run, daemon=True)
+    thread.start()
+    thread.join(VISIBILITY + VICTIM_JOB + 30)
+    assert not thread.is_alive()
+    recovered_in = time.monotonic() - killed_at
+    assert successor.stats.done == 1, successor.stats
+    assert recovered_in < VISIBILITY + VICTIM_JOB + 10
+    item = result_item(aws, "Evaluations", ref)  # exactly one result and one flag
+    assert item["Status"] == "Success" and item["Objective"] == Decimal(VICTIM_JOB)
+    assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
+
+    # The live runner's job was never disturbed.
+    assert live.wait(LIVE_JOB + 30) == 0, live.log()[-3000:]
+    live_item = result_item(aws, "Evaluations", live_ref)
+    assert live_item["Status"] == "Success" and live_item["Objective"] == Decimal(LIVE_JOB)
+    assert queue_counts(aws, live_queue) == (0, 0, 0)
+    assert runner_containers(docker_client, live.pid) == []
+    assert containers_labelled(docker_client, case_labels) == []
