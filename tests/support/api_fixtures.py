@@ -18,6 +18,7 @@ server (``cognito_endpoint``, the ``moto_server`` of ``aws_fixtures``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import secrets
@@ -234,7 +235,9 @@ def _handler_for(api: OpthubApiServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json" if is_json else "text/plain")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            # The client may have given up (a timeout test): nothing left to answer.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: pytest shows failures, not every request."""

@@ -123,7 +123,9 @@ class MotoServer:
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                # moto's threaded server may linger on open keep-alive connections;
+                # its state is thrown away anyway, so do not wait long.
+                process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
