@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -42,7 +42,7 @@ def setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -52,7 +52,6 @@ def read_config(path: str) -> Config:
         loaded = load_config(path)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-        raise AssertionError("unreachable") from exc
     setup_logging(loaded.config.log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
