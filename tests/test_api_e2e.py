@@ -7,10 +7,6 @@ is a real HTTP server in the test suite, reached through the real gql client.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import threading
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +23,14 @@ from opthub_runner_admin.store.dynamodb import DynamoStore
 from .support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
 from .support.aws_fixtures import AwsStack
 from .support.docker_fixtures import ImageFactory
-from .support.e2e import items, make_worker, queue_counts, result_item
+from .support.e2e import (
+    items,
+    make_worker,
+    queue_counts,
+    result_item,
+    run_cli,
+    run_until_put_back,
+)
 from .test_scorer_e2e import TIMING
 
 ENV_ECHO = (
@@ -58,18 +61,6 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A clean environment whose token cache lives in the test's folder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTHUB_")}
     return {**env, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **extra}
-
-
-def run_cli(mode: str, config: Path, env: dict[str, str], stdin: str = "") -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", mode, "--config", str(config)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 def submit(aws: AwsStack, match: str, count: int) -> list[TrialRef]:
@@ -178,13 +169,7 @@ def test_an_account_that_is_not_the_administrator_fails_no_participant(
     config = api_config(tmp_path, aws, cognito_pool, opthub_api)
     credentials = Credentials(cognito_pool.username, cognito_pool.password, True)
     worker = make_worker("evaluator", config, case_labels, credentials=credentials)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not worker.stats.retried and time.monotonic() < deadline:
-        time.sleep(0.05)
-    worker.stop()
-    thread.join(30)
+    run_until_put_back(worker)
     assert worker.stats.retried >= 1 and worker.stats.done == 0
     assert items(aws, "Evaluations", ref) == []
     visible, in_flight, delayed = queue_counts(aws, aws.evaluator_queue_url)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +23,8 @@ from .support.e2e import (
     match_entry,
     queue_counts,
     result_item,
+    run_cli,
+    run_until_put_back,
     run_worker,
     write_config,
 )
@@ -189,15 +189,7 @@ def test_a_missing_image_is_the_administrators_problem(
     config = write_config(tmp_path, aws, {match: match_entry("opthub-test/absent:none")})
     (ref,) = submit(aws, match, [[1]])
     worker = make_worker("evaluator", config, case_labels)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if worker.stats.retried:
-            break
-        threading.Event().wait(0.1)
-    worker.stop()
-    thread.join(30)
-    assert not thread.is_alive()
+    run_until_put_back(worker)
     assert worker.stats.retried >= 1
     assert items(aws, "Evaluations", ref) == []
     visible, in_flight, delayed = queue_counts(aws, aws.evaluator_queue_url)
@@ -222,14 +214,7 @@ def test_cli_processes_num_messages_and_exits_0(
         secret_access_key=secret,
     )
     refs = submit(aws, match, [[2], [3]])
-    result = subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", "evaluator", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    result = run_cli("evaluator", config, {**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert [result_item(aws, "Evaluations", r)["Objective"] for r in refs] == [

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,7 +20,14 @@ from opthub_runner_admin.store.dynamodb import DynamoStore
 
 from .support.aws_fixtures import AwsStack
 from .support.docker_fixtures import containers_labelled
-from .support.e2e import make_worker, match_entry, queue_counts, result_item, write_config
+from .support.e2e import (
+    make_worker,
+    match_entry,
+    queue_counts,
+    result_item,
+    run_cli,
+    write_config,
+)
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 TIMING = Timing(NOW, NOW)
@@ -228,14 +233,7 @@ def test_cli_scorer_processes_num_messages_and_exits_0(
     refs = [evaluated(aws, match, n, objective) for n, objective in ((1, 8), (2, 9))]
     for ref in refs:
         send_job(aws.clients.sqs, aws.scorer_queue_url, ref)
-    result = subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", "scorer", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    result = run_cli("scorer", config, {**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     values = {result_item(aws, "Scores", ref)["Value"] for ref in refs}

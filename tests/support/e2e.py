@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -117,4 +121,31 @@ def queue_counts(aws: AwsStack, url: str) -> tuple[int, int, int]:
 def body(ref: TrialRef) -> str:
     return json.dumps(
         {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
+    )
+
+
+def run_until_put_back(worker: Worker, times: int = 1, timeout: float = 30) -> None:
+    """Run ``worker`` in a thread until it has put ``times`` messages back, then stop it."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while worker.stats.retried < times and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    thread.join(30)
+    assert not thread.is_alive(), "the worker did not stop"
+
+
+def run_cli(
+    mode: str, config: Path, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``opthub-runner <mode> --config <config>`` as an operator starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "opthub_runner_admin.cli", mode, "--config", str(config)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
