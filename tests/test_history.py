@@ -10,6 +10,7 @@ from opthub_runner_admin.history import (
     MemoryHistoryCache,
     SqliteHistoryCache,
 )
+from opthub_runner_admin.history.cache import Prefix
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.store.base import TrialState
 from opthub_runner_admin.store.memory import MemoryStore
@@ -203,3 +204,27 @@ def test_items_read_grow_linearly_with_the_number_of_trials() -> None:
     assert large <= 2 * small + 2
     # The baseline without the cache is quadratic: the check above can fail.
     assert count_reads(MemoryStore(), 200, incremental=False) > 4 * large
+
+
+def test_the_memory_cache_keeps_only_the_most_recent_participants() -> None:
+    cache = MemoryHistoryCache(max_keys=2)
+    for name in ("a", "b"):
+        cache.put((MATCH, name), Prefix("0001", ()))
+    assert cache.get((MATCH, "a")) is not None  # "a" is now the most recent
+    cache.put((MATCH, "c"), Prefix("0001", ()))
+    assert cache.get((MATCH, "b")) is None
+    assert cache.get((MATCH, "a")) is not None and cache.get((MATCH, "c")) is not None
+
+
+def test_an_evicted_participant_is_read_back_from_disk(tmp_path: Path) -> None:
+    store = RecordingStore()
+    for n in range(1, 3):
+        scored(store, n, float(n), 1.0)
+    cache = SqliteHistoryCache(tmp_path / "h.sqlite3", scope="t")
+    builder = HistoryBuilder(store, cache)
+    builder.collect(ref(3))
+    for n in range(2000):  # push p-1 out of the memory layer
+        cache.put((MATCH, f"other-{n}"), Prefix("0001", ()))
+    store.ranges.clear()
+    assert [e.trial_no for e in builder.collect(ref(3)).entries] == ["0001", "0002"]
+    assert store.ranges == []

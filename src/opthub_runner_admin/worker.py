@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import FatalError, RunnerError, TransientError
 from .executor import Cancelled
@@ -45,7 +45,8 @@ class WorkerStats:
     retried: int = 0
     cancelled: int = 0
     errors: int = 0
-    outcomes: list[str] = field(default_factory=list)
+    #: Messages settled in any way (deleted, put back or cancelled).
+    settled: int = 0
 
     @property
     def finished(self) -> int:
@@ -152,7 +153,7 @@ class Worker:
         self._settle(message, outcome)
 
     def _settle(self, message: Message, outcome: Outcome) -> None:
-        self.stats.outcomes.append(type(outcome).__name__)
+        self.stats.settled += 1
         if isinstance(outcome, (Done, Drop)):
             self._delete(message)
             if isinstance(outcome, Done):

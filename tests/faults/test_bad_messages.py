@@ -149,7 +149,7 @@ def test_a_missing_solution_is_put_back_for_a_bounded_number_of_receives(
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: worker.stats.received >= 1 and worker.stats.outcomes, 30, "one job")
+        wait_for(lambda: worker.stats.received >= 1 and worker.stats.settled, 30, "one job")
     finally:
         worker.stop()
         thread.join(30)

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,8 @@ from ..model import Evaluation, HistoryEntry
 
 log = logging.getLogger(__name__)
 
+#: Participants whose histories the disk cache also keeps in memory.
+MEMORY_KEYS = 1024
 #: Seconds to wait for a cache file that other scorers on this machine hold locked.
 OPEN_TIMEOUT = 30.0
 
@@ -41,19 +44,30 @@ class HistoryCache(Protocol):
 
 
 class MemoryHistoryCache:
-    """Per-process cache; lost on restart."""
+    """Per-process cache; lost on restart.
 
-    def __init__(self) -> None:
-        self._data: dict[tuple[str, str], Prefix] = {}
+    ``max_keys`` bounds it to the participants used most recently, so that a
+    runner living for weeks does not hold every history of the competition.
+    """
+
+    def __init__(self, max_keys: int | None = None) -> None:
+        self._data: OrderedDict[tuple[str, str], Prefix] = OrderedDict()
+        self._max_keys = max_keys
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str]) -> Prefix | None:
         with self._lock:
-            return self._data.get(key)
+            prefix = self._data.get(key)
+            if prefix is not None:
+                self._data.move_to_end(key)
+            return prefix
 
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
         with self._lock:
             self._data[key] = prefix
+            self._data.move_to_end(key)
+            if self._max_keys is not None and len(self._data) > self._max_keys:
+                self._data.popitem(last=False)
 
 
 class SqliteHistoryCache:
@@ -66,7 +80,7 @@ class SqliteHistoryCache:
     """
 
     def __init__(self, path: Path, *, scope: str) -> None:
-        self._memory = MemoryHistoryCache()
+        self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
         self._scope = scope
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
