@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .aws import aws_clients
 from .config import Config
 from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
+from .executor.limits import ContainerLimits
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -29,6 +30,8 @@ from .store.dynamodb import DynamoStore
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
+    import docker
+
     from .auth.cognito import Credentials
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,39 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
+def container_limits(config: Config) -> ContainerLimits:
+    """What every container of this runner may use, from the config's isolation keys."""
+    return ContainerLimits(
+        memory=config.memory,
+        memory_swap=config.memory_swap,
+        cpus=config.cpus,
+        pids=config.pids_limit,
+        nofile=config.nofile,
+        network=config.network,
+        read_only=config.read_only,
+        tmpfs_size=config.tmpfs_size,
+        user=config.user,
+        no_new_privileges=config.no_new_privileges,
+        cap_add=config.cap_add,
+        log_max_size=config.log_max_size,
+        log_max_files=config.log_max_files,
+        gpus=config.gpus,
+    )
+
+
+def build_executor(
+    config: Config, docker_client: docker.DockerClient, labels: dict[str, str]
+) -> DockerExecutor:
+    """The one place an executor is made from the config (the CLI, the demo and tests use it)."""
+    return DockerExecutor(
+        client=docker_client,
+        rm=config.rm,
+        output_limit=config.output_limit,
+        labels=labels,
+        limits=container_limits(config),
+    )
+
+
 def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
     """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
     options = options or Options()
@@ -94,14 +130,16 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = DockerExecutor(
-        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
-    )
+    executor = build_executor(config, docker_client, labels)
     matches = build_match_source(config, options)
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(
-            store=store, matches=matches, executor=executor, timeout=config.timeout
+            store=store,
+            matches=matches,
+            executor=executor,
+            timeout=config.timeout,
+            max_solution_bytes=config.max_solution_bytes,
         )
     else:
         cache_dir = config.cache_dir or default_cache_dir()

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -21,6 +22,7 @@ import click
 from . import __version__, pidfiles
 from .config import Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
+from .file_permissions import exposed_secrets_warning
 from .worker import Worker
 
 log = logging.getLogger("opthub_runner_admin")
@@ -55,6 +57,9 @@ def read_config(path: str) -> Config:
     setup_logging(loaded.config.log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
+    exposed = exposed_secrets_warning(Path(path), loaded.config)
+    if exposed is not None:
+        log.warning("%s", exposed)
     return loaded.config
 
 

@@ -33,7 +33,6 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-from docker.types import LogConfig
 
 from ..errors import AdminError, FatalError, RunnerError
 from .base import (
@@ -44,6 +43,7 @@ from .base import (
     ImageNotAvailable,
     RunSpec,
 )
+from .limits import ContainerLimits, gpu_failure, host_config_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,6 @@ LABEL_INSTANCE = "opthub-runner.instance"
 POLL_INTERVAL = 0.2
 #: Bytes asked of the attach socket per ``recv``.
 RECV_SIZE = 64 * 1024
-#: json-file log bound: ``docker logs`` still works for rm=false debugging, disk stays bounded.
-LOG_MAX_SIZE = "10m"
 #: Extra seconds on the exit-wait HTTP request beyond the job's own timeout and grace.
 WAIT_REQUEST_SLACK = 30.0
 
@@ -169,7 +167,8 @@ class DockerExecutor:
     ``output_limit`` bounds the bytes kept per stream (the LAST bytes are
     kept, since the result is the last line); ``stop_timeout`` is how long to
     wait for a killed container to exit and for its output to drain before
-    giving up on them (the container is force-removed anyway).
+    giving up on them (the container is force-removed anyway). ``limits``
+    is what every container may use (see ``limits.py``; None: the defaults).
     """
 
     def __init__(
@@ -180,6 +179,7 @@ class DockerExecutor:
         output_limit: int = 4 * 1024 * 1024,
         labels: Mapping[str, str] = MappingProxyType({}),
         stop_timeout: float = 10.0,
+        limits: ContainerLimits | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -188,6 +188,7 @@ class DockerExecutor:
         self._output_limit = output_limit
         self._labels = dict(labels)
         self._stop_timeout = stop_timeout
+        self._limits = limits or ContainerLimits()
         self._present: set[str] = set()
         self._present_lock = threading.Lock()
         self._pull_locks: dict[str, threading.Lock] = {}
@@ -206,7 +207,7 @@ class DockerExecutor:
             self._ensure_image(spec.image)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            translated = _translate(exc, spec)
+            translated = gpu_failure(_short(exc, spec), self._limits) or _translate(exc, spec)
             if translated is None:
                 raise
             # Docker quotes invalid variables in its errors: drop such an
@@ -283,11 +284,7 @@ class DockerExecutor:
             self._create_container(spec, name)
 
     def _create_container(self, spec: RunSpec, name: str) -> None:
-        host_config = self._api.create_host_config(
-            log_config=LogConfig(
-                type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
-            ),
-        )
+        host_config = self._api.create_host_config(**host_config_kwargs(self._limits))
         # detach=False with stdin_open=True is what makes docker-py set
         # StdinOnce (and the Attach* flags): the daemon then closes the
         # container's stdin when our attach connection half-closes.
@@ -302,6 +299,7 @@ class DockerExecutor:
             environment=dict(spec.environment),
             labels=self._labels,
             host_config=host_config,
+            user=self._limits.user,
             use_config_proxy=False,
         )
 
@@ -325,7 +323,14 @@ class DockerExecutor:
             exit_code = waiter.result()
         reader.finish(sock, self._stop_timeout)
         stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
-        log.debug("container %s of %s ended: exit %s", name, spec.image, exit_code)
+        oom_killed, memory_limit = self._memory_state(name)
+        log.debug(
+            "container %s of %s ended: exit %s%s",
+            name,
+            spec.image,
+            exit_code,
+            " (killed for memory)" if oom_killed else "",
+        )
         return Execution(
             exit_code=exit_code,
             stdout=stdout[0],
@@ -335,7 +340,23 @@ class DockerExecutor:
             finished_at=finished_at,
             stdout_truncated=stdout[1],
             stderr_truncated=stderr[1],
+            oom_killed=oom_killed,
+            memory_limit=memory_limit,
         )
+
+    def _memory_state(self, name: str) -> tuple[bool, int | None]:
+        """Whether the kernel killed a process of the container for memory, and the limit.
+
+        Read from ``docker inspect`` before the container is removed: the exit
+        code alone (137) cannot tell a memory kill from our own timeout kill.
+        """
+        try:
+            info = self._api.inspect_container(name)
+        except docker.errors.NotFound:
+            return False, None  # removed behind our back: nothing to tell
+        oom_killed = bool((info.get("State") or {}).get("OOMKilled"))
+        memory = (info.get("HostConfig") or {}).get("Memory") or 0
+        return oom_killed, int(memory) or None
 
     def _await_exit(
         self,

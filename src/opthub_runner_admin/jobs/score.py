@@ -16,6 +16,7 @@ from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome, Retry
 from .protocol import admin_details, read_result
+from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class ScoreJob(TrialJob[Score]):
             len(history.entries),
         )
         execution = self.run_container(match.indicator, lines, ctx)
-        result = interpret_score(execution)
+        result = redact_failure(interpret_score(execution), match.indicator.environment)
         outcome = self.write(
             ref, lambda r: self.store.put_score(ref, r, timing_of(execution)), result, ctx.cancel
         )
