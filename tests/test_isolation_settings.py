@@ -138,6 +138,7 @@ def test_null_removes_a_limit_and_gpus_all_asks_for_every_gpu() -> None:
         ("memory: lots", "'memory' must be a size"),
         ("memory: 1m", "'memory' must be at least"),
         ("memory: 1g\nmemory_swap: 512m", "'memory_swap' is memory plus swap"),
+        ("memory: null\nmemory_swap: 1g", "'memory_swap' needs 'memory'"),
         ("cpus: 0", "'cpus' must be a number of CPUs above 0"),
         ("pids_limit: 2", "'pids_limit' must be a whole number of at least 8"),
         ("nofile: many", "'nofile' must be a whole number"),

@@ -362,6 +362,8 @@ def _check_swap(values: dict[str, Any], source: str) -> None:
     """Docker refuses a memory+swap total below the memory limit; say so before it does."""
     memory = values.get("memory", Config.memory)
     swap = values.get("memory_swap")
+    if memory is None and swap is not None:
+        raise ConfigError(f"{source}: 'memory_swap' needs 'memory' (Docker refuses it alone)")
     if memory is not None and swap is not None and swap != -1 and swap < memory:
         raise ConfigError(
             f"{source}: 'memory_swap' is memory plus swap and must be at least 'memory'"

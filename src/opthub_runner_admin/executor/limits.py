@@ -92,8 +92,6 @@ def host_config_kwargs(limits: ContainerLimits) -> dict[str, Any]:
         kwargs["memswap_limit"] = (
             limits.memory if limits.memory_swap is None else limits.memory_swap
         )
-    elif limits.memory_swap is not None:
-        kwargs["memswap_limit"] = limits.memory_swap
     if limits.cpus is not None:
         kwargs["nano_cpus"] = round(limits.cpus * 1e9)
     if limits.pids is not None:
