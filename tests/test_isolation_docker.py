@@ -224,3 +224,18 @@ def test_a_gpu_request_reaches_docker_and_no_gpu_is_the_administrators_error(
         with pytest.raises(GpuUnavailable):
             _run(make_executor, shell_image, "echo ran", limits)
         assert containers_labelled(docker_client, case_labels) == []
+
+
+def test_more_cpus_than_the_host_has_is_refused_at_start(
+    docker_client: docker.DockerClient,
+) -> None:
+    from opthub_runner_admin.app import build_executor
+    from opthub_runner_admin.config import ConfigError, parse_config
+
+    host_cpus = int(docker_client.info()["NCPU"])
+    too_many = parse_config(f"region_name: r\ntable_name: t\ncpus: {host_cpus + 1}\n").config
+    with pytest.raises(ConfigError) as caught:
+        build_executor(too_many, docker_client, {})
+    assert f"Docker's host has {host_cpus} CPUs" in str(caught.value)
+    enough = parse_config(f"region_name: r\ntable_name: t\ncpus: {host_cpus}\n").config
+    assert build_executor(enough, docker_client, {}) is not None

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .aws import aws_clients
-from .config import Config
+from .config import Config, ConfigError
 from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
-from .executor.limits import ContainerLimits
+from .executor.limits import ContainerLimits, host_mismatch
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -100,13 +100,21 @@ def container_limits(config: Config) -> ContainerLimits:
 def build_executor(
     config: Config, docker_client: docker.DockerClient, labels: dict[str, str]
 ) -> DockerExecutor:
-    """The one place an executor is made from the config (the CLI, the demo and tests use it)."""
+    """The one place an executor is made from the config (the CLI, the demo and tests use it).
+
+    Raises ``ConfigError`` when the limits cannot be honoured on Docker's host.
+    """
+    limits = container_limits(config)
+    if limits.cpus is not None:
+        mismatch = host_mismatch(limits, int(docker_client.info().get("NCPU") or 0))
+        if mismatch is not None:
+            raise ConfigError(mismatch)
     return DockerExecutor(
         client=docker_client,
         rm=config.rm,
         output_limit=config.output_limit,
         labels=labels,
-        limits=container_limits(config),
+        limits=limits,
     )
 
 

@@ -110,6 +110,20 @@ def host_config_kwargs(limits: ContainerLimits) -> dict[str, Any]:
     return kwargs
 
 
+def host_mismatch(limits: ContainerLimits, host_cpus: int) -> str | None:
+    """Why the daemon's host cannot honour ``limits`` (checked once at start), or None.
+
+    Docker refuses every container asking for more CPUs than its host has;
+    better one line at start than every job going back to the queue.
+    """
+    if limits.cpus is not None and host_cpus > 0 and limits.cpus > host_cpus:
+        return (
+            f"'cpus' is {limits.cpus:g} but Docker's host has {host_cpus} CPUs:"
+            f" set it to at most {host_cpus} (or remove it to use them all)"
+        )
+    return None
+
+
 def gpu_request(gpus: str | tuple[str, ...]) -> DeviceRequest:
     """What ``docker run --gpus all`` (or ``--gpus '"device=0,1"'``) sends."""
     if gpus == "all":
