@@ -105,7 +105,7 @@ def read_result(
     ):
         return Failure(
             message=memory_message(task, execution.memory_limit),
-            admin_message=admin_details(execution, "out of memory", parsed.last_line),
+            admin_message=admin_details(execution, "", parsed.last_line),
         )
     if execution.timed_out:
         seconds = (execution.finished_at - execution.started_at).total_seconds()
