@@ -29,7 +29,9 @@ from .store.dynamodb import DynamoStore
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
-    from .auth.cognito import Credentials
+    import boto3.session
+
+    from .auth.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "opthub-runner"
 
 
-def build_match_source(config: Config, options: Options) -> MatchSource:
+def build_match_source(
+    config: Config, options: Options, session: boto3.session.Session | None = None
+) -> MatchSource:
     """The catalogue file when configured, else the OptHub API behind the administrator's login.
 
     The login happens here, before any message is taken, so that a wrong
@@ -60,7 +64,7 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .auth.cognito import login_for_runner
+    from .auth.provider import login_for_runner
     from .matches.graphql import GraphqlMatchSource
 
     api = config.api(dev=options.dev)
@@ -69,6 +73,7 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
         endpoint_url=config.endpoint_url,
         interactive=options.interactive,
         read=options.credentials,
+        session=session,
     )
     source = GraphqlMatchSource(api.api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
@@ -97,7 +102,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     executor = DockerExecutor(
         client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
     )
-    matches = build_match_source(config, options)
+    matches = build_match_source(config, options, clients.session)
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(

@@ -137,7 +137,7 @@ main.command("scorer")(_mode_command("scorer"))
 @main.command()
 def logout() -> None:
     """Forget the administrator's tokens cached on this machine."""
-    from .auth.cognito import remove_token_cache
+    from .auth.token_file import remove_token_cache
 
     removed = remove_token_cache()
     click.echo("Logged out." if removed else "No cached login to remove.")
