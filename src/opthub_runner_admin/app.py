@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import docker
+
 from .aws import aws_clients
 from .config import Config
-from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
+from .executor.docker import (
+    LABEL_INSTANCE,
+    DockerExecutor,
+    connect_docker,
+    remove_orphans,
+    runner_labels,
+)
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -26,6 +34,7 @@ from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
 from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
+from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
@@ -79,6 +88,27 @@ def build_match_source(
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
+def build_executor(
+    config: Config, docker_client: docker.DockerClient, labels: Mapping[str, str]
+) -> DockerExecutor:
+    """The one place the executor is made, so that the daemon and ``try`` run alike."""
+    return DockerExecutor(
+        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
+    )
+
+
+def build_image_trial(config: Config, *, labels: Mapping[str, str] | None = None) -> ImageTrial:
+    """``try`` and ``doctor``: the daemon's executor and limits, with a memory sampler."""
+    docker_client = connect_docker()
+    instance = uuid.uuid4().hex[:12]
+    labels = {**runner_labels(instance), "opthub-runner.mode": "try", **(labels or {})}
+    return ImageTrial(
+        executor=build_executor(config, docker_client, labels),
+        timeout=config.timeout,
+        memory=PeakMemory(client=docker_client, labels={LABEL_INSTANCE: instance}),
+    )
+
+
 def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
     """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
     options = options or Options()
@@ -99,9 +129,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = DockerExecutor(
-        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
-    )
+    executor = build_executor(config, docker_client, labels)
     matches = build_match_source(config, options, clients.session)
     handler: Handler
     if mode == "evaluator":
