@@ -97,14 +97,19 @@ def build_executor(
     )
 
 
-def build_image_trial(config: Config, *, labels: Mapping[str, str] | None = None) -> ImageTrial:
-    """``try`` and ``doctor``: the daemon's executor and limits, with a memory sampler."""
+def build_image_trial(
+    config: Config, timeout: int | None = None, *, labels: Mapping[str, str] | None = None
+) -> ImageTrial:
+    """``try`` and ``doctor``: the daemon's executor and limits, with a memory sampler.
+
+    ``timeout`` lowers the configured one (``doctor`` must not wait 12 hours).
+    """
     docker_client = connect_docker()
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": "try", **(labels or {})}
     return ImageTrial(
         executor=build_executor(config, docker_client, labels),
-        timeout=config.timeout,
+        timeout=min(config.timeout, timeout) if timeout else config.timeout,
         memory=PeakMemory(client=docker_client, labels={LABEL_INSTANCE: instance}),
     )
 
