@@ -18,6 +18,7 @@ import docker
 
 from .aws import aws_clients
 from .config import Config
+from .executor import Executor
 from .executor.docker import (
     LABEL_INSTANCE,
     DockerExecutor,
@@ -32,6 +33,9 @@ from .jobs.score import ScoreJob
 from .matches import MatchSource
 from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
+from .observe.events import JobEvents
+from .observe.executor import ObservedExecutor
+from .observe.monitor import Monitor
 from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
@@ -57,6 +61,8 @@ class Options:
     #: Reads the administrator's credentials (default: environment, else a prompt).
     credentials: Callable[[], Credentials] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: Who hears what the runner does (status line, metrics, page); None = nobody.
+    events: JobEvents | None = None
 
 
 def default_cache_dir() -> Path:
@@ -83,6 +89,7 @@ def build_match_source(
         interactive=options.interactive,
         read=options.credentials,
         session=session,
+        on_refresh=options.events.token_refreshed if options.events else None,
     )
     source = GraphqlMatchSource(api.api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
@@ -134,7 +141,9 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = build_executor(config, docker_client, labels)
+    executor: Executor = build_executor(config, docker_client, labels)
+    if options.events is not None:
+        executor = ObservedExecutor(executor=executor, events=options.events)
     matches = build_match_source(config, options, clients.session)
     handler: Handler
     if mode == "evaluator":
@@ -161,4 +170,24 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         grace_period=config.grace_period,
     )
     log.info("%s %s ready on %s (table %s)", mode, instance, queue_url, config.table_name)
-    return Worker(queue=queue, handler=handler, settings=settings, name=mode)
+    return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
+
+
+def build_monitor(mode: str, config: Config) -> Monitor:
+    """The runner's status line, metrics and status page, reading the queue's depth."""
+    clients = aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        max_attempts=2,
+    )
+    queue_url = config.queue_url(mode)
+
+    def depth() -> int | None:
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    return Monitor(mode=mode, config=config, depth=depth)

@@ -31,13 +31,18 @@ EXIT_CONFIG = 2
 _NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )
+    if log_format == "json":
+        from .observe.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
@@ -52,7 +57,7 @@ def read_config(path: str) -> Config:
         loaded = load_config(path)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    setup_logging(loaded.config.log_level)
+    setup_logging(loaded.config.log_level, loaded.config.log_format)
     for warning in loaded.warnings:
         log.warning("%s", warning)
     return loaded.config
@@ -76,12 +81,13 @@ def install_signal_handlers(worker: Worker) -> None:
 
 def run_mode(mode: str, config_path: str, dev: bool) -> None:
     config = read_config(config_path)
-    from .app import Options, build_worker
+    from .app import Options, build_monitor, build_worker
 
     try:
-        worker = build_worker(mode, config, Options(dev=dev))
+        monitor = build_monitor(mode, config)
+        worker = build_worker(mode, config, Options(dev=dev, events=monitor.events))
         install_signal_handlers(worker)
-        with pidfiles.registered(mode):
+        with pidfiles.registered(mode), monitor:
             stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -95,6 +101,8 @@ def run_mode(mode: str, config_path: str, dev: bool) -> None:
         )
     except KeyboardInterrupt:
         fail("interrupted before the runner was ready", EXIT_FATAL)
+    except OSError as exc:
+        fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
         "%s stopped: %d done, %d dropped, %d put back",
         mode,

@@ -47,12 +47,14 @@ class TokenProvider:
         cache: TokenCache | None = None,
         margin_seconds: float = DEFAULT_REFRESH_MARGIN,
         clock: Callable[[], float] = time.time,
+        on_refresh: Callable[[], None] | None = None,
     ) -> None:
         self._auth = auth
         self._read = read
         self._cache = cache
         self._margin = margin_seconds
         self._clock = clock
+        self._on_refresh = on_refresh
         self._lock = threading.RLock()
         self._tokens: Tokens | None = None
         self._credentials: Credentials | None = None
@@ -140,6 +142,8 @@ class TokenProvider:
             return self._login(self._credentials)
         if self._cache is not None and renewed.refresh_token != tokens.refresh_token:
             self._cache.save(self._auth.settings, renewed)
+        if self._on_refresh is not None:
+            self._on_refresh()
         return renewed
 
 
@@ -158,6 +162,7 @@ def login_for_runner(
     cache: TokenCache | None = None,
     margin_seconds: float = DEFAULT_REFRESH_MARGIN,
     session: boto3.session.Session | None = None,
+    on_refresh: Callable[[], None] | None = None,
 ) -> TokenProvider:
     """Log the administrator in now, before any job is taken, and keep the login alive.
 
@@ -172,6 +177,7 @@ def login_for_runner(
         read=read or functools.partial(read_credentials, prompt=interactive),
         cache=cache if cache is not None else TokenCache(),
         margin_seconds=margin_seconds,
+        on_refresh=on_refresh,
     )
     provider.start()
     return provider

@@ -12,9 +12,14 @@ from ..queue import Message
 
 @dataclass(frozen=True)
 class Done:
-    """The trial has its result in the table (written now or before): delete the message."""
+    """The trial has its result in the table (written now or before): delete the message.
+
+    ``admin_message`` carries a Failed result's administrator details, for
+    the operator's views (status page); empty for a success.
+    """
 
     summary: str
+    admin_message: str = ""
 
 
 @dataclass(frozen=True)
