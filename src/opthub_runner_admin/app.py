@@ -175,6 +175,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
 
 def build_monitor(mode: str, config: Config) -> Monitor:
     """The runner's status line, metrics and status page, reading the queue's depth."""
+    queue_url = config.queue_url(mode)
     clients = aws_clients(
         region_name=config.region_name,
         endpoint_url=config.endpoint_url,
@@ -182,7 +183,6 @@ def build_monitor(mode: str, config: Config) -> Monitor:
         secret_access_key=config.secret_access_key,
         max_attempts=2,
     )
-    queue_url = config.queue_url(mode)
 
     def depth() -> int | None:
         attributes = clients.sqs.get_queue_attributes(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..queue import Message
@@ -19,7 +19,8 @@ class Done:
     """
 
     summary: str
-    admin_message: str = ""
+    #: Not part of equality: two Done of the same summary settle a message alike.
+    admin_message: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
