@@ -68,8 +68,8 @@ def samples(text: str) -> dict[str, float]:
     return values
 
 
-def submit(aws: AwsStack, trial: str, variable: object) -> TrialRef:
-    ref = TrialRef(MATCH, "p-obs", trial)
+def submit(aws: AwsStack, trial: str, variable: object, participant: str = "p-obs") -> TrialRef:
+    ref = TrialRef(MATCH, participant, trial)
     put_solution(aws.clients.dynamodb, aws.table_name, ref, variable)
     send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
     return ref
