@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -22,6 +22,10 @@ from . import __version__, pidfiles
 from .config import Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
 from .worker import Worker
+
+if TYPE_CHECKING:
+    from .matches import ImageSpec
+    from .tryout import ImageTrial, TryResult
 
 log = logging.getLogger("opthub_runner_admin")
 
@@ -280,7 +284,7 @@ def _input_text(value: str | None, path: str | None, name: str) -> str:
 
 def _try_image(
     role: str, image: str, config: Config, match_id: str | None, env_pairs: tuple[str, ...]
-) -> Any:
+) -> ImageSpec:
     from .matches import ImageSpec
     from .tryout import environment_for
 
@@ -290,7 +294,7 @@ def _try_image(
     return ImageSpec(image=image, environment=environment)
 
 
-def run_try(config_path: str | None, run: Callable[[Any, Config], Any]) -> None:
+def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResult]) -> None:
     """Wire ``try`` like the daemon, run it, print the report; the exit code says how it went."""
     from .app import build_image_trial
     from .matches import UnknownMatch

@@ -13,6 +13,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .config import MODES, Config, ConfigError
 from .errors import RunnerError, TransientError
 from .model import JSON, Evaluation
@@ -302,8 +304,8 @@ def _key_schema(clients: AwsClients, table: str) -> dict[tuple[str, str], str] |
     """The table's key as {(attribute, HASH|RANGE): type}, or None when it cannot be read."""
     try:
         description: Any = clients.dynamodb.describe_table(TableName=table)["Table"]
-    except Exception:  # no DescribeTable permission, or no table: the GetItem check says which
-        return None
+    except (ClientError, BotoCoreError):
+        return None  # no DescribeTable permission, or no table: the GetItem check says which
     types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
     return {
         (k["AttributeName"], k["KeyType"]): types.get(k["AttributeName"], "?")
