@@ -385,15 +385,26 @@ def test_token_is_refreshed_before_it_expires(
 ) -> None:
     clock = Clock()
     read = Reader(credentials(cognito_pool))
-    provider = TokenProvider(auth, read=read, cache=cache, margin_seconds=300, clock=clock)
+    refreshes: list[bool] = []
+    provider = TokenProvider(
+        auth,
+        read=read,
+        cache=cache,
+        margin_seconds=300,
+        clock=clock,
+        on_refresh=lambda: refreshes.append(True),
+    )
     first = provider.access_token()
+    unchanged = provider.access_token()
 
     clock.offset = MOTO_TOKEN_SECONDS - 200  # 200 s left: inside the 300 s margin
     second = provider.access_token()
 
+    assert unchanged == first
     assert second != first
     assert auth.verify(second)["client_id"] == cognito_pool.client_id
     assert read.calls == 1  # refreshed, not logged in again
+    assert refreshes == [True]  # reported once (the token_refreshes metric)
 
 
 def test_ended_login_with_environment_credentials_logs_in_again(
