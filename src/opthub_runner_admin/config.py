@@ -86,6 +86,13 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Observability (status line, JSON logs, metrics, status page, health).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    status_interval: int = 60
+    slow_job_warning: int = 600
+    health_stall_seconds: int = 300
     # Container isolation and input bounds (see the README's "Isolation").
     # ``None`` means no limit; executor.limits.ContainerLimits has the same defaults.
     memory: int | None = 4 * 1024**3
@@ -134,6 +141,10 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "metrics_port": 0,
+    "status_interval": 0,
+    "slow_job_warning": 1,
+    "health_stall_seconds": 1,
     "log_max_files": 1,
 }
 _BOOLS = ("rm", "force", "read_only", "no_new_privileges")
@@ -150,14 +161,17 @@ _STRS = (
     "cognito_region",
     "cognito_user_pool_id",
     "cognito_client_id",
+    "metrics_host",
+    "log_format",
 )
+LOG_FORMATS = ("text", "json")
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Keys holding credentials: never echoed back in an error message, and a
 #: config file holding one should be readable by its owner only.
 SECRET_KEYS = ("access_key_id", "secret_access_key")
 _SECRETS = set(SECRET_KEYS)
-_NULLABLE = {"grace_period"}
+_NULLABLE = {"grace_period", "metrics_port"}
 
 # Container isolation keys: sizes take bytes or text such as 512m; key -> smallest.
 _SIZES: dict[str, int] = {
@@ -244,6 +258,11 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
             f"{source}: 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
         )
     values["log_level"] = level.upper()
+    log_format = values.get("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"{source}: 'log_format' must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
     if values.get("force"):
         warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
     return LoadedConfig(config=Config(**values), warnings=warnings)
@@ -263,6 +282,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
         if value < _INTS[key]:
             raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+        if key == "metrics_port" and value > 65535:
+            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
         if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
             raise ConfigError(
                 f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"
