@@ -8,14 +8,17 @@ are secrets too. Real ``opthub-runner`` processes at DEBUG level then run
 jobs that fail in every way: an image that prints its environment to stdout
 and stderr and exits non-zero, one that puts a secret in its ``error``, a
 timeout, a memory kill, broken output, a missing image, and a Docker error
-(the scorer asks for a GPU this host does not have). Every log line, every
-table item and every file the runners wrote is searched for every secret.
+(the scorer asks for a GPU this host does not have). ``try`` and ``doctor``
+then run the same image on the same secrets. Every log line, every printed
+line, every table item and every file is searched for every secret.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -73,32 +76,7 @@ def test_no_secret_leaks_from_any_failure(
         "indicator private value": f"LEAKTEST-indicator-private-{mark}",
     }
     image = image_factory("opthub-test/leaky:1", LEAKY)
-    evaluated, missing, scored = (str(uuid.uuid4()) for _ in range(3))
-    private = {"API_TOKEN": secrets["problem private value"]}
-    opthub_api.add_match(evaluated, FakeMatch(problem_image=image, problem_private=private))
-    opthub_api.add_match(
-        missing, FakeMatch(problem_image=f"opthub-test/absent-{mark}:1", problem_private=private)
-    )
-    opthub_api.add_match(
-        scored,
-        FakeMatch(
-            indicator_image=image,
-            indicator_private={"API_TOKEN": secrets["indicator private value"]},
-        ),
-    )
-    refs = {}
-    for n, case in enumerate(CASES, start=1):
-        refs[case] = TrialRef(evaluated, "p-1", f"{n:04d}")
-        put_solution(aws.clients.dynamodb, aws.table_name, refs[case], [case])
-        send_job(aws.clients.sqs, aws.evaluator_queue_url, refs[case])
-    missing_ref = TrialRef(missing, "p-1", "0001")
-    put_solution(aws.clients.dynamodb, aws.table_name, missing_ref, ["ok"])
-    send_job(aws.clients.sqs, aws.evaluator_queue_url, missing_ref)
-    score_ref = TrialRef(scored, "p-2", "0001")
-    DynamoStore(aws.clients.dynamodb, aws.table_name).put_evaluation(
-        score_ref, Evaluation(objective=1), TIMING
-    )
-    send_job(aws.clients.sqs, aws.scorer_queue_url, score_ref)
+    evaluated, refs = _plant_jobs(aws, opthub_api, image, secrets, mark)
 
     common = aws.config(
         secret_access_key=secrets["AWS secret key"],
@@ -153,11 +131,75 @@ def test_no_secret_leaks_from_any_failure(
     outputs = Outputs()
     outputs.add("evaluator output", evaluator.log())
     outputs.add("scorer output", scorer.log())
+    _admin_commands(
+        outputs, image, secrets["problem private value"], evaluator_config, evaluated, env
+    )
     outputs.add_table(aws)
     outputs.add_files(tmp_path, except_=[evaluator_config, scorer_config, token_file])
     assert len(outputs.texts) > 10
     leaks = find_leaks(outputs, secrets)
     assert leaks == [], "\n".join(leaks)
+
+
+def _plant_jobs(
+    aws: AwsStack, api: OpthubApiServer, image: str, secrets: dict[str, str], mark: str
+) -> tuple[str, dict[str, TrialRef]]:
+    """Matches with private values, a trial per failure, a missing image, a trial to score."""
+    evaluated, missing, scored = (str(uuid.uuid4()) for _ in range(3))
+    private = {"API_TOKEN": secrets["problem private value"]}
+    api.add_match(evaluated, FakeMatch(problem_image=image, problem_private=private))
+    api.add_match(
+        missing, FakeMatch(problem_image=f"opthub-test/absent-{mark}:1", problem_private=private)
+    )
+    api.add_match(
+        scored,
+        FakeMatch(
+            indicator_image=image,
+            indicator_private={"API_TOKEN": secrets["indicator private value"]},
+        ),
+    )
+    refs = {}
+    for n, case in enumerate(CASES, start=1):
+        refs[case] = TrialRef(evaluated, "p-1", f"{n:04d}")
+        put_solution(aws.clients.dynamodb, aws.table_name, refs[case], [case])
+        send_job(aws.clients.sqs, aws.evaluator_queue_url, refs[case])
+    missing_ref = TrialRef(missing, "p-1", "0001")
+    put_solution(aws.clients.dynamodb, aws.table_name, missing_ref, ["ok"])
+    send_job(aws.clients.sqs, aws.evaluator_queue_url, missing_ref)
+    score_ref = TrialRef(scored, "p-2", "0001")
+    DynamoStore(aws.clients.dynamodb, aws.table_name).put_evaluation(
+        score_ref, Evaluation(objective=1), TIMING
+    )
+    send_job(aws.clients.sqs, aws.scorer_queue_url, score_ref)
+    return evaluated, refs
+
+
+def _admin_commands(
+    outputs: Outputs, image: str, secret: str, config: Path, match: str, env: dict[str, str]
+) -> None:
+    """``try`` and ``doctor`` show a run to the administrator: the same secrets stay out."""
+    for case in ("env-exit", "env-error", "broken", "memory"):
+        args = ["try", "problem", image, "-e", f"API_TOKEN={secret}"]
+        printed = _cli([*args, "--solution", json.dumps([case])])
+        assert printed.returncode == 1, printed.stderr  # a Failed trial
+        outputs.add(f"try {case}", printed.stdout + printed.stderr)
+    for case in ("env-exit", "env-error"):
+        args = ["doctor", "--config", str(config), "--match", match]
+        printed = _cli([*args, "--solution", json.dumps([case])], env)
+        assert "problem image on" in printed.stdout, printed.stdout + printed.stderr
+        outputs.add(f"doctor {case}", printed.stdout + printed.stderr)
+
+
+def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opthub_runner_admin.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _items(aws: AwsStack, ref: TrialRef) -> list[dict[str, object]]:

@@ -10,10 +10,12 @@ logged. What a successful image prints as its result (``objective``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+from ..executor import Execution
 from ..model import Failure
 
 R = TypeVar("R")
@@ -34,6 +36,22 @@ def redact_failure(result: R | Failure, environment: Mapping[str, str]) -> R | F
         return result
     return Failure(
         message=redact(result.message, secrets), admin_message=redact(result.admin_message, secrets)
+    )
+
+
+def redact_streams(execution: Execution, environment: Mapping[str, str]) -> Execution:
+    """``execution`` with the environment's values blanked out of stdout and stderr.
+
+    For what prints a run's output to a person (``try``, ``doctor``); the
+    jobs keep the raw output, since the result is read from it.
+    """
+    secrets = secret_forms(environment.values())
+    if not secrets:
+        return execution
+    return dataclasses.replace(
+        execution,
+        stdout=redact(execution.stdout, secrets),
+        stderr=redact(execution.stderr, secrets),
     )
 
 
