@@ -117,8 +117,11 @@ def test_no_secret_leaks_from_any_failure(
     assert statuses == {**dict.fromkeys(CASES, "Failed"), "ok": "Success"}
     memory_message = result_item(aws, "Evaluations", refs["memory"])["ErrorMessage"]
     assert "memory limit" in memory_message
-    assert "***" in result_item(aws, "Evaluations", refs["env-error"])["ErrorMessage"]
-    assert "API_TOKEN=***" in result_item(aws, "Evaluations", refs["env-exit"])["AdminErrorMessage"]
+    assert "[redacted]" in result_item(aws, "Evaluations", refs["env-error"])["ErrorMessage"]
+    assert (
+        "API_TOKEN=[redacted]"
+        in result_item(aws, "Evaluations", refs["env-exit"])["AdminErrorMessage"]
+    )
     # The tokens the login obtained are secrets as well.
     bearer = {r.authorization for r in opthub_api.requests if r.authorization}
     for n, header in enumerate(sorted(bearer)):

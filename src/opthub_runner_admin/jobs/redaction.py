@@ -24,7 +24,7 @@ R = TypeVar("R")
 #: blanking every "100" or "true" would garble the messages for nothing.
 MIN_SECRET_LENGTH = 6
 #: What a secret is replaced with.
-MASK = "***"
+MASK = "[redacted]"
 
 
 def redact_failure(result: R | Failure, environment: Mapping[str, str]) -> R | Failure:
