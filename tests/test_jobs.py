@@ -7,6 +7,7 @@ put back); the end-to-end tests run the same jobs on real Docker and moto.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
 from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
+from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.queue import Message
@@ -359,13 +361,48 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     assert json.loads(executor.specs[0].stdin_lines[1]) == []
 
 
-def test_a_missing_evaluation_is_a_failed_score() -> None:
+def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_score(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     store = MemoryStore()
-    outcome = score_job(store, ScriptedExecutor())(message(ref(1)), ctx())
-    assert outcome == Done("score Failed")
+    job = score_job(store, ScriptedExecutor())
+    first = job(message(ref(1)), ctx())
+    assert isinstance(first, Retry) and first.body is None  # released: the receive count rises
+    caplog.set_level(logging.INFO)
+    last = job(message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx())
+    assert isinstance(last, Drop)
+    assert store.score_items() == []
+    assert "no successful evaluation in the table" in caplog.text
+
+
+def test_a_failed_evaluation_gets_no_score() -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Failure("bad", "x"), TIMING)
+    outcome = score_job(store, ScriptedExecutor())(
+        message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx()
+    )
+    assert isinstance(outcome, Drop)
+    assert store.score_items() == []
+
+
+def test_an_indicator_printing_error_null_succeeds() -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
+    score_job(store, ScriptedExecutor(ran('{"score": 0.7, "error": null}')))(message(ref(1)), ctx())
     item = store.score_items()[0]
-    assert item["Status"] == "Failed"
-    assert "no Success evaluation" in item["AdminErrorMessage"]
+    assert item["Status"] == "Success" and item["Value"] == Decimal("0.7")
+
+
+def test_an_indicator_exiting_nonzero_with_a_score_succeeds_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
+    job = score_job(store, ScriptedExecutor(ran('{"score": 2}', exit_code=3)))
+    assert job(message(ref(1)), ctx()) == Done("score Success")
+    assert store.score_items()[0]["Value"] == Decimal(2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("exited with code 3" in text for text in warnings), warnings
 
 
 @pytest.mark.parametrize(

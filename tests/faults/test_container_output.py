@@ -93,6 +93,17 @@ def _line_separator_kept(item: dict[str, Any]) -> None:
     assert item["Info"] == {"s": "a\u2028b\x85c"}
 
 
+def _template_success(item: dict[str, Any]) -> None:
+    assert item["Objective"] == Decimal("1.5")
+    assert item["Constraint"] is None and item["Info"] == {}
+    assert "ErrorMessage" not in item
+
+
+def _lone_surrogates_replaced(item: dict[str, Any]) -> None:
+    assert item["Objective"] == Decimal(1)
+    assert item["Info"] == {"s": "cut \ufffd", "k\ufffd": ["\ufffd", "\U0001f600"]}
+
+
 def _timed_out(item: dict[str, Any]) -> None:
     assert item["ErrorMessage"] == f"The evaluation timed out after {TIMEOUT} seconds."
     assert "container killed at the timeout" in item["AdminErrorMessage"]
@@ -102,6 +113,30 @@ NO_RESULT = "printed no result"
 TOO_LARGE = "too large to be stored"
 
 CASES: dict[str, Case] = {
+    # OptHub's problem template: sys.stdout.write(json.dumps(result)), "error": null on success.
+    '"error": null beside the objective (OptHub\'s template)': Case(
+        "cat >/dev/null\n"
+        'printf \'{"objective": 1.5, "constraint": null, "error": null, "info": null}\'\n',
+        "Success",
+        _template_success,
+    ),
+    "a non-string error is reported as its JSON text": Case(
+        'cat >/dev/null\nprintf \'{"objective": null, "error": {"code": 3}}\\n\'\n',
+        "Failed",
+        _failed_with('{"code": 3}', "reported an error"),
+    ),
+    "lone surrogates from a string cut mid-emoji": Case(
+        "cat >/dev/null\n"
+        'printf \'{"objective": 1, "info": {"s": "cut \\\\ud83d", '
+        '"k\\\\udc00": ["\\\\ude00", "\\\\ud83d\\\\ude00"]}}\\n\'\n',
+        "Success",
+        _lone_surrogates_replaced,
+    ),
+    "a lone surrogate in the error text": Case(
+        'cat >/dev/null\nprintf \'{"objective": null, "error": "bad \\\\ud83d"}\\n\'\n',
+        "Failed",
+        _failed_with("bad \ufffd", "reported an error"),
+    ),
     "binary garbage": Case(
         "cat >/dev/null\nhead -c 65536 /dev/urandom\n",
         "Failed",

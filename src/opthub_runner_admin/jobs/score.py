@@ -50,13 +50,9 @@ class ScoreJob(TrialJob[Score]):
             return self.already_done()
         evaluation = self.store.get_evaluation(ref)
         if evaluation is None:
-            failure = Failure(
-                message="The score could not be computed: the evaluation was not found.",
-                admin_message=f"no Success evaluation in the table for {ref}",
-            )
-            return self.write(
-                ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, ctx.cancel
-            )
+            # No Success evaluation: the trial does not exist (yet) for the scorer. A Failed
+            # Score would invent a result for it; wait a few receives, then drop the message.
+            return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
             if job.deferrals < self.max_deferrals:
@@ -89,6 +85,12 @@ class ScoreJob(TrialJob[Score]):
         )
         execution = self.run_container(match.indicator, lines, ctx)
         result = interpret_score(execution)
+        if execution.exit_code not in (0, None) and isinstance(result, Score):
+            log.warning(
+                "%s: the indicator exited with code %s but printed a score; counted as a success",
+                ref,
+                execution.exit_code,
+            )
         outcome = self.write(
             ref, lambda r: self.store.put_score(ref, r, timing_of(execution)), result, ctx.cancel
         )

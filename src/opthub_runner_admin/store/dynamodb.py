@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import errors
 from ..aws import credentials_problem, describe, error_code, error_message, is_transient
 from ..model import Evaluation, Failure, HistoryEntry, Score, Timing, TrialRef
-from ..values import from_dynamo, timestamp, to_dynamo, truncate_middle
+from ..values import from_dynamo, replace_lone_surrogates, timestamp, to_dynamo, truncate_middle
 from .base import Solution, TrialState
 
 if TYPE_CHECKING:
@@ -162,8 +162,10 @@ def _result_item(
         "IgnoreStream": False,
     }
     if failure is not None:
-        item["ErrorMessage"] = truncate_middle(str(failure.message))
-        item["AdminErrorMessage"] = truncate_middle(str(failure.admin_message))
+        item["ErrorMessage"] = truncate_middle(replace_lone_surrogates(str(failure.message)))
+        item["AdminErrorMessage"] = truncate_middle(
+            replace_lone_surrogates(str(failure.admin_message))
+        )
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
         raise errors.ResultTooLarge(
