@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from opthub_runner_admin.errors import AdminError, ResultTooLarge, TransientError
+from opthub_runner_admin.errors import AdminError, ResultRejected, ResultTooLarge, TransientError
 from opthub_runner_admin.executor import (
     DockerUnavailable,
     Execution,
@@ -28,7 +28,7 @@ from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
 from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
-from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES
+from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES, UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.queue import Message
@@ -291,6 +291,42 @@ def test_a_result_too_large_becomes_a_failure() -> None:
     assert item["Status"] == "Failed"
     assert "too large" in item["ErrorMessage"]
     assert "400 KB" in item["AdminErrorMessage"]
+
+
+def test_a_result_rejected_for_another_reason_is_not_called_too_large() -> None:
+    store = FlakyStore([ResultRejected("range key over 1024 bytes")])
+    assert evaluate(store, ScriptedExecutor(ran('{"objective": 1}'))) == Done("evaluation Failed")
+    item = only_evaluation(store)
+    assert item["ErrorMessage"] == "The evaluation result could not be stored."
+    assert "range key over 1024 bytes" in item["AdminErrorMessage"]
+
+
+def test_the_too_large_replacement_is_tried_once() -> None:
+    store = FlakyStore([ResultTooLarge("item over 400 KB"), ResultTooLarge("still too large")])
+    outcome = evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
+    assert isinstance(outcome, Drop)
+    assert store.evaluation_items() == []
+
+
+class BrokenStore(MemoryStore):
+    """A store whose reads raise what no code path expects (a bug, a library's surprise)."""
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        raise KeyError("Variable")
+
+
+def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_failed() -> None:
+    store = BrokenStore()
+    job = EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
+    outcomes = [
+        job(message(ref(), receive_count=n), ctx()) for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
+    ]
+    assert all(isinstance(o, Retry) and o.body is None for o in outcomes[:-1]), outcomes
+    assert outcomes[-1] == Done("evaluation Failed")
+    item = only_evaluation(store)
+    assert item["Status"] == "Failed"
+    assert "error in the runner" in item["ErrorMessage"]
+    assert "KeyError: 'Variable'" in item["AdminErrorMessage"]
 
 
 # --- scoring ---------------------------------------------------------------

@@ -360,6 +360,20 @@ def test_nesting_deeper_than_32_levels_is_too_large(harness: StoreHarness) -> No
     assert not harness.store.is_evaluated(ref("0002"))
 
 
+def test_lone_surrogates_are_stored_as_replacement_characters(harness: StoreHarness) -> None:
+    """JSON decodes "\\ud83d" to a lone surrogate, which no UTF-8 write accepts as it is."""
+    cut = Evaluation(objective=["\ud83d"], info={"k\udc00": "a\ud83db"})
+    notes = harness.store.put_evaluation(ref("0001"), cut, TIMING)
+    assert notes and all("U+FFFD" in note for note in notes)
+    item = harness.raw(EVALUATIONS_ID, "Success#0001")
+    assert item is not None
+    assert item["Objective"] == ["\ufffd"] and item["Info"] == {"k\ufffd": "a\ufffdb"}
+    harness.store.put_evaluation(ref("0002"), Failure("cut \ud83d", "admin \ude00"), TIMING)
+    failed = harness.raw(EVALUATIONS_ID, "Failed#0002")
+    assert failed is not None
+    assert (failed["ErrorMessage"], failed["AdminErrorMessage"]) == ("cut \ufffd", "admin \ufffd")
+
+
 # --- trial states -------------------------------------------------------------------------
 
 
@@ -472,6 +486,15 @@ def test_dynamodb_server_side_size_refusal_is_too_large(aws: AwsStack) -> None:
             ref("0001"), Evaluation(objective=1, info={"blob": "z" * 406_000}), TIMING
         )
     assert not store.is_evaluated(ref("0001"))
+
+
+def test_dynamodb_refusal_other_than_size_is_rejected_not_too_large(aws: AwsStack) -> None:
+    """A sort key over DynamoDB's 1024 bytes is refused, and that is not the result's size."""
+    store = DynamoStore(aws.clients.dynamodb, aws.table_name)
+    long_trial = TrialRef(MATCH, PARTICIPANT, "1" * 1100)
+    with pytest.raises(errors.ResultRejected) as caught:
+        store.put_evaluation(long_trial, Evaluation(objective=1), TIMING)
+    assert not isinstance(caught.value, errors.ResultTooLarge)
 
 
 def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> None:

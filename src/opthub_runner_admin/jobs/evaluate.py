@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 from ..executor import Execution
-from ..model import Evaluation, Failure
+from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
@@ -46,6 +47,11 @@ class EvaluateJob(TrialJob[Evaluation]):
         )
         _log_result(ref, result)
         return outcome
+
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        return self.write(
+            ref, lambda r: self.store.put_evaluation(ref, r, timing_of()), failure, cancel
+        )
 
 
 def _log_result(ref: object, result: Evaluation | Failure) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Sequence
 
 from ..executor import Execution, Executor
 from ..history import HistoryBuilder
 from ..matches import MatchSource
-from ..model import Failure, Score
+from ..model import Failure, Score, TrialRef
 from ..queue import Message
 from ..store import Store
 from .messages import JobMessage
@@ -99,6 +100,9 @@ class ScoreJob(TrialJob[Score]):
         else:
             log.info("%s score Success: %s", ref, result.value)
         return outcome
+
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        return self.write(ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, cancel)
 
 
 def _listing(trials: list[str], most: int = 10) -> str:

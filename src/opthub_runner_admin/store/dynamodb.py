@@ -348,6 +348,11 @@ _DESERIALIZER = TypeDeserializer()
 _PROJECTION = "#trial, Objective, #constraint, Info, Feasible, #value"
 _PROJECTION_NAMES = {"#trial": "Trial", "#constraint": "Constraint", "#value": "Value"}
 
+#: How DynamoDB words a refusal of the item's size or nesting ("Item size has exceeded the
+#: maximum allowed size", "Item size to update has exceeded ...", "Nesting Levels have
+#: exceeded supported limits"); "Aggregated size of all range keys" is a key's limit.
+_TOO_LARGE_REASON = re.compile(r"item size|nesting level", re.IGNORECASE)
+
 #: Reasons inside a cancelled transaction that mean "try again later".
 _TRANSIENT_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
@@ -513,8 +518,8 @@ class DynamoStore:
             return errors.FatalError(fatal)
         if isinstance(exc, ClientError) and code == "TransactionCanceledException":
             return _cancelled(exc, where)
-        if writing and code == "ValidationException":
-            return errors.ResultTooLarge(f"cannot {where}: {describe(exc)}")
+        if writing and isinstance(exc, ClientError) and code == "ValidationException":
+            return _rejected(error_message(exc), f"cannot {where}: {describe(exc)}")
         if is_transient(exc):
             return errors.TransientError(f"cannot {where}: {describe(exc)}")
         return errors.AdminError(f"cannot {where}: {describe(exc)}")
@@ -529,13 +534,34 @@ def _cancellation_codes(exc: ClientError) -> list[str]:
     return [code.strip() for code in found.group(1).split(",")] if found else []
 
 
+def _cancellation_messages(exc: ClientError) -> str:
+    reasons = exc.response.get("CancellationReasons")
+    if not isinstance(reasons, list):
+        return ""
+    return " ".join(str(reason.get("Message", "")) for reason in reasons)
+
+
+def _rejected(reason: str, text: str) -> errors.ResultRejected:
+    """Too large when DynamoDB says the item's size or nesting is over its limit; else rejected.
+
+    Other refusals (a key over its own size limit, an invalid value) are not the
+    result's size, and the participant must not be told it was too large.
+    """
+    if _TOO_LARGE_REASON.search(reason):
+        return errors.ResultTooLarge(text)
+    return errors.ResultRejected(text)
+
+
 def _cancelled(exc: ClientError, where: str) -> errors.RunnerError:
     """What a cancelled result transaction means for the trial."""
     codes = _cancellation_codes(exc)
     if "ConditionalCheckFailed" in codes:
         return errors.AlreadyDone(f"cannot {where}: the trial already has a result")
     if "ValidationError" in codes:
-        return errors.ResultTooLarge(f"cannot {where}: {describe(exc)}")
+        return _rejected(
+            error_message(exc) + " " + _cancellation_messages(exc),
+            f"cannot {where}: {describe(exc)}",
+        )
     if _TRANSIENT_REASONS.intersection(codes):
         return errors.TransientError(f"cannot {where}: {describe(exc)}")
     return errors.AdminError(f"cannot {where}: {describe(exc)}")
