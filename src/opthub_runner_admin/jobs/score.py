@@ -8,7 +8,7 @@ import math
 import threading
 from collections.abc import Sequence
 
-from ..executor import Execution, Executor
+from ..executor import Cancelled, Execution, Executor
 from ..history import HistoryBuilder
 from ..matches import MatchSource
 from ..model import Failure, Score, TrialRef
@@ -36,6 +36,7 @@ class ScoreJob(TrialJob[Score]):
         max_deferrals: int,
         defer_seconds: int,
         command: Sequence[str] | None = None,
+        fifo_queue: bool = False,
     ) -> None:
         super().__init__(
             store=store, matches=matches, executor=executor, timeout=timeout, command=command
@@ -43,6 +44,7 @@ class ScoreJob(TrialJob[Score]):
         self.history = history
         self.max_deferrals = max_deferrals
         self.defer_seconds = defer_seconds
+        self.fifo_queue = fifo_queue
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
@@ -64,7 +66,7 @@ class ScoreJob(TrialJob[Score]):
                     job.deferrals + 1,
                     self.max_deferrals,
                 )
-                return Retry(self.defer_seconds, "earlier trials pending", body=job.deferred_body())
+                return self.defer(job, ctx)
             log.warning(
                 "%s: scored without earlier trials %s, whose results are still missing after "
                 "%d deferrals",
@@ -100,6 +102,24 @@ class ScoreJob(TrialJob[Score]):
         else:
             log.info("%s score Success: %s", ref, result.value)
         return outcome
+
+    def defer(self, job: JobMessage, ctx: JobContext) -> Outcome:
+        """Put the message back to wait for earlier trials, counting the deferral in its body.
+
+        A standard queue delays the copy by ``defer_seconds``. A FIFO queue
+        refuses delays, and its copy joins the end of the message's group at
+        once: so the job waits ``defer_seconds`` here first, holding the
+        message (and its group), and only then sends the copy. The copy lands
+        behind any message of the group sent meanwhile, such as the score
+        message of the very trial it waits for; holding the message with a
+        visibility change instead would keep that one behind it for good.
+        """
+        body = job.deferred_body()
+        if not self.fifo_queue:
+            return Retry(self.defer_seconds, "earlier trials pending", body=body)
+        if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):
+            raise Cancelled(f"stopped while {job.ref} waited for earlier trials")
+        return Retry(0, "earlier trials pending", body=body)
 
     def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
         return self.write(ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, cancel)
