@@ -206,6 +206,16 @@ def test_failures_tell_the_participant_little_and_the_admin_more(
         assert run.stderr in item["AdminErrorMessage"]
 
 
+def test_the_timeout_message_names_the_configured_limit_not_the_measured_time() -> None:
+    store = MemoryStore()
+    store.put_solution(ref(), [1])
+    # A loaded machine: the run was killed at its 3 s limit but took 4.4 s in all.
+    executor = ScriptedExecutor(ran("", timed_out=True, seconds=4.4))
+    job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=3)
+    job(message(ref()), ctx())
+    assert only_evaluation(store)["ErrorMessage"] == "The evaluation timed out after 3 seconds."
+
+
 def test_an_already_evaluated_trial_is_not_run_again() -> None:
     store = MemoryStore()
     evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))

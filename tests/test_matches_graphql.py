@@ -168,7 +168,8 @@ def test_slow_api_times_out_as_transient(api: OpthubApiServer) -> None:
     with pytest.raises(TransientError):
         source_for(api, timeout=0.3).get(MATCH)
 
-    assert time.monotonic() - started < 3.0
+    # It gave up before the slow answer came (no finer bound: CI machines are busy).
+    assert time.monotonic() - started < api.delay_seconds
 
 
 def test_unreachable_api_is_transient(api: OpthubApiServer) -> None:

@@ -313,6 +313,8 @@ class DockerExecutor:
         started_at = _now()
         self._api.start(name)
         deadline = time.monotonic() + spec.timeout
+        if spec.deadline is not None:
+            deadline = min(deadline, spec.deadline)
         _StdinWriter(sock, spec.stdin_lines).start()
         waiter = _ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
         waiter.start()

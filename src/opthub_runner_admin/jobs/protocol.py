@@ -88,17 +88,18 @@ class ResultLine:
 
 
 def read_result(
-    execution: Execution, *, task: str, program: str, hint: str = ""
+    execution: Execution, *, time_limit: float, task: str, program: str, hint: str = ""
 ) -> ResultLine | Failure:
     """What every run shares: a timeout, no result, or the image's own non-null ``error``.
 
     ``task`` ("evaluation") and ``program`` ("problem program") word the
     participant's messages; ``hint`` follows the message when there is no result.
+    A timeout names the configured ``time_limit``, not the measured time, which
+    a loaded machine stretches.
     """
     if execution.timed_out:
-        seconds = (execution.finished_at - execution.started_at).total_seconds()
         return Failure(
-            message=f"The {task} timed out after {seconds:.0f} seconds.",
+            message=f"The {task} timed out after {time_limit:g} seconds.",
             admin_message=admin_details(execution, "timed out"),
         )
     parsed = parse_last_line(execution.stdout)

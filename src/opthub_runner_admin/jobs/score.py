@@ -87,7 +87,7 @@ class ScoreJob(TrialJob[Score]):
             len(history.entries),
         )
         execution = self.run_container(match.indicator, lines, ctx)
-        result = interpret_score(execution)
+        result = interpret_score(execution, time_limit=self.timeout)
         if execution.exit_code not in (0, None) and isinstance(result, Score):
             log.warning(
                 "%s: the indicator exited with code %s but printed a score; counted as a success",
@@ -130,9 +130,11 @@ def _listing(trials: list[str], most: int = 10) -> str:
     return shown + (f" and {len(trials) - most} more" if len(trials) > most else "")
 
 
-def interpret_score(execution: Execution) -> Score | Failure:
+def interpret_score(execution: Execution, *, time_limit: float) -> Score | Failure:
     """Turn an indicator image's run into the score the contract prescribes."""
-    read = read_result(execution, task="score calculation", program="indicator")
+    read = read_result(
+        execution, time_limit=time_limit, task="score calculation", program="indicator"
+    )
     if isinstance(read, Failure):
         return read
     value = read.result.get("score")

@@ -153,14 +153,18 @@ class TrialJob(ABC, Generic[R]):
     def run_container(
         self, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
     ) -> Execution:
-        """Run within what is left of the message's 12 hours, at most ``timeout`` seconds."""
-        budget = max(1.0, min(float(self.timeout), ctx.remaining()))
+        """Run at most ``timeout`` seconds, and stop by the job's deadline whatever that leaves.
+
+        The deadline is absolute, so a slow pull or container creation cannot
+        push the run past SQS's 12-hour cap on the message.
+        """
         spec = RunSpec(
             image=image.image,
             stdin_lines=stdin_lines,
-            timeout=budget,
+            timeout=float(self.timeout),
             environment=image.environment,
             command=self.command,
+            deadline=ctx.deadline,
         )
         return self.executor.run(spec, ctx.cancel)
 
