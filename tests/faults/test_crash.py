@@ -90,3 +90,27 @@ def test_a_killed_runner_loses_nothing_and_its_container_is_reaped(
     assert queue_counts(aws, live_queue) == (0, 0, 0)
     assert runner_containers(docker_client, live.pid) == []
     assert containers_labelled(docker_client, case_labels) == []
+
+
+def test_containers_kept_by_rm_false_survive_a_runner_restart(
+    tmp_path: Path,
+    aws: AwsStack,
+    sphere_image: str,
+    runners: RunnerPool,
+    case_labels: dict[str, str],
+    docker_client: docker.DockerClient,
+) -> None:
+    match = new_match()
+    config = write_config(tmp_path, aws, {match: match_entry(sphere_image)}, rm=False, num=1)
+    (ref,) = submit(aws, match, [[1, 2]])
+    first = runners.start("evaluator", config)
+    assert first.wait(120) == 0, first.log()[-3000:]
+    assert result_item(aws, "Evaluations", ref)["Status"] == "Success"
+    (kept,) = runner_containers(docker_client, first.pid)
+
+    # The next runner on this host starts (and reaps what dead runners left to remove).
+    make_worker("evaluator", config, case_labels, num=1)
+
+    assert [c["Id"] for c in runner_containers(docker_client, first.pid)] == [kept["Id"]]
+    logs = docker_client.api.logs(kept["Id"]).decode()
+    assert "objective" in logs  # still there for ``docker logs``, as the README advises
