@@ -101,7 +101,11 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(
-            store=store, matches=matches, executor=executor, timeout=config.timeout
+            store=store,
+            matches=matches,
+            executor=executor,
+            timeout=config.timeout,
+            command=config.command,
         )
     else:
         cache_dir = config.cache_dir or default_cache_dir()
@@ -113,6 +117,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
             executor=executor,
             history=HistoryBuilder(store, cache),
             timeout=config.timeout,
+            command=config.command,
             max_deferrals=config.max_deferrals,
             defer_seconds=config.defer_seconds,
             fifo_queue=queue_info.fifo,

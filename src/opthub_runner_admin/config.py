@@ -9,6 +9,7 @@ machine, not in a debugger.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -84,6 +85,8 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # The container's command (issue 8): arguments after the image's entrypoint.
+    command: tuple[str, ...] | None = None
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -135,7 +138,7 @@ _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period"}
+_NULLABLE = {"grace_period", "command"}
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,30 @@ _MEANING = {
 }
 
 
+def parse_command(value: Any, where: str) -> tuple[str, ...]:
+    """A container command from YAML: a list of arguments, or one string split as a shell would.
+
+    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
+    """
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} cannot be split into arguments ({exc})") from None
+    elif isinstance(value, list) and all(
+        isinstance(w, (str, int, float)) and not isinstance(w, bool) for w in value
+    ):
+        words = [str(w) for w in value]
+    else:
+        raise ConfigError(f"{where} must be a list of arguments or a string")
+    if not words:
+        raise ConfigError(f"{where} is empty (leave it out to use the image's own command)")
+    return tuple(words)
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
+    if key == "command":
+        return parse_command(value, f"{source}: 'command'")
     if key in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")

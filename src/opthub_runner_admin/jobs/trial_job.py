@@ -163,7 +163,7 @@ class TrialJob(ABC, Generic[R]):
             stdin_lines=stdin_lines,
             timeout=float(self.timeout),
             environment=image.environment,
-            command=self.command,
+            command=image.command if image.command is not None else self.command,
             deadline=ctx.deadline,
         )
         return self.executor.run(spec, ctx.cancel)
