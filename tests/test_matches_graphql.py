@@ -94,6 +94,9 @@ def test_null_private_values_mean_not_the_administrator(api: OpthubApiServer) ->
     assert not isinstance(caught.value, UnknownMatch)
     assert f"not the administrator of match {MATCH}" in message
     assert "log in with the competition administrator's account" in message
+    # A restart alone would log in again from the cached session of the wrong account.
+    assert "run 'opthub-runner logout'" in message
+    assert "\n" not in message
 
 
 def test_refused_token_is_an_admin_error(api: OpthubApiServer) -> None:
