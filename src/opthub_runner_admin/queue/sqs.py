@@ -16,9 +16,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import botocore
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.validate import validate_parameters
 
 from .. import errors
 from ..aws import credentials_problem, describe, error_code, error_message, is_transient
@@ -36,6 +38,8 @@ MAX_WAIT_SECONDS = 20
 #: SQS's longest visibility timeout, and its cap on a message's total
 #: invisibility counted from its receipt.
 MAX_VISIBILITY_SECONDS = 43200
+#: First boto3/botocore release whose SQS model has ReceiveMessage's MessageSystemAttributeNames.
+MIN_BOTO3 = "1.34.101"
 #: SQS's longest per-message delay.
 MAX_DELAY_SECONDS = 900
 
@@ -106,6 +110,7 @@ class SqsQueue:
 
     def check(self) -> QueueInfo:
         """Verify at start-up that the queue exists and the keys may read it; learn its kind."""
+        self._check_receive_can_be_formed()
         with self._calling("read the attributes of"):
             attributes = self._client.get_queue_attributes(
                 QueueUrl=self._url,
@@ -121,15 +126,34 @@ class SqsQueue:
             fifo=self._fifo,
         )
 
+    def _check_receive_can_be_formed(self) -> None:
+        """Validate a receive against botocore's own SQS model, without calling SQS.
+
+        An older botocore lacks ``MessageSystemAttributeNames``: every receive
+        would then fail on the client side while the runner looked ready.
+        """
+        params = self._receive_params(MAX_WAIT_SECONDS, MAX_VISIBILITY_SECONDS)
+        try:
+            shape = self._client.meta.service_model.operation_model("ReceiveMessage").input_shape
+            if shape is not None:
+                validate_parameters(params, shape)
+        except ParamValidationError as exc:
+            raise errors.FatalError(_too_old(exc)) from exc
+
+    def _receive_params(self, wait_seconds: int, visibility_timeout: int) -> dict[str, Any]:
+        return {
+            "QueueUrl": self._url,
+            "MaxNumberOfMessages": 1,
+            "WaitTimeSeconds": _clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
+            "VisibilityTimeout": _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
+            "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
+        }
+
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
         """Long-poll for one message, hidden from others for ``visibility_timeout`` seconds."""
         with self._calling("receive from"):
             response = self._client.receive_message(
-                QueueUrl=self._url,
-                MaxNumberOfMessages=1,
-                WaitTimeSeconds=_clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
-                VisibilityTimeout=_clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
-                MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
+                **self._receive_params(wait_seconds, visibility_timeout)
             )
         received_at = time.monotonic()
         messages = response.get("Messages", [])
@@ -203,6 +227,8 @@ class SqsQueue:
         self, exc: ClientError | BotoCoreError, action: str, message: Message | None
     ) -> errors.RunnerError:
         where = f"{action} SQS queue {self._url}"
+        if isinstance(exc, ParamValidationError):
+            return errors.FatalError(_too_old(exc))
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in _NO_QUEUE_CODES:
             return errors.FatalError(
@@ -222,6 +248,15 @@ class SqsQueue:
         if is_transient(exc):
             return errors.TransientError(f"cannot {where}: {describe(exc)}")
         return errors.AdminError(f"cannot {where}: {describe(exc)}")
+
+
+def _too_old(exc: ParamValidationError) -> str:
+    """One line for a request this botocore cannot even form."""
+    reason = " ".join(str(exc).split())
+    return (
+        f"botocore {botocore.__version__} cannot form the runner's SQS requests ({reason}):"
+        f" upgrade it with pip install -U 'boto3>={MIN_BOTO3}' 'botocore>={MIN_BOTO3}'"
+    )
 
 
 def _is_receipt_error(exc: ClientError) -> bool:
