@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -507,3 +509,16 @@ def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> 
         store.put_evaluation(ref("0001"), Evaluation(objective=1), TIMING)
     with pytest.raises(errors.FatalError):
         store.trial_states(MATCH, PARTICIPANT, None, "0002")
+
+
+def test_the_memory_store_needs_no_aws_library() -> None:
+    """Item shapes and trial-state logic live apart from the boto3 adapter."""
+    probe = (
+        "import sys\n"
+        "import opthub_runner_admin.store.memory\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", result.stdout
