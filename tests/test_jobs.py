@@ -339,6 +339,21 @@ def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_failed() 
     assert "KeyError: 'Variable'" in item["AdminErrorMessage"]
 
 
+class BrokenWrites(BrokenStore):
+    def put_evaluation(
+        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
+    ) -> list[str]:
+        raise UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed")
+
+
+def test_an_unexpected_error_that_also_breaks_the_failed_write_is_dropped() -> None:
+    job = EvaluateJob(
+        store=BrokenWrites(), matches=Matches(), executor=ScriptedExecutor(), timeout=60
+    )
+    outcome = job(message(ref(), receive_count=UNEXPECTED_ERROR_RECEIVES), ctx())
+    assert isinstance(outcome, Drop) and "KeyError" in outcome.reason
+
+
 # --- scoring ---------------------------------------------------------------
 
 TIMING = Timing(START, START)

@@ -128,7 +128,19 @@ class TrialJob(ABC, Generic[R]):
                 f"unexpected error in the runner after {message.receive_count} receives: {error}"
             ),
         )
-        return self.write_failure(job.ref, failure, ctx.cancel)
+        try:
+            return self.write_failure(job.ref, failure, ctx.cancel)
+        except (Cancelled, FatalError, AdminError, TransientError):
+            raise
+        except Exception as again:  # the Failed item cannot be written either: stop here
+            log.error(
+                "%s: the Failed %s cannot be written either (%s: %s); message deleted",
+                job.ref,
+                self.kind,
+                type(again).__name__,
+                again,
+            )
+            return Drop(f"unexpected error: {error}")
 
     @abstractmethod
     def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
