@@ -85,6 +85,13 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Observability (status line, JSON logs, metrics, status page, health).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    status_interval: int = 60
+    slow_job_warning: int = 600
+    health_stall_seconds: int = 300
     # The container's command (issue 8): arguments after the image's entrypoint.
     command: tuple[str, ...] | None = None
 
@@ -118,6 +125,10 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "metrics_port": 0,
+    "status_interval": 0,
+    "slow_job_warning": 1,
+    "health_stall_seconds": 1,
 }
 _BOOLS = ("rm", "force")
 _STRS = (
@@ -133,12 +144,15 @@ _STRS = (
     "cognito_region",
     "cognito_user_pool_id",
     "cognito_client_id",
+    "metrics_host",
+    "log_format",
 )
+LOG_FORMATS = ("text", "json")
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period", "command"}
+_NULLABLE = {"grace_period", "metrics_port", "command"}
 
 
 @dataclass(frozen=True)
@@ -207,6 +221,11 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
             f"{source}: 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
         )
     values["log_level"] = level.upper()
+    log_format = values.get("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"{source}: 'log_format' must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
     if values.get("force"):
         warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
     return LoadedConfig(config=Config(**values), warnings=warnings)
@@ -247,6 +266,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
         if value < _INTS[key]:
             raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+        if key == "metrics_port" and value > 65535:
+            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
         if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
             raise ConfigError(
                 f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"

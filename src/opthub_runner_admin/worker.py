@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from .errors import FatalError, RunnerError, TransientError
 from .executor import Cancelled
 from .heartbeat import SQS_CAP, Heartbeat, VisibilityCap, receipt_deadline
 from .jobs.outcome import Done, Drop, Handler, JobContext, Outcome, Retry
+from .observe.events import JobEvents, NoEvents
 from .queue import Message, Queue
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,16 @@ class WorkerStats:
 
 class Worker:
     def __init__(
-        self, *, queue: Queue, handler: Handler, settings: WorkerSettings, name: str = "worker"
+        self,
+        *,
+        queue: Queue,
+        handler: Handler,
+        settings: WorkerSettings,
+        name: str = "worker",
+        events: JobEvents | None = None,
     ) -> None:
         self._queue = queue
+        self._events: JobEvents = events or NoEvents()
         self._handler = handler
         self._settings = settings
         self._name = name
@@ -104,6 +113,7 @@ class Worker:
         limit = self._settings.max_jobs
         while not self._stopping.is_set() and not (limit and self.stats.finished >= limit):
             message = self._receive()
+            self._events.polled()
             if message is None:
                 continue
             if self._stopping.is_set():
@@ -132,6 +142,8 @@ class Worker:
 
     def _process(self, message: Message) -> None:
         self.stats.received += 1
+        self._events.job_started(message)
+        started = time.monotonic()
         cap = self._settings.visibility_cap
         ctx = JobContext(deadline=receipt_deadline(message, cap), cancel=self._cancel)
         outcome: Outcome
@@ -142,8 +154,9 @@ class Worker:
                 log.warning("%s: %s", self._name, exc)
                 self.stats.cancelled += 1
                 outcome = Retry(0, "cancelled")
-            except FatalError:
+            except FatalError as exc:
                 self._hand_back(message, 0)
+                self._events.job_finished(message, Retry(0, str(exc)), time.monotonic() - started)
                 raise
             except Exception:
                 log.exception(
@@ -154,6 +167,7 @@ class Worker:
                 self.stats.errors += 1
                 outcome = Retry(30, "unexpected error", backoff=True)
         self._settle(message, outcome)
+        self._events.job_finished(message, outcome, time.monotonic() - started)
 
     def _settle(self, message: Message, outcome: Outcome) -> None:
         self.stats.settled += 1
