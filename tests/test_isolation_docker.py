@@ -94,7 +94,7 @@ def test_a_memory_hog_is_killed_and_reported_with_the_limit(
     execution = _run(make_executor, shell_image, program, ContainerLimits(memory=32 * MIB))
     assert execution.oom_killed
     assert execution.memory_limit == 32 * MIB
-    result = interpret_evaluation(execution)
+    result = interpret_evaluation(execution, time_limit=NORMAL_TIMEOUT)
     assert isinstance(result, Failure)
     assert result.message.startswith("The evaluation exceeded the memory limit (32 MiB)")
     assert containers_labelled(docker_client, case_labels) == []

@@ -185,7 +185,7 @@ def _killed_for_memory(stdout: str = "", exit_code: int | None = 137, **kw: Any)
 
 
 def test_a_memory_kill_says_so_with_the_limit() -> None:
-    result = interpret_evaluation(_killed_for_memory())
+    result = interpret_evaluation(_killed_for_memory(), time_limit=60)
     assert isinstance(result, Failure)
     assert result.message.startswith("The evaluation exceeded the memory limit (64 MiB)")
     assert "Killed" not in result.message  # stderr stays with the administrator
@@ -194,12 +194,14 @@ def test_a_memory_kill_says_so_with_the_limit() -> None:
 
 
 def test_a_memory_kill_before_the_timeout_is_reported_as_memory() -> None:
-    result = interpret_evaluation(_killed_for_memory(exit_code=None, timed_out=True))
+    result = interpret_evaluation(_killed_for_memory(exit_code=None, timed_out=True), time_limit=60)
     assert isinstance(result, Failure) and "memory limit" in result.message
 
 
 def test_a_helper_killed_for_memory_does_not_spoil_a_result_printed_with_exit_0() -> None:
-    result = interpret_evaluation(_killed_for_memory('{"objective": 1}\n', exit_code=0))
+    result = interpret_evaluation(
+        _killed_for_memory('{"objective": 1}\n', exit_code=0), time_limit=60
+    )
     assert result == Evaluation(objective=1)
 
 

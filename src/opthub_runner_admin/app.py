@@ -165,7 +165,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         secret_access_key=config.secret_access_key,
     )
     queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
-    queue.check()
+    queue_info = queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
     docker_client = connect_docker()
@@ -185,6 +185,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
             matches=matches,
             executor=executor,
             timeout=config.timeout,
+            command=config.command,
             max_solution_bytes=config.max_solution_bytes,
         )
     else:
@@ -197,8 +198,10 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
             executor=executor,
             history=HistoryBuilder(store, cache),
             timeout=config.timeout,
+            command=config.command,
             max_deferrals=config.max_deferrals,
             defer_seconds=config.defer_seconds,
+            fifo_queue=queue_info.fifo,
         )
     settings = WorkerSettings(
         poll_seconds=max(1, min(config.interval, MAX_POLL_SECONDS)),
@@ -206,7 +209,8 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         max_jobs=config.num,
         grace_period=config.grace_period,
     )
-    log.info("%s %s ready on %s (table %s)", mode, instance, queue_url, config.table_name)
+    kind = " (FIFO queue)" if queue_info.fifo else ""
+    log.info("%s %s ready on %s%s (table %s)", mode, instance, queue_url, kind, config.table_name)
     return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
 
 

@@ -9,6 +9,7 @@ machine, not in a debugger.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -93,6 +94,8 @@ class Config:
     status_interval: int = 60
     slow_job_warning: int = 600
     health_stall_seconds: int = 300
+    # The container's command (issue 8): arguments after the image's entrypoint.
+    command: tuple[str, ...] | None = None
     # Container isolation and input bounds (see the README's "Isolation").
     # ``None`` means no limit; executor.limits.ContainerLimits has the same defaults.
     memory: int | None = 4 * 1024**3
@@ -171,7 +174,7 @@ _REQUIRED = ("region_name", "table_name")
 #: config file holding one should be readable by its owner only.
 SECRET_KEYS = ("access_key_id", "secret_access_key")
 _SECRETS = set(SECRET_KEYS)
-_NULLABLE = {"grace_period", "metrics_port"}
+_NULLABLE = {"grace_period", "metrics_port", "command"}
 
 # Container isolation keys: sizes take bytes or text such as 512m; key -> smallest.
 _SIZES: dict[str, int] = {
@@ -274,7 +277,30 @@ _MEANING = {
 }
 
 
+def parse_command(value: Any, where: str) -> tuple[str, ...]:
+    """A container command from YAML: a list of arguments, or one string split as a shell would.
+
+    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
+    """
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} cannot be split into arguments ({exc})") from None
+    elif isinstance(value, list) and all(
+        isinstance(w, (str, int, float)) and not isinstance(w, bool) for w in value
+    ):
+        words = [str(w) for w in value]
+    else:
+        raise ConfigError(f"{where} must be a list of arguments or a string")
+    if not words:
+        raise ConfigError(f"{where} is empty (leave it out to use the image's own command)")
+    return tuple(words)
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
+    if key == "command":
+        return parse_command(value, f"{source}: 'command'")
     if key in _ISOLATION_CHECKS:
         return _ISOLATION_CHECKS[key](key, value, source)
     if key in _INTS:

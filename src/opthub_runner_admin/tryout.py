@@ -135,7 +135,9 @@ class ImageTrial:
     def problem(self, image: ImageSpec, solution: JSON) -> TryResult:
         """Evaluate ``solution`` (the variable a participant submits)."""
         execution, peak = self._run(image, [json.dumps(solution)])
-        outcome = redact_failure(interpret_evaluation(execution), image.environment)
+        outcome = redact_failure(
+            interpret_evaluation(execution, time_limit=self._timeout), image.environment
+        )
         shown = redact_streams(execution, image.environment)
         return TryResult("problem", image.image, self._timeout, outcome, shown, peak)
 
@@ -145,7 +147,9 @@ class ImageTrial:
         """Score ``current`` after ``history`` (earlier trials as the scorer sends them)."""
         lines = [json.dumps(current.as_json()), json.dumps(list(history))]
         execution, peak = self._run(image, lines)
-        outcome = redact_failure(interpret_score(execution), image.environment)
+        outcome = redact_failure(
+            interpret_score(execution, time_limit=self._timeout), image.environment
+        )
         shown = redact_streams(execution, image.environment)
         return TryResult("indicator", image.image, self._timeout, outcome, shown, peak)
 
@@ -155,7 +159,7 @@ class ImageTrial:
             stdin_lines=lines,
             timeout=self._timeout,
             environment=image.environment,
-            command=self._command,
+            command=self._command if self._command is not None else image.command,
         )
         if self._memory is None:
             return self._executor.run(spec, threading.Event()), None

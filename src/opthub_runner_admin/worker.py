@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .errors import FatalError, RunnerError, TransientError
 from .executor import Cancelled
-from .heartbeat import Heartbeat, receipt_deadline
+from .heartbeat import SQS_CAP, Heartbeat, VisibilityCap, receipt_deadline
 from .jobs.outcome import Done, Drop, Handler, JobContext, Outcome, Retry
 from .observe.events import JobEvents, NoEvents
 from .queue import Message, Queue
@@ -37,6 +37,8 @@ class WorkerSettings:
     #: First and longest pause after trouble that the next message would meet too.
     backoff_initial: float = 5.0
     backoff_max: float = 300.0
+    #: SQS's 12-hour cap on one receipt and the margins kept inside it (tests shorten it).
+    visibility_cap: VisibilityCap = SQS_CAP
 
 
 @dataclass
@@ -142,9 +144,10 @@ class Worker:
         self.stats.received += 1
         self._events.job_started(message)
         started = time.monotonic()
-        ctx = JobContext(deadline=receipt_deadline(message), cancel=self._cancel)
+        cap = self._settings.visibility_cap
+        ctx = JobContext(deadline=receipt_deadline(message, cap), cancel=self._cancel)
         outcome: Outcome
-        with Heartbeat(self._queue, message, self._settings.visibility_window):
+        with Heartbeat(self._queue, message, self._settings.visibility_window, cap):
             try:
                 outcome = self._handler(message, ctx)
             except Cancelled as exc:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 
 from ..executor import Execution, Executor
 from ..matches import MatchSource
-from ..model import Evaluation, Failure
+from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
 from ..sizes import format_size
 from ..store import Store
@@ -56,13 +57,13 @@ class EvaluateJob(TrialJob[Evaluation]):
         too_large = self.oversized(line)
         if too_large is not None:
             log.info("%s evaluation Failed: %s", ref, too_large.message)
-            return self.write(
-                ref, lambda r: self.store.put_evaluation(ref, r, timing_of()), too_large, ctx.cancel
-            )
+            return self.write_failure(ref, too_large, ctx.cancel)
         match = self.matches.get(ref.match_id)
         log.info("evaluating %s with %s", ref, match.problem.image)
         execution = self.run_container(match.problem, [line], ctx)
-        result = redact_failure(interpret_evaluation(execution), match.problem.environment)
+        result = redact_failure(
+            interpret_evaluation(execution, time_limit=self.timeout), match.problem.environment
+        )
         if execution.exit_code not in (0, None) and isinstance(result, Evaluation):
             log.warning(
                 "%s: the problem image exited with code %s but printed a result; "
@@ -78,6 +79,11 @@ class EvaluateJob(TrialJob[Evaluation]):
         )
         _log_result(ref, result)
         return outcome
+
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        return self.write(
+            ref, lambda r: self.store.put_evaluation(ref, r, timing_of()), failure, cancel
+        )
 
     def oversized(self, line: str) -> Failure | None:
         """A Failed evaluation for a solution over ``max_solution_bytes``, before any container.
@@ -107,10 +113,11 @@ def _log_result(ref: object, result: Evaluation | Failure) -> None:
         log.info("%s evaluation Success: objective=%s", ref, json.dumps(result.objective)[:200])
 
 
-def interpret_evaluation(execution: Execution) -> Evaluation | Failure:
+def interpret_evaluation(execution: Execution, *, time_limit: float) -> Evaluation | Failure:
     """Turn a problem image's run into the evaluation the contract prescribes."""
     read = read_result(
         execution,
+        time_limit=time_limit,
         task="evaluation",
         program="problem program",
         hint=" Check that the solution has the format the problem expects.",
