@@ -1,0 +1,29 @@
+"""The Docker executor, one concern a module.
+
+``executor`` runs one job's container; ``images`` makes sure its image is
+there; ``streams`` serves the attach stream; ``redaction`` turns Docker's
+errors into the seam's, without secrets; ``reaping`` removes what a crashed
+runner left behind; ``connection`` connects at start-up.
+"""
+
+from .connection import connect_docker
+from .executor import DockerExecutor
+from .reaping import (
+    LABEL_HOST,
+    LABEL_INSTANCE,
+    LABEL_PID,
+    LABEL_RUNNER,
+    remove_orphans,
+    runner_labels,
+)
+
+__all__ = [
+    "LABEL_HOST",
+    "LABEL_INSTANCE",
+    "LABEL_PID",
+    "LABEL_RUNNER",
+    "DockerExecutor",
+    "connect_docker",
+    "remove_orphans",
+    "runner_labels",
+]
