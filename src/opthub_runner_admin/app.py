@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 
 from .aws import aws_clients
 from .config import Config
-from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
+from .executor.docker import (
+    DockerExecutor,
+    ImagePolicy,
+    check_runtime,
+    connect_docker,
+    remove_orphans,
+    runner_labels,
+)
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -74,6 +81,23 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
+def build_executor(config: Config, labels: dict[str, str]) -> DockerExecutor:
+    """The Docker executor, after checking the daemon and removing dead runners' containers."""
+    docker_client = connect_docker()
+    check_runtime(docker_client, config.runtime)
+    removed = remove_orphans(docker_client)
+    if removed:
+        log.warning("removed %d containers left by runners that are gone", len(removed))
+    return DockerExecutor(
+        client=docker_client,
+        rm=config.rm,
+        output_limit=config.output_limit,
+        labels=labels,
+        images=ImagePolicy(pull_policy=config.pull_policy, pull_interval=config.pull_interval),
+        runtime=config.runtime,
+    )
+
+
 def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
     """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
     options = options or Options()
@@ -88,15 +112,9 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
-    docker_client = connect_docker()
-    removed = remove_orphans(docker_client)
-    if removed:
-        log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = DockerExecutor(
-        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
-    )
+    executor = build_executor(config, labels)
     matches = build_match_source(config, options)
     handler: Handler
     if mode == "evaluator":

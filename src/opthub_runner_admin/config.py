@@ -84,6 +84,10 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Images and runtime of the containers (issue 9).
+    pull_policy: str = "if-missing"
+    pull_interval: int = 300
+    runtime: str | None = None
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -115,6 +119,7 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "pull_interval": 0,
 }
 _BOOLS = ("rm", "force")
 _STRS = (
@@ -130,7 +135,11 @@ _STRS = (
     "cognito_region",
     "cognito_user_pool_id",
     "cognito_client_id",
+    "pull_policy",
+    "runtime",
 )
+#: Text keys that take one of a few words.
+_CHOICES = {"pull_policy": ("always", "if-missing", "never")}
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
@@ -238,4 +247,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
     if not isinstance(value, str):
         shown = type(value).__name__ if key in _SECRETS else repr(value)
         raise ConfigError(f"{source}: '{key}' must be text, got {shown}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(
+            f"{source}: '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}"
+        )
     return value

@@ -6,8 +6,9 @@ errors into the seam's, without secrets; ``reaping`` removes what a crashed
 runner left behind; ``connection`` connects at start-up.
 """
 
-from .connection import connect_docker
+from .connection import check_runtime, connect_docker
 from .executor import DockerExecutor
+from .images import ImagePolicy
 from .reaping import (
     LABEL_HOST,
     LABEL_INSTANCE,
@@ -23,6 +24,8 @@ __all__ = [
     "LABEL_PID",
     "LABEL_RUNNER",
     "DockerExecutor",
+    "ImagePolicy",
+    "check_runtime",
     "connect_docker",
     "remove_orphans",
     "runner_labels",

@@ -31,3 +31,22 @@ def connect_docker(base_url: str | None = None) -> docker.DockerClient:
         hint = _PERMISSION_HINT if "permission denied" in reason.lower() else ""
         raise FatalError(f"{_CONNECT_MESSAGE} ({reason}){hint}") from exc
     return client
+
+
+def check_runtime(client: docker.DockerClient, runtime: str | None) -> None:
+    """Refuse to start with a ``runtime`` the daemon does not know (one line naming it).
+
+    Docker would otherwise reject every container, one job at a time.
+    """
+    if runtime is None:
+        return
+    try:
+        known = sorted((client.api.info().get("Runtimes") or {}).keys())
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise FatalError(f"{_CONNECT_MESSAGE} ({' '.join(str(exc).split())})") from exc
+    if runtime not in known:
+        raise FatalError(
+            f"runtime {runtime!r} is not registered with this Docker daemon (it knows"
+            f" {', '.join(known) or 'none'}): register it in /etc/docker/daemon.json"
+            " ('runtimes') and restart Docker, or remove 'runtime' from the configuration"
+        )

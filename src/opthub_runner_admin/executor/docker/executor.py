@@ -28,7 +28,7 @@ import requests
 from docker.types import LogConfig
 
 from ..base import Cancelled, Execution, RunSpec
-from .images import ImageProvider
+from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .redaction import explanation, mentions_secret, translate
 from .streams import ExitWaiter, OutputReader, StdinWriter, attached
 
@@ -46,7 +46,9 @@ class DockerExecutor:
     ``output_limit`` bounds the bytes kept per stream (the LAST bytes are
     kept, since the result is the last line); ``stop_timeout`` is how long to
     wait for a killed container to exit and for its output to drain before
-    giving up on them (the container is force-removed anyway).
+    giving up on them (the container is force-removed anyway). ``images``
+    says when images are pulled; ``runtime`` is the OCI runtime Docker runs
+    the containers with (None: the daemon's default), passed as is.
     """
 
     def __init__(
@@ -57,6 +59,8 @@ class DockerExecutor:
         output_limit: int = 4 * 1024 * 1024,
         labels: Mapping[str, str] = MappingProxyType({}),
         stop_timeout: float = 10.0,
+        images: ImagePolicy = DEFAULT_IMAGE_POLICY,
+        runtime: str | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -65,7 +69,8 @@ class DockerExecutor:
         self._output_limit = output_limit
         self._labels = dict(labels)
         self._stop_timeout = stop_timeout
-        self._images = ImageProvider(api=self._api)
+        self._images = ImageProvider(api=self._api, policy=images)
+        self._runtime = runtime
         # Containers whose removal failed because the daemon was away. They carry
         # this live runner's pid, so remove_orphans would never take them: the
         # next run removes them once the daemon answers again.
@@ -78,10 +83,10 @@ class DockerExecutor:
             raise Cancelled(f"run of {spec.image} cancelled before it started")
         try:
             self._remove_leftovers()
-            self._images.ensure(spec.image)
+            self._images.ensure(spec.image, cancel)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            translated = translate(exc, spec)
+            translated = translate(exc, spec, runtime=self._runtime)
             if translated is None:
                 raise
             # Docker quotes invalid variables in its errors: drop such an
@@ -93,20 +98,20 @@ class DockerExecutor:
     def _run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
         try:
-            self._create(spec, name)
+            self._create(spec, name, cancel)
             with attached(self._api, name) as sock:
                 return self._supervise(spec, cancel, name, sock)
         finally:
             if self._rm:
                 self._remove(name)
 
-    def _create(self, spec: RunSpec, name: str) -> None:
+    def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> None:
         """Create the container; recover once if a remembered image was deleted meanwhile."""
         try:
             self._create_container(spec, name)
         except docker.errors.ImageNotFound:
             self._images.forget(spec.image)
-            self._images.ensure(spec.image)
+            self._images.ensure(spec.image, cancel)
             self._create_container(spec, name)
 
     def _create_container(self, spec: RunSpec, name: str) -> None:
@@ -114,6 +119,7 @@ class DockerExecutor:
             log_config=LogConfig(
                 type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
             ),
+            runtime=self._runtime,
         )
         # detach=False with stdin_open=True is what makes docker-py set
         # StdinOnce (and the Attach* flags): the daemon then closes the

@@ -20,15 +20,23 @@ _MIN_REDACTED_LENGTH = 3
 _MAX_REASON_LENGTH = 300
 
 
-def translate(exc: BaseException, spec: RunSpec) -> RunnerError | None:
-    """The seam's error for a docker-py or requests error, or None to let it through."""
+def translate(exc: BaseException, spec: RunSpec, *, runtime: str | None) -> RunnerError | None:
+    """The seam's error for a docker-py or requests error, or None to let it through.
+
+    A runtime that cannot create containers (crun on a hybrid-cgroup host)
+    is the administrator's to fix, like a broken image: ``ContainerRejected``
+    naming the runtime, never a participant's failed trial.
+    """
     reason = short_reason(exc, spec)
     if isinstance(exc, docker.errors.APIError):
         # The runtime refusing the image's process (some daemons answer 500 for
         # a missing entrypoint) will not heal by retrying: it is the image's fault.
         if exc.is_server_error() and "OCI runtime" not in str(exc):
             return DockerUnavailable(f"Docker daemon error: {reason}")
-        return ContainerRejected(f"Docker refused to run image {spec.image!r}: {reason}")
+        with_runtime = f" with runtime {runtime!r}" if runtime else ""
+        return ContainerRejected(
+            f"Docker refused to run image {spec.image!r}{with_runtime}: {reason}"
+        )
     if isinstance(exc, requests.exceptions.RequestException) or "connect" in str(exc).lower():
         return DockerUnavailable(f"Docker daemon unreachable: {reason}")
     return None
