@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,25 +82,45 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
-def build_executor(config: Config, labels: dict[str, str]) -> DockerExecutor:
-    """The Docker executor, after checking the daemon and removing dead runners' containers."""
+def build_executor(
+    config: Config, labels: dict[str, str], resources: ExitStack | None = None
+) -> DockerExecutor:
+    """The Docker executor, after checking the daemon and removing dead runners' containers.
+
+    With ``resources``, the executor overlaps its work with the runner's
+    (``prestart``) and is closed when ``resources`` is; without, it does not
+    overlap and needs no closing.
+    """
     docker_client = connect_docker()
     check_runtime(docker_client, config.runtime)
     removed = remove_orphans(docker_client)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
-    return DockerExecutor(
+    executor = DockerExecutor(
         client=docker_client,
         rm=config.rm,
         output_limit=config.output_limit,
         labels=labels,
         images=ImagePolicy(pull_policy=config.pull_policy, pull_interval=config.pull_interval),
         runtime=config.runtime,
+        prestart=config.prestart and resources is not None,
     )
+    if resources is not None:
+        resources.callback(executor.close)
+    return executor
 
 
-def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
-    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
+def build_worker(
+    mode: str,
+    config: Config,
+    options: Options | None = None,
+    resources: ExitStack | None = None,
+) -> Worker:
+    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line.
+
+    What must be released at the end (the executor's containers started
+    ahead) is registered on ``resources``; close it after ``Worker.run``.
+    """
     options = options or Options()
     queue_url = config.queue_url(mode)
     clients = aws_clients(
@@ -114,7 +135,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     store.check()
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = build_executor(config, labels)
+    executor = build_executor(config, labels, resources)
     matches = build_match_source(config, options)
     handler: Handler
     if mode == "evaluator":

@@ -79,10 +79,11 @@ def run_mode(mode: str, config_path: str, dev: bool) -> None:
     from .app import Options, build_worker
 
     try:
-        worker = build_worker(mode, config, Options(dev=dev))
-        install_signal_handlers(worker)
-        with pidfiles.registered(mode):
-            stats = worker.run()
+        with contextlib.ExitStack() as resources:
+            worker = build_worker(mode, config, Options(dev=dev), resources)
+            install_signal_handlers(worker)
+            with pidfiles.registered(mode):
+                stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:

@@ -88,6 +88,7 @@ class Config:
     pull_policy: str = "if-missing"
     pull_interval: int = 300
     runtime: str | None = None
+    prestart: bool = True
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -121,7 +122,7 @@ _INTS: dict[str, int] = {
     "defer_seconds": 0,
     "pull_interval": 0,
 }
-_BOOLS = ("rm", "force")
+_BOOLS = ("rm", "force", "prestart")
 _STRS = (
     "region_name",
     "table_name",

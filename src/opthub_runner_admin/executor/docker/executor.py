@@ -13,11 +13,10 @@ a crashed runner left behind are found by their labels and removed by
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +29,9 @@ from docker.types import LogConfig
 from ..base import Cancelled, Execution, RunSpec
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .redaction import explanation, mentions_secret, translate
-from .streams import ExitWaiter, OutputReader, StdinWriter, attached
+from .removal import Remover
+from .streams import Attachment, ExitWaiter, StdinWriter
+from .warm import LiveContainer, WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class DockerExecutor:
     giving up on them (the container is force-removed anyway). ``images``
     says when images are pulled; ``runtime`` is the OCI runtime Docker runs
     the containers with (None: the daemon's default), passed as is.
+    ``prestart`` overlaps Docker's work with the runner's: the next job's
+    container is started ahead (``warm``) and finished ones are removed in
+    the background (``removal``); ``close()`` must then be called at the end.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class DockerExecutor:
         stop_timeout: float = 10.0,
         images: ImagePolicy = DEFAULT_IMAGE_POLICY,
         runtime: str | None = None,
+        prestart: bool = False,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -71,6 +76,10 @@ class DockerExecutor:
         self._stop_timeout = stop_timeout
         self._images = ImageProvider(api=self._api, policy=images)
         self._runtime = runtime
+        self._remover = Remover(remove=self._remove) if prestart else None
+        self._warm = WarmPool(discard=self._discard) if prestart else None
+        self._active = 0
+        self._active_lock = threading.Lock()
         # Containers whose removal failed because the daemon was away. They carry
         # this live runner's pid, so remove_orphans would never take them: the
         # next run removes them once the daemon answers again.
@@ -96,14 +105,78 @@ class DockerExecutor:
     # -- one run -----------------------------------------------------------
 
     def _run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
+        key = self._warm_key(spec) if self._warm is not None else None
+        with self._active_lock:
+            self._active += 1
+            if self._warm is not None:
+                self._warm.fit(self._active)
+        container = self._warm.take(key) if self._warm is not None else None
+        try:
+            if container is None:
+                container = self._create_attached(spec, cancel)
+            else:
+                log.debug("using container %s started ahead", container.name)
+            try:
+                execution = self._supervise(spec, cancel, container)
+            finally:
+                container.attachment.close()
+                self._dispose(container.name)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+        if self._warm is not None:
+            # Only after a run that worked: a broken image must not be started twice.
+            self._warm.prepare(key, lambda: self._start_ahead(spec))
+        return execution
+
+    def _create_attached(self, spec: RunSpec, cancel: threading.Event) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
         try:
             self._create(spec, name, cancel)
-            with attached(self._api, name) as sock:
-                return self._supervise(spec, cancel, name, sock)
-        finally:
-            if self._rm:
-                self._remove(name)
+            return LiveContainer(name, Attachment.open(self._api, name, self._output_limit))
+        except BaseException:
+            self._dispose(name)
+            raise
+
+    def _start_ahead(self, spec: RunSpec) -> LiveContainer:
+        container = self._create_attached(spec, threading.Event())
+        try:
+            self._api.start(container.name)
+        except BaseException:
+            self._discard(container)
+            raise
+        container.started = True
+        return container
+
+    def _warm_key(self, spec: RunSpec) -> Hashable:
+        """What a container started ahead must share with the job (the image by id)."""
+        image_id = str(self._api.inspect_image(spec.image)["Id"])
+        command = tuple(spec.command) if spec.command is not None else None
+        return (spec.image, image_id, tuple(sorted(spec.environment.items())), command)
+
+    def _discard(self, container: LiveContainer) -> None:
+        """Remove a container that ran no job (even with ``rm`` off: nothing to debug in it)."""
+        container.attachment.close()
+        self._dispose(container.name, keep=False)
+
+    def _dispose(self, name: str, *, keep: bool | None = None) -> None:
+        """Remove now, or in the background when overlapping; keep it when ``rm`` is off."""
+        if not self._rm if keep is None else keep:
+            return
+        if self._remover is not None:
+            self._remover.submit(name)
+        else:
+            self._remove(name)
+
+    def close(self) -> None:
+        """Remove the containers started ahead and those still queued for removal.
+
+        Call at the runner's stop; a no-op without ``prestart``.
+        """
+        if self._warm is not None:
+            self._warm.close()
+        if self._remover is not None:
+            self._remover.close()
 
     def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> None:
         """Create the container; recover once if a remembered image was deleted meanwhile."""
@@ -139,12 +212,12 @@ class DockerExecutor:
         )
 
     def _supervise(
-        self, spec: RunSpec, cancel: threading.Event, name: str, sock: socket.socket
+        self, spec: RunSpec, cancel: threading.Event, container: LiveContainer
     ) -> Execution:
-        reader = OutputReader(sock, self._output_limit)
-        reader.start()
+        name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
         started_at = _now()
-        self._api.start(name)
+        if not container.started:
+            self._api.start(name)
         deadline = time.monotonic() + spec.timeout
         StdinWriter(sock, spec.stdin_lines).start()
         waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)

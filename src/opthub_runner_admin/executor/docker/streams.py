@@ -15,8 +15,8 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from ...errors import AdminError
@@ -33,26 +33,40 @@ _FRAME_HEADER = struct.Struct(">BxxxL")
 _STDOUT, _STDERR = 1, 2
 
 
-@contextmanager
-def attached(api: Any, name: str) -> Iterator[socket.socket]:
-    """The container's stdin/stdout/stderr as one raw socket, shut and closed on exit."""
-    response_socket = api.attach_socket(
-        name, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
-    )
-    try:
-        sock = raw_socket(response_socket)
-    except AdminError:
-        response_socket.close()
-        raise
-    try:
-        sock.settimeout(None)  # a silent job may run for hours
-        yield sock
-    finally:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # unblocks our reader and writer threads
-        sock.close()
-        with suppress(OSError):
+class Attachment:
+    """The container's stdin/stdout/stderr as one raw socket, with the reader already running.
+
+    Opened BEFORE the container starts, so that no early output is lost; it
+    may outlive the call that opened it (a container started ahead of its job).
+    """
+
+    def __init__(self, *, response_socket: Any, sock: socket.socket, output_limit: int) -> None:
+        self._response_socket = response_socket
+        self.sock = sock
+        self.reader = OutputReader(sock, output_limit)
+
+    @classmethod
+    def open(cls, api: Any, name: str, output_limit: int) -> Attachment:
+        response_socket = api.attach_socket(
+            name, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+        try:
+            sock = raw_socket(response_socket)
+        except AdminError:
             response_socket.close()
+            raise
+        sock.settimeout(None)  # a silent job may run for hours
+        attachment = cls(response_socket=response_socket, sock=sock, output_limit=output_limit)
+        attachment.reader.start()
+        return attachment
+
+    def close(self) -> None:
+        """Shut and close the socket; unblocks the reader and writer threads."""
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        with suppress(OSError):
+            self._response_socket.close()
 
 
 def raw_socket(response_socket: object) -> socket.socket:
