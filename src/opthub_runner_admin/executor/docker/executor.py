@@ -114,8 +114,11 @@ class DockerExecutor:
         try:
             if container is None:
                 container = self._create_attached(spec, cancel)
-            else:
+            elif self._warm is not None:
                 log.debug("using container %s started ahead", container.name)
+                # This key starts fine: start the next one now, so that its start
+                # overlaps this job's run and the runner's work between jobs.
+                self._warm.prepare(key, lambda: self._start_ahead(spec))
             try:
                 execution = self._supervise(spec, cancel, container)
             finally:

@@ -7,7 +7,9 @@ the same kind (same image, image id, environment and command, which is what
 consecutive trials of one match share) is created, attached and started in
 the background. It then waits on its stdin, which only the job writes: the
 job's own input reaches it exactly as in a cold start, and its timeout runs
-from that moment.
+from that moment. Once a key is known to start, the next container is
+started as soon as a job takes the warm one, so that its start overlaps the
+job's own run as well.
 
 A warm container that does not fit the next job (another match, an image
 pulled or tagged again meanwhile) is removed, never used. The pool holds at
