@@ -193,11 +193,14 @@ def runners(config: Path, target: Target, workers: int) -> Iterator[list[subproc
     """The runner (or ``workers`` runners when there is no ``workers`` key), stopped on exit."""
     count = 1 if workers == 1 or _has_workers_key() else workers
     executable = Path(sys.executable).with_name("opthub-runner")
+    log = (config.parent / "runner.log").open("ab")
     processes = [
         subprocess.Popen(
             [str(executable), "evaluator", "--config", str(config)],
             env=target.env(),
             stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         for _ in range(count)
     ]
@@ -211,13 +214,17 @@ def runners(config: Path, target: Target, workers: int) -> Iterator[list[subproc
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
+        log.close()
 
 
 def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + 60 + count * 5
     while len(stack.results()) < count:
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-            raise RuntimeError(f"the runner did not finish {count} jobs")
+            raise RuntimeError(
+                f"the runner did not finish {count} jobs; its log:\n"
+                + (stack.workdir / "runner.log").read_text(errors="replace")[-3000:]
+            )
         time.sleep(0.2)
 
 
@@ -285,6 +292,40 @@ def _rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def measure_throughput(
+    stack: Stack, target: Target, args: argparse.Namespace, figures: dict[str, float]
+) -> None:
+    """Bare loops and the runner, for both workloads; figures in jobs per second."""
+    for label, (image, _), jobs in (
+        ("trivial", TRIVIAL, args.jobs),
+        ("sleep1", SLEEPY, args.sleepy_jobs),
+    ):
+        figures[f"{label} bare seq"] = bare_sequential(target, image, jobs)
+        figures[f"{label} bare P4"] = bare_parallel(target, image, jobs)
+        for workers in args.workers:
+            figures[f"{label} runner w{workers}"] = runner_steady(
+                stack, target, image, jobs, workers
+            )
+        for name in [k for k in figures if k.startswith(label)]:
+            print(f"  {name:24s} {figures[name]:6.2f} jobs/s", flush=True)
+
+
+def print_ratios(figures: dict[str, float], workers_list: Sequence[int]) -> None:
+    print("ratios:")
+    for label in ("trivial", "sleep1"):
+        for workers in workers_list:
+            runner = figures[f"{label} runner w{workers}"]
+            base = "seq" if workers == 1 else "P4"
+            ratio = runner / figures[f"{label} bare {base}"]
+            print(f"  {label} runner w{workers} / bare {base}: {ratio:.2f}x")
+        if len(workers_list) > 1:
+            hi, lo = max(workers_list), min(workers_list)
+            print(
+                f"  {label} runner w{hi} / w{lo}: "
+                f"{figures[f'{label} runner w{hi}'] / figures[f'{label} runner w{lo}']:.2f}x"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=40, help="jobs per measurement (M)")
@@ -296,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runtime", help="OCI runtime for both the bare loop and the runner")
     parser.add_argument("--memory", action="store_true", help="also RSS after 200 and 2,000 jobs")
     parser.add_argument("--memory-marks", type=int, nargs="+", default=[200, 2000])
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the memory figure (implies --memory)"
+    )
     args = parser.parse_args(argv)
     target = Target(args.docker_host, args.runtime)
     client = (
@@ -311,39 +355,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="opthub-bench-") as tmp, MotoServer() as server:
         stack = Stack(server, Path(tmp))
-        for label, (image, _), jobs in (
-            ("trivial", TRIVIAL, args.jobs),
-            ("sleep1", SLEEPY, args.sleepy_jobs),
-        ):
-            figures[f"{label} bare seq"] = bare_sequential(target, image, jobs)
-            figures[f"{label} bare P4"] = bare_parallel(target, image, jobs)
-            for workers in args.workers:
-                figures[f"{label} runner w{workers}"] = runner_steady(
-                    stack, target, image, jobs, workers
-                )
-            for name in [k for k in figures if k.startswith(label)]:
-                print(f"  {name:24s} {figures[name]:6.2f} jobs/s", flush=True)
-        latency = pickup_latency(stack, target, TRIVIAL[0])
-        print(f"  pickup latency (idle runner, median of 5): {latency * 1000:.0f} ms")
-        if args.memory:
+        if not args.memory_only:
+            measure_throughput(stack, target, args, figures)
+            latency = pickup_latency(stack, target, TRIVIAL[0])
+            print(f"  pickup latency (idle runner, median of 5): {latency * 1000:.0f} ms")
+        if args.memory or args.memory_only:
             rss = resident_memory(stack, target, TRIVIAL[0], args.memory_marks)
             print(
                 f"  RSS growth {args.memory_marks[0]} -> {args.memory_marks[-1]} jobs: "
                 f"{(rss[-1] / rss[0] - 1) * 100:+.1f}%"
             )
-    print("ratios:")
-    for label in ("trivial", "sleep1"):
-        for workers in args.workers:
-            runner = figures[f"{label} runner w{workers}"]
-            base = "seq" if workers == 1 else "P4"
-            ratio = runner / figures[f"{label} bare {base}"]
-            print(f"  {label} runner w{workers} / bare {base}: {ratio:.2f}x")
-        if len(args.workers) > 1:
-            hi, lo = max(args.workers), min(args.workers)
-            print(
-                f"  {label} runner w{hi} / w{lo}: "
-                f"{figures[f'{label} runner w{hi}'] / figures[f'{label} runner w{lo}']:.2f}x"
-            )
+    if figures:
+        print_ratios(figures, args.workers)
     print(
         "reproduce: .venv/bin/python -m benchmarks.throughput "
         + shlex.join(sys.argv[1:] if argv is None else list(argv))

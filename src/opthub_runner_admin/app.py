@@ -91,7 +91,8 @@ def build_executor(
     (``prestart``) and is closed when ``resources`` is; without, it does not
     overlap and needs no closing.
     """
-    docker_client = connect_docker()
+    # ``workers`` is the concurrency key of issue 9 (a sibling branch); 1 until it exists.
+    docker_client = connect_docker(workers=int(getattr(config, "workers", 1)))
     check_runtime(docker_client, config.runtime)
     removed = remove_orphans(docker_client)
     if removed:

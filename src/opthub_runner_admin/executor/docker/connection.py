@@ -17,14 +17,35 @@ _PERMISSION_HINT = (
 )
 
 
-def connect_docker(base_url: str | None = None) -> docker.DockerClient:
+#: HTTP connections one running job may hold at once: the exit wait (held for the
+#: whole run), the call in flight (create, start, kill) and the next container's start.
+CONNECTIONS_PER_JOB = 3
+#: The background remover, image pulls and look-ups.
+SHARED_CONNECTIONS = 4
+
+
+def pool_size(workers: int) -> int:
+    """docker-py's connection pool for ``workers`` concurrent jobs.
+
+    Its default (10) is fine for one job; beyond, urllib3 opens throwaway
+    connections and warns "Connection pool is full" on every return.
+    """
+    return max(10, CONNECTIONS_PER_JOB * workers + SHARED_CONNECTIONS)
+
+
+def connect_docker(base_url: str | None = None, *, workers: int = 1) -> docker.DockerClient:
     """A client for the local Docker daemon (or ``base_url``), checked with a ping.
 
     Raises a ``FatalError`` with the one line the published README documents,
     because without Docker the runner can do nothing useful.
     """
+    size = pool_size(workers)
     try:
-        client = docker.from_env() if base_url is None else docker.DockerClient(base_url=base_url)
+        client = (
+            docker.from_env(max_pool_size=size)
+            if base_url is None
+            else docker.DockerClient(base_url=base_url, max_pool_size=size)
+        )
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         reason = " ".join(str(exc).split())
