@@ -16,7 +16,7 @@ an image that waits one second: the container's work dominates) it measures
   measure moto, not us).
 
 With ``--docker-host`` (for example the second daemon of
-``benchmarks/second_dockerd.sh``) and ``--runtime crun`` the same is measured
+``scripts/second-dockerd.sh``) and ``--runtime crun`` the same is measured
 on that daemon with that runtime. Workers above 1 use the ``workers`` key when
 this version has it, else that many runner processes sharing the queue.
 

@@ -7,20 +7,24 @@
 # OPTHUB_BENCH_HIDE_UNIFIED=0 to leave the cgroup2 mount visible to it (crun then
 # refuses to create containers on a hybrid host such as this one).
 #
-#   benchmarks/second_dockerd.sh start   # prints the DOCKER_HOST to use
-#   benchmarks/second_dockerd.sh stop    # then checks the first daemon still runs containers
+#   scripts/second-dockerd.sh start   # prints the DOCKER_HOST to use
+#   scripts/second-dockerd.sh stop    # then checks the first daemon still runs containers
+#
+# OPTHUB_BENCH_STATE, OPTHUB_BENCH_DATA, OPTHUB_BENCH_BRIDGE and OPTHUB_BENCH_SUBNET
+# (the bridge's address, a /24) let the tests run their own beside the benchmark's.
 set -euo pipefail
 
 STATE=${OPTHUB_BENCH_STATE:-/run/opthub-bench}
 DATA=${OPTHUB_BENCH_DATA:-/var/lib/opthub-bench}
-BRIDGE=obr0
+BRIDGE=${OPTHUB_BENCH_BRIDGE:-obr0}
+SUBNET=${OPTHUB_BENCH_SUBNET:-172.31.250.1/24}
 SOCKET="unix://$STATE/docker.sock"
 
 start() {
   mkdir -p "$STATE" "$DATA"
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add name "$BRIDGE" type bridge
-    ip addr add 172.31.250.1/24 dev "$BRIDGE"
+    ip addr add "$SUBNET" dev "$BRIDGE"
     ip link set "$BRIDGE" up
   fi
   local runtime=()
@@ -37,7 +41,7 @@ start() {
     -H "$SOCKET" --pidfile "$STATE/dockerd.pid" \
     --data-root "$DATA" --exec-root "$STATE/exec" \
     --bridge "$BRIDGE" --iptables=false --ip6tables=false --ip-masq=false \
-    --cgroup-parent /opthub-bench "${runtime[@]}" \
+    --cgroup-parent "/$(basename "$STATE")" "${runtime[@]}" \
     >"$STATE/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do
     DOCKER_HOST=$SOCKET docker info >/dev/null 2>&1 && { echo "$SOCKET"; return 0; }
