@@ -88,7 +88,7 @@ class Config:
     pull_policy: str = "if-missing"
     pull_interval: int = 300
     runtime: str | None = None
-    prestart: bool = True
+    prestart: bool = False
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
