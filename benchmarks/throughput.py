@@ -6,7 +6,8 @@ an image that waits one second: the container's work dominates) it measures
 - a bare loop of ``docker run --rm -i IMAGE`` fed the same stdin, sequential
   and with 4 in parallel (``xargs -P4``);
 - the real runner (``opthub-runner evaluator`` as a subprocess, on a moto
-  server) with each ``--workers`` value, at steady state: from the first
+  server) with ``prestart: true`` and each ``--workers`` value, and with
+  ``prestart: false`` and one worker, at steady state: from the first
   container start (the earliest ``StartedAt``) to the last result written
   (the latest ``CreatedAt``), so process start-up is not counted;
 - the pickup latency of an idle runner (message sent -> its ``StartedAt``);
@@ -162,7 +163,7 @@ class Stack:
             for key in keys:
                 self.clients.dynamodb.delete_item(TableName=TABLE, Key=key)
 
-    def config(self, target: Target, workers: int) -> Path:
+    def config(self, target: Target, workers: int, *, prestart: bool = True) -> Path:
         settings: dict[str, Any] = {
             "endpoint_url": self.server.endpoint_url,
             "region_name": "ap-northeast-1",
@@ -174,6 +175,7 @@ class Stack:
             "interval": 1,
             "timeout": 60,
             "log_level": "WARNING",
+            "prestart": prestart,
         }
         if target.runtime:
             settings["runtime"] = target.runtime
@@ -232,11 +234,14 @@ def _moment(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def runner_steady(stack: Stack, target: Target, image: str, jobs: int, workers: int) -> float:
+def runner_steady(
+    stack: Stack, target: Target, image: str, jobs: int, workers: int, *, prestart: bool = True
+) -> float:
     """Jobs per second of the runner from the first container start to the last result."""
     stack.new_round(image)
     stack.submit(1, jobs)
-    with runners(stack.config(target, workers), target, workers) as processes:
+    config = stack.config(target, workers, prestart=prestart)
+    with runners(config, target, workers) as processes:
         _wait_for(stack, jobs, processes)
     items = stack.results()
     first = min(_moment(item["StartedAt"]["S"]) for item in items)
@@ -302,17 +307,22 @@ def measure_throughput(
     ):
         figures[f"{label} bare seq"] = bare_sequential(target, image, jobs)
         figures[f"{label} bare P4"] = bare_parallel(target, image, jobs)
+        figures[f"{label} runner w1 no prestart"] = runner_steady(
+            stack, target, image, jobs, 1, prestart=False
+        )
         for workers in args.workers:
             figures[f"{label} runner w{workers}"] = runner_steady(
                 stack, target, image, jobs, workers
             )
         for name in [k for k in figures if k.startswith(label)]:
-            print(f"  {name:24s} {figures[name]:6.2f} jobs/s", flush=True)
+            print(f"  {name:30s} {figures[name]:6.2f} jobs/s", flush=True)
 
 
 def print_ratios(figures: dict[str, float], workers_list: Sequence[int]) -> None:
     print("ratios:")
     for label in ("trivial", "sleep1"):
+        cold = figures[f"{label} runner w1 no prestart"] / figures[f"{label} bare seq"]
+        print(f"  {label} runner w1 without prestart / bare seq: {cold:.2f}x")
         for workers in workers_list:
             runner = figures[f"{label} runner w{workers}"]
             base = "seq" if workers == 1 else "P4"
