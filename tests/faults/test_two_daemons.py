@@ -10,6 +10,10 @@ other daemon (only a runner started again on that daemon may reap it).
 Afterwards the first daemon must still run containers: a second daemon
 started carelessly once deleted the first one's bridge.
 
+The same daemon, which has crun registered, shows what a runtime that cannot
+create containers does (on a hybrid cgroup host, crun refuses): the job is
+the administrator's error naming the runtime, not a participant's failure.
+
 Needs root (a daemon, a bridge); skipped otherwise, and when ``dockerd`` is
 not installed.
 """
@@ -20,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +33,10 @@ import docker
 import pytest
 
 from opthub_runner_admin.demo.images import build_busybox_image
+from opthub_runner_admin.executor import ContainerRejected, RunSpec
+from opthub_runner_admin.executor.docker import DockerExecutor, runner_labels
 from tests.support.aws_fixtures import AwsStack
-from tests.support.docker_fixtures import TEST_IMAGE_PREFIX
+from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, containers_labelled
 from tests.support.e2e import match_entry, queue_counts, write_config
 from tests.support.runners import RunnerPool, runner_containers, wait_for
 
@@ -41,7 +48,10 @@ SECOND_DAEMON_ENV = {
     "OPTHUB_BENCH_DATA": "/var/lib/opthub-test-d2",
     "OPTHUB_BENCH_BRIDGE": "otb0",
     "OPTHUB_BENCH_SUBNET": "172.31.251.1/24",
+    # The host's cgroup mounts as they are: on a hybrid host crun then refuses to work.
+    "OPTHUB_BENCH_HIDE_UNIFIED": "0",
 }
+UNIFIED = Path("/sys/fs/cgroup/unified/cgroup.controllers")
 #: Takes a second: long enough to be killed in the middle of.
 NAP_SCRIPT = "IFS= read -r line\nsleep 1\necho '{\"objective\": 1}'\n"
 TRIALS = 12
@@ -139,3 +149,25 @@ def test_two_hosts_share_the_queue_and_a_killed_runner_is_left_to_its_own_host(
     assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
     assert "evaluation Success" in first_host.log()
     assert "evaluation Success" in second_host.log()  # both hosts worked before the kill
+
+
+def test_a_runtime_that_cannot_create_containers_is_the_administrators_error(
+    second_daemon: str, case_labels: dict[str, str]
+) -> None:
+    if shutil.which("crun") is None or not (UNIFIED.exists() and UNIFIED.read_text().strip()):
+        pytest.skip("needs crun on a hybrid cgroup host with controllers on the v2 side")
+    second = docker.DockerClient(base_url=second_daemon)
+    image = build_busybox_image(second, f"{TEST_IMAGE_PREFIX}d2-ok:latest", "echo ok\n")
+    spec = RunSpec(image=image, stdin_lines=[], timeout=20.0)
+    labels = {**runner_labels("test"), **case_labels}
+    try:
+        runc = DockerExecutor(client=second, labels=labels)
+        assert runc.run(spec, threading.Event()).stdout == "ok\n"
+        crun = DockerExecutor(client=second, labels=labels, runtime="crun")
+        with pytest.raises(ContainerRejected) as caught:
+            crun.run(spec, threading.Event())
+        assert "with runtime 'crun'" in str(caught.value)
+        assert "hybrid" in str(caught.value)
+        assert containers_labelled(second, case_labels) == []
+    finally:
+        second.close()
