@@ -79,7 +79,6 @@ class WarmPool:
 
     def prepare(self, key: Hashable, make: Callable[[], LiveContainer]) -> None:
         """Start a container for ``key`` in the background, unless the pool is full or closed."""
-        thread: threading.Thread | None = None
         with self._lock:
             # Containers ready for another key make room: the latest job is the best guess.
             stale = [c for k, c in self._ready if k != key]
