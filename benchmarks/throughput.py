@@ -249,11 +249,18 @@ def runner_steady(
     return jobs / (last - first)
 
 
-def pickup_latency(stack: Stack, target: Target, image: str, samples: int = 5) -> float:
-    """Median seconds from sending a message to an idle runner to its container start."""
+def pickup_latency(
+    stack: Stack, target: Target, image: str, *, prestart: bool, samples: int = 5
+) -> float:
+    """Median seconds from sending a message to an idle runner to its job's start.
+
+    The job's start (``StartedAt``) is its container's start, or with
+    ``prestart`` the moment its input reaches the container started ahead.
+    """
     stack.new_round(image)
     latencies = []
-    with runners(stack.config(target, 1), target, 1) as processes:
+    config = stack.config(target, 1, prestart=prestart)
+    with runners(config, target, 1) as processes:
         stack.submit(1, 1)  # warm up: process start, first container
         _wait_for(stack, 1, processes)
         for n in range(2, samples + 2):
@@ -367,8 +374,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         stack = Stack(server, Path(tmp))
         if not args.memory_only:
             measure_throughput(stack, target, args, figures)
-            latency = pickup_latency(stack, target, TRIVIAL[0])
-            print(f"  pickup latency (idle runner, median of 5): {latency * 1000:.0f} ms")
+            for prestart in (False, True):
+                latency = pickup_latency(stack, target, TRIVIAL[0], prestart=prestart)
+                print(
+                    f"  pickup latency, idle runner, prestart {str(prestart).lower()}"
+                    f" (median of 5): {latency * 1000:.0f} ms"
+                )
         if args.memory or args.memory_only:
             rss = resident_memory(stack, target, TRIVIAL[0], args.memory_marks)
             print(
