@@ -174,7 +174,7 @@ class Stack:
             "matches_file": "matches.yml",
             "interval": 1,
             "timeout": 60,
-            "log_level": "WARNING",
+            "log_level": "INFO",  # the "ready" line tells when a runner takes jobs
             "prestart": prestart,
         }
         if target.runtime:
@@ -195,7 +195,7 @@ def runners(config: Path, target: Target, workers: int) -> Iterator[list[subproc
     """The runner (or ``workers`` runners when there is no ``workers`` key), stopped on exit."""
     count = 1 if workers == 1 or _has_workers_key() else workers
     executable = Path(sys.executable).with_name("opthub-runner")
-    log = (config.parent / "runner.log").open("ab")
+    log = (config.parent / "runner.log").open("wb")  # one round at a time
     processes = [
         subprocess.Popen(
             [str(executable), "evaluator", "--config", str(config)],
@@ -230,6 +230,16 @@ def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[byt
         time.sleep(0.2)
 
 
+def _wait_until_ready(stack: Stack, processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Until every runner process logged that it is ready (so start-up skew is not measured)."""
+    log = stack.workdir / "runner.log"
+    deadline = time.monotonic() + 120
+    while log.read_text(errors="replace").count(" ready on ") < len(processes):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"the runners did not start; their log:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
 def _moment(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -239,9 +249,10 @@ def runner_steady(
 ) -> float:
     """Jobs per second of the runner from the first container start to the last result."""
     stack.new_round(image)
-    stack.submit(1, jobs)
     config = stack.config(target, workers, prestart=prestart)
     with runners(config, target, workers) as processes:
+        _wait_until_ready(stack, processes)
+        stack.submit(1, jobs)
         _wait_for(stack, jobs, processes)
     items = stack.results()
     first = min(_moment(item["StartedAt"]["S"]) for item in items)
