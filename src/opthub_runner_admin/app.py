@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import docker
+
 from .aws import aws_clients
 from .config import Config
+from .executor import Executor
 from .executor.docker import (
+    LABEL_INSTANCE,
     DockerExecutor,
     ImagePolicy,
     check_runtime,
@@ -32,12 +36,18 @@ from .jobs.score import ScoreJob
 from .matches import MatchSource
 from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
+from .observe.events import JobEvents
+from .observe.executor import ObservedExecutor
+from .observe.monitor import Monitor
 from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
+from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
-    from .auth.cognito import Credentials
+    import boto3.session
+
+    from .auth.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +64,17 @@ class Options:
     #: Reads the administrator's credentials (default: environment, else a prompt).
     credentials: Callable[[], Credentials] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: Who hears what the runner does (status line, metrics, page); None = nobody.
+    events: JobEvents | None = None
 
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "opthub-runner"
 
 
-def build_match_source(config: Config, options: Options) -> MatchSource:
+def build_match_source(
+    config: Config, options: Options, session: boto3.session.Session | None = None
+) -> MatchSource:
     """The catalogue file when configured, else the OptHub API behind the administrator's login.
 
     The login happens here, before any message is taken, so that a wrong
@@ -68,7 +82,7 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .auth.cognito import login_for_runner
+    from .auth.provider import login_for_runner
     from .matches.graphql import GraphqlMatchSource
 
     api = config.api(dev=options.dev)
@@ -77,26 +91,26 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
         endpoint_url=config.endpoint_url,
         interactive=options.interactive,
         read=options.credentials,
+        session=session,
+        on_refresh=options.events.token_refreshed if options.events else None,
     )
     source = GraphqlMatchSource(api.api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
 def build_executor(
-    config: Config, labels: dict[str, str], resources: ExitStack | None = None
+    config: Config,
+    docker_client: docker.DockerClient,
+    labels: Mapping[str, str],
+    resources: ExitStack | None = None,
 ) -> DockerExecutor:
-    """The Docker executor, after checking the daemon and removing dead runners' containers.
+    """The one place the executor is made, so that the daemon and ``try`` run alike.
 
     With ``resources``, the executor overlaps its work with the runner's
     (``prestart``) and is closed when ``resources`` is; without, it does not
     overlap and needs no closing.
     """
-    # ``workers`` is the concurrency key of issue 9 (a sibling branch); 1 until it exists.
-    docker_client = connect_docker(workers=int(getattr(config, "workers", 1)))
     check_runtime(docker_client, config.runtime)
-    removed = remove_orphans(docker_client)
-    if removed:
-        log.warning("removed %d containers left by runners that are gone", len(removed))
     executor = DockerExecutor(
         client=docker_client,
         rm=config.rm,
@@ -109,6 +123,23 @@ def build_executor(
     if resources is not None:
         resources.callback(executor.close)
     return executor
+
+
+def build_image_trial(
+    config: Config, timeout: int | None = None, *, labels: Mapping[str, str] | None = None
+) -> ImageTrial:
+    """``try`` and ``doctor``: the daemon's executor and limits, with a memory sampler.
+
+    ``timeout`` lowers the configured one (``doctor`` must not wait 12 hours).
+    """
+    docker_client = connect_docker()
+    instance = uuid.uuid4().hex[:12]
+    labels = {**runner_labels(instance), "opthub-runner.mode": "try", **(labels or {})}
+    return ImageTrial(
+        executor=build_executor(config, docker_client, labels),
+        timeout=min(config.timeout, timeout) if timeout else config.timeout,
+        memory=PeakMemory(client=docker_client, labels={LABEL_INSTANCE: instance}),
+    )
 
 
 def build_worker(
@@ -131,17 +162,28 @@ def build_worker(
         secret_access_key=config.secret_access_key,
     )
     queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
-    queue.check()
+    queue_info = queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
+    # ``workers`` is the concurrency key of issue 9 (a sibling branch); 1 until it exists.
+    docker_client = connect_docker(workers=int(getattr(config, "workers", 1)))
+    removed = remove_orphans(docker_client)
+    if removed:
+        log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = build_executor(config, labels, resources)
-    matches = build_match_source(config, options)
+    executor: Executor = build_executor(config, docker_client, labels, resources)
+    if options.events is not None:
+        executor = ObservedExecutor(executor=executor, events=options.events)
+    matches = build_match_source(config, options, clients.session)
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(
-            store=store, matches=matches, executor=executor, timeout=config.timeout
+            store=store,
+            matches=matches,
+            executor=executor,
+            timeout=config.timeout,
+            command=config.command,
         )
     else:
         cache_dir = config.cache_dir or default_cache_dir()
@@ -153,8 +195,10 @@ def build_worker(
             executor=executor,
             history=HistoryBuilder(store, cache),
             timeout=config.timeout,
+            command=config.command,
             max_deferrals=config.max_deferrals,
             defer_seconds=config.defer_seconds,
+            fifo_queue=queue_info.fifo,
         )
     settings = WorkerSettings(
         poll_seconds=max(1, min(config.interval, MAX_POLL_SECONDS)),
@@ -162,5 +206,26 @@ def build_worker(
         max_jobs=config.num,
         grace_period=config.grace_period,
     )
-    log.info("%s %s ready on %s (table %s)", mode, instance, queue_url, config.table_name)
-    return Worker(queue=queue, handler=handler, settings=settings, name=mode)
+    kind = " (FIFO queue)" if queue_info.fifo else ""
+    log.info("%s %s ready on %s%s (table %s)", mode, instance, queue_url, kind, config.table_name)
+    return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
+
+
+def build_monitor(mode: str, config: Config) -> Monitor:
+    """The runner's status line, metrics and status page, reading the queue's depth."""
+    queue_url = config.queue_url(mode)
+    clients = aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        max_attempts=2,
+    )
+
+    def depth() -> int | None:
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    return Monitor(mode=mode, config=config, depth=depth)

@@ -9,6 +9,7 @@ machine, not in a debugger.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -84,6 +85,15 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Observability (status line, JSON logs, metrics, status page, health).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    status_interval: int = 60
+    slow_job_warning: int = 600
+    health_stall_seconds: int = 300
+    # The container's command (issue 8): arguments after the image's entrypoint.
+    command: tuple[str, ...] | None = None
     # Images and runtime of the containers (issue 9).
     pull_policy: str = "if-missing"
     pull_interval: int = 300
@@ -120,6 +130,10 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "metrics_port": 0,
+    "status_interval": 0,
+    "slow_job_warning": 1,
+    "health_stall_seconds": 1,
     "pull_interval": 0,
 }
 _BOOLS = ("rm", "force", "prestart")
@@ -136,16 +150,19 @@ _STRS = (
     "cognito_region",
     "cognito_user_pool_id",
     "cognito_client_id",
+    "metrics_host",
+    "log_format",
     "pull_policy",
     "runtime",
 )
+LOG_FORMATS = ("text", "json")
 #: Text keys that take one of a few words.
 _CHOICES = {"pull_policy": ("always", "if-missing", "never")}
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period"}
+_NULLABLE = {"grace_period", "metrics_port", "command"}
 
 
 @dataclass(frozen=True)
@@ -214,6 +231,11 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
             f"{source}: 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
         )
     values["log_level"] = level.upper()
+    log_format = values.get("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"{source}: 'log_format' must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
     if values.get("force"):
         warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
     return LoadedConfig(config=Config(**values), warnings=warnings)
@@ -225,12 +247,37 @@ _MEANING = {
 }
 
 
+def parse_command(value: Any, where: str) -> tuple[str, ...]:
+    """A container command from YAML: a list of arguments, or one string split as a shell would.
+
+    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
+    """
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} cannot be split into arguments ({exc})") from None
+    elif isinstance(value, list) and all(
+        isinstance(w, (str, int, float)) and not isinstance(w, bool) for w in value
+    ):
+        words = [str(w) for w in value]
+    else:
+        raise ConfigError(f"{where} must be a list of arguments or a string")
+    if not words:
+        raise ConfigError(f"{where} is empty (leave it out to use the image's own command)")
+    return tuple(words)
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
+    if key == "command":
+        return parse_command(value, f"{source}: 'command'")
     if key in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
         if value < _INTS[key]:
             raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+        if key == "metrics_port" and value > 65535:
+            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
         if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
             raise ConfigError(
                 f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from .errors import FatalError, RunnerError, TransientError
 from .executor import Cancelled
-from .heartbeat import Heartbeat, receipt_deadline
+from .heartbeat import SQS_CAP, Heartbeat, VisibilityCap, receipt_deadline
 from .jobs.outcome import Done, Drop, Handler, JobContext, Outcome, Retry
+from .observe.events import JobEvents, NoEvents
 from .queue import Message, Queue
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class WorkerSettings:
     #: First and longest pause after trouble that the next message would meet too.
     backoff_initial: float = 5.0
     backoff_max: float = 300.0
+    #: SQS's 12-hour cap on one receipt and the margins kept inside it (tests shorten it).
+    visibility_cap: VisibilityCap = SQS_CAP
 
 
 @dataclass
@@ -55,9 +59,16 @@ class WorkerStats:
 
 class Worker:
     def __init__(
-        self, *, queue: Queue, handler: Handler, settings: WorkerSettings, name: str = "worker"
+        self,
+        *,
+        queue: Queue,
+        handler: Handler,
+        settings: WorkerSettings,
+        name: str = "worker",
+        events: JobEvents | None = None,
     ) -> None:
         self._queue = queue
+        self._events: JobEvents = events or NoEvents()
         self._handler = handler
         self._settings = settings
         self._name = name
@@ -102,6 +113,7 @@ class Worker:
         limit = self._settings.max_jobs
         while not self._stopping.is_set() and not (limit and self.stats.finished >= limit):
             message = self._receive()
+            self._events.polled()
             if message is None:
                 continue
             if self._stopping.is_set():
@@ -130,17 +142,21 @@ class Worker:
 
     def _process(self, message: Message) -> None:
         self.stats.received += 1
-        ctx = JobContext(deadline=receipt_deadline(message), cancel=self._cancel)
+        self._events.job_started(message)
+        started = time.monotonic()
+        cap = self._settings.visibility_cap
+        ctx = JobContext(deadline=receipt_deadline(message, cap), cancel=self._cancel)
         outcome: Outcome
-        with Heartbeat(self._queue, message, self._settings.visibility_window):
+        with Heartbeat(self._queue, message, self._settings.visibility_window, cap):
             try:
                 outcome = self._handler(message, ctx)
             except Cancelled as exc:
                 log.warning("%s: %s", self._name, exc)
                 self.stats.cancelled += 1
                 outcome = Retry(0, "cancelled")
-            except FatalError:
+            except FatalError as exc:
                 self._hand_back(message, 0)
+                self._events.job_finished(message, Retry(0, str(exc)), time.monotonic() - started)
                 raise
             except Exception:
                 log.exception(
@@ -151,6 +167,7 @@ class Worker:
                 self.stats.errors += 1
                 outcome = Retry(30, "unexpected error", backoff=True)
         self._settle(message, outcome)
+        self._events.job_finished(message, outcome, time.monotonic() - started)
 
     def _settle(self, message: Message, outcome: Outcome) -> None:
         self.stats.settled += 1

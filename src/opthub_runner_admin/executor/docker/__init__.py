@@ -12,6 +12,7 @@ from .images import ImagePolicy
 from .reaping import (
     LABEL_HOST,
     LABEL_INSTANCE,
+    LABEL_KEEP,
     LABEL_PID,
     LABEL_RUNNER,
     remove_orphans,
@@ -21,6 +22,7 @@ from .reaping import (
 __all__ = [
     "LABEL_HOST",
     "LABEL_INSTANCE",
+    "LABEL_KEEP",
     "LABEL_PID",
     "LABEL_RUNNER",
     "DockerExecutor",

@@ -28,6 +28,7 @@ from docker.types import LogConfig
 
 from ..base import Cancelled, Execution, RunSpec
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
+from .reaping import LABEL_KEEP
 from .redaction import explanation, mentions_secret, translate
 from .removal import Remover
 from .streams import Attachment, ExitWaiter, StdinWriter
@@ -72,7 +73,7 @@ class DockerExecutor:
         self._api: Any = client.api
         self._rm = rm
         self._output_limit = output_limit
-        self._labels = dict(labels)
+        self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
         self._stop_timeout = stop_timeout
         self._images = ImageProvider(api=self._api, policy=images)
         self._runtime = runtime
@@ -222,6 +223,8 @@ class DockerExecutor:
         if not container.started:
             self._api.start(name)
         deadline = time.monotonic() + spec.timeout
+        if spec.deadline is not None:
+            deadline = min(deadline, spec.deadline)
         StdinWriter(sock, spec.stdin_lines).start()
         waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
         waiter.start()

@@ -27,6 +27,8 @@ LABEL_HOST = "opthub-runner.host"
 LABEL_PID = "opthub-runner.pid"
 #: Free-form id of the runner instance, for the administrator's ``docker ps --filter``.
 LABEL_INSTANCE = "opthub-runner.instance"
+#: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
+LABEL_KEEP = "opthub-runner.keep"
 
 
 def runner_labels(instance_id: str) -> dict[str, str]:
@@ -44,8 +46,9 @@ def remove_orphans(
 ) -> list[str]:
     """Remove containers that a runner on THIS host left behind when it died.
 
-    Only containers labelled by a runner on this host are considered, and only
-    when their runner's pid is no longer alive: a live runner's containers and
+    Only containers labelled by a runner on this host are considered, only
+    those meant to be removed (not kept by ``rm: false``), and only when
+    their runner's pid is no longer alive: a live runner's containers and
     other hosts' containers (sharing a remote daemon) are never touched. A pid
     reused by an unrelated process makes us keep the container until that
     process ends, which errs on the safe side. Returns the removed ids.
@@ -54,9 +57,10 @@ def remove_orphans(
     removed: list[str] = []
     for info in client.api.containers(all=True, filters=host_filter):
         container_id = str(info["Id"])
-        pid = _parse_pid((info.get("Labels") or {}).get(LABEL_PID))
-        if pid is None or pid == os.getpid() or alive(pid):
-            continue
+        labels = info.get("Labels") or {}
+        pid = _parse_pid(labels.get(LABEL_PID))
+        if pid is None or pid == os.getpid() or alive(pid) or labels.get(LABEL_KEEP) == "1":
+            continue  # a kept container (rm: false) stays for ``docker logs``
         try:
             client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
