@@ -154,7 +154,8 @@ class ImageProvider:
             except ImageNotAvailable as exc:
                 if attempt == attempts:
                     raise
-                log.warning(
+                # INFO: the last failure is reported by the caller, with the image's name.
+                log.info(
                     "pull of image %s failed (attempt %d of %d, next in %ss): %s",
                     image,
                     attempt,
