@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import docker
@@ -10,7 +9,7 @@ import pytest
 
 from opthub_runner_admin.errors import AdminError, FatalError
 from opthub_runner_admin.executor import ContainerRejected, RunSpec
-from opthub_runner_admin.executor.docker import check_runtime, connect_docker
+from opthub_runner_admin.executor.docker import check_runtime
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ExecutorFactory,
@@ -59,29 +58,3 @@ def test_a_runtime_docker_cannot_use_is_the_administrators_error_naming_it(
     assert isinstance(caught.value, AdminError)  # the message goes back, no Failed trial
     assert "with runtime 'no-such-runtime'" in str(caught.value)
     assert containers_labelled(docker_client, case_labels) == []
-
-
-def test_the_connection_pool_fits_the_concurrent_jobs(
-    make_executor: ExecutorFactory,
-    image_factory: ImageFactory,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    jobs = 6
-    client = connect_docker(workers=jobs)
-    image = image_factory(f"{TEST_IMAGE_PREFIX}runtime-nap:latest", "sleep 1\necho ok\n")
-    executor = make_executor(client=client)
-    spec = RunSpec(image=image, stdin_lines=[], timeout=20.0)
-    outputs: list[str] = []
-
-    def job() -> None:
-        outputs.append(executor.run(spec, threading.Event()).stdout)
-
-    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
-        threads = [threading.Thread(target=job) for _ in range(jobs)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    client.close()
-    assert outputs == ["ok\n"] * jobs
-    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
