@@ -96,6 +96,11 @@ class Config:
     health_stall_seconds: int = 300
     # The container's command (issue 8): arguments after the image's entrypoint.
     command: tuple[str, ...] | None = None
+    # Images and runtime of the containers (issue 9).
+    pull_policy: str = "if-missing"
+    pull_interval: int = 300
+    runtime: str | None = None
+    prestart: bool = False
     # Container isolation and input bounds (see the README's "Isolation").
     # ``None`` means no limit; executor.limits.ContainerLimits has the same defaults.
     memory: int | None = 4 * 1024**3
@@ -148,9 +153,10 @@ _INTS: dict[str, int] = {
     "status_interval": 0,
     "slow_job_warning": 1,
     "health_stall_seconds": 1,
+    "pull_interval": 0,
     "log_max_files": 1,
 }
-_BOOLS = ("rm", "force", "read_only", "no_new_privileges")
+_BOOLS = ("rm", "force", "prestart", "read_only", "no_new_privileges")
 _STRS = (
     "region_name",
     "table_name",
@@ -166,8 +172,12 @@ _STRS = (
     "cognito_client_id",
     "metrics_host",
     "log_format",
+    "pull_policy",
+    "runtime",
 )
 LOG_FORMATS = ("text", "json")
+#: Text keys that take one of a few words.
+_CHOICES = {"pull_policy": ("always", "if-missing", "never")}
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Keys holding credentials: never echoed back in an error message, and a
@@ -299,10 +309,8 @@ def parse_command(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
-    if key == "command":
-        return parse_command(value, f"{source}: 'command'")
-    if key in _ISOLATION_CHECKS:
-        return _ISOLATION_CHECKS[key](key, value, source)
+    if key in _OWN_CHECKS:
+        return _OWN_CHECKS[key](key, value, source)
     if key in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
@@ -327,6 +335,10 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
     if not isinstance(value, str):
         shown = type(value).__name__ if key in _SECRETS else repr(value)
         raise ConfigError(f"{source}: '{key}' must be text, got {shown}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(
+            f"{source}: '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}"
+        )
     return value
 
 
@@ -418,7 +430,13 @@ def _check_swap(values: dict[str, Any], source: str) -> None:
         )
 
 
-_ISOLATION_CHECKS = {
+def _check_command(key: str, value: Any, source: str) -> tuple[str, ...]:
+    return parse_command(value, f"{source}: '{key}'")
+
+
+#: Keys with a checker of their own: key -> check(key, value, source).
+_OWN_CHECKS = {
+    "command": _check_command,
     **{key: _check_size for key in _SIZES},
     **{key: _check_count for key in _COUNTS},
     "cpus": _check_cpus,
