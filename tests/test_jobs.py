@@ -25,7 +25,7 @@ from opthub_runner_admin.executor import (
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
-from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Retry
+from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
@@ -242,22 +242,25 @@ def test_bad_messages_are_dropped(body: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "cause"),
     [
-        UnknownMatch("no match"),
-        AdminError("not the administrator"),
-        ImageNotAvailable("cannot pull"),
-        DockerUnavailable("daemon gone"),
-        TransientError("API timeout"),
+        (UnknownMatch("no match"), Cause(f"match:{MATCH}")),
+        (AdminError("not the administrator"), Cause(f"match:{MATCH}")),
+        (ImageNotAvailable("cannot pull"), Cause(f"match:{MATCH}")),
+        (DockerUnavailable("daemon gone"), Cause("docker", shared=True)),
+        (TransientError("API timeout"), Cause("api", shared=True)),
     ],
 )
-def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(error: Exception) -> None:
+def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(
+    error: Exception, cause: Cause
+) -> None:
     store = MemoryStore()
     source_error = error if not isinstance(error, (ImageNotAvailable, DockerUnavailable)) else None
     executor = ScriptedExecutor(error)
     outcome = evaluate(store, executor, matches=Matches(source_error))
     assert isinstance(outcome, Retry)
-    assert outcome.backoff is True
+    # Blamed on what failed: one match backs off alone, an outage pauses everything.
+    assert outcome.backoff == cause
     assert outcome.body is not None and json.loads(outcome.body)["TrialNo"] == "0001"
     assert store.evaluation_items() == []
 

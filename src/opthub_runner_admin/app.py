@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 #: SQS's longest long poll.
 MAX_POLL_SECONDS = 20
+#: Docker connections one job may hold at once (attach stream, exit wait, short calls).
+DOCKER_CONNECTIONS_PER_JOB = 3
+#: Connections beyond the jobs' own (start-up reaping, pulls, removals).
+DOCKER_SPARE_CONNECTIONS = 4
 
 
 @dataclass
@@ -88,7 +92,9 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
-    docker_client = connect_docker()
+    docker_client = connect_docker(
+        max_pool_size=DOCKER_CONNECTIONS_PER_JOB * config.workers + DOCKER_SPARE_CONNECTIONS
+    )
     removed = remove_orphans(docker_client)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
@@ -121,6 +127,15 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         visibility_window=config.visibility_timeout,
         max_jobs=config.num,
         grace_period=config.grace_period,
+        workers=config.workers,
+        max_jobs_per_group=config.max_jobs_per_participant,
     )
-    log.info("%s %s ready on %s (table %s)", mode, instance, queue_url, config.table_name)
+    log.info(
+        "%s %s ready on %s (table %s, %d workers)",
+        mode,
+        instance,
+        queue_url,
+        config.table_name,
+        config.workers,
+    )
     return Worker(queue=queue, handler=handler, settings=settings, name=mode)

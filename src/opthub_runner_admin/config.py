@@ -23,6 +23,9 @@ MODES = ("evaluator", "scorer")
 
 #: SQS keeps a message invisible for at most 12 hours.
 SQS_MAX_VISIBILITY = 43200
+#: Most jobs one process runs at once: each holds a thread, a heartbeat and Docker
+#: connections; beyond this, start more runner processes (or hosts) instead.
+MAX_WORKERS = 64
 
 
 class ConfigError(Exception):
@@ -84,6 +87,9 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Concurrency (issue 9): jobs at once, and at most this many of one participant.
+    workers: int = 1
+    max_jobs_per_participant: int | None = None
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -115,6 +121,8 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "workers": 1,
+    "max_jobs_per_participant": 1,
 }
 _BOOLS = ("rm", "force")
 _STRS = (
@@ -135,7 +143,7 @@ _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period"}
+_NULLABLE = {"grace_period", "max_jobs_per_participant"}
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
         if value < _INTS[key]:
             raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+        if key == "workers" and value > MAX_WORKERS:
+            raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
         if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
             raise ConfigError(
                 f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"

@@ -33,6 +33,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+from docker.constants import DEFAULT_MAX_POOL_SIZE
 from docker.types import LogConfig
 
 from ..errors import AdminError, FatalError, RunnerError
@@ -82,14 +83,21 @@ _PERMISSION_HINT = (
 )
 
 
-def connect_docker(base_url: str | None = None) -> docker.DockerClient:
+def connect_docker(
+    base_url: str | None = None, *, max_pool_size: int = DEFAULT_MAX_POOL_SIZE
+) -> docker.DockerClient:
     """A client for the local Docker daemon (or ``base_url``), checked with a ping.
 
     Raises a ``FatalError`` with the one line the published README documents,
     because without Docker the runner can do nothing useful.
     """
     try:
-        client = docker.from_env() if base_url is None else docker.DockerClient(base_url=base_url)
+        pool = {"max_pool_size": max_pool_size}  # concurrent jobs each hold connections
+        client = (
+            docker.from_env(**pool)
+            if base_url is None
+            else docker.DockerClient(base_url=base_url, **pool)
+        )
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         reason = " ".join(str(exc).split())

@@ -27,9 +27,9 @@ class EvaluateJob(TrialJob[Evaluation]):
         solution = self.store.get_solution(ref)
         if solution is None:
             return self.missing_input("solution", job, message)
-        match = self.matches.get(ref.match_id)
+        match = self.match_of(ref)
         log.info("evaluating %s with %s", ref, match.problem.image)
-        execution = self.run_container(match.problem, [json.dumps(solution.variable)], ctx)
+        execution = self.run_container(ref, match.problem, [json.dumps(solution.variable)], ctx)
         result = interpret_evaluation(execution)
         if execution.exit_code not in (0, None) and isinstance(result, Evaluation):
             log.warning(

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 class ScoreJob(TrialJob[Score]):
     kind = "score"
+    ordered = True
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class ScoreJob(TrialJob[Score]):
                 job.deferrals,
             )
             self.history.give_up(ref, history.missing)
-        match = self.matches.get(ref.match_id)
+        match = self.match_of(ref)
         lines = [
             json.dumps(evaluation.as_json()),
             json.dumps([entry.as_json() for entry in history.entries]),
@@ -87,7 +88,7 @@ class ScoreJob(TrialJob[Score]):
             match.indicator.image,
             len(history.entries),
         )
-        execution = self.run_container(match.indicator, lines, ctx)
+        execution = self.run_container(ref, match.indicator, lines, ctx)
         result = interpret_score(execution)
         outcome = self.write(
             ref, lambda r: self.store.put_score(ref, r, timing_of(execution)), result, ctx.cancel
