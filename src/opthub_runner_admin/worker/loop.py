@@ -244,7 +244,7 @@ class Worker:
 
     def _admit(self, held: _Held) -> list[tuple[_Held, int]]:
         """Start ``held`` if it may; return what goes back with which delay (lock held)."""
-        blocked = self._backoffs.blocking(held.admission.causes)
+        blocked = self._backoffs.blocking([*self._shared_causes, *held.admission.causes])
         if blocked is not None:
             key, seconds = blocked
             log.debug(
@@ -317,6 +317,9 @@ class Worker:
             outcome = self._call(held)
         finally:
             held.end_heartbeat()
+            with self._lock:
+                # Before the message is back in the queue, where it could be received again.
+                self._learn(held.admission, outcome)
             self._settle(held.message, outcome)
             self._job_ended(held, outcome)
 
@@ -356,7 +359,6 @@ class Worker:
             self._running -= 1
             self._held.remove(held)
             self._count(outcome)
-            self._learn(held.admission, outcome)
             for waiter in self._gate.finished(held):
                 self._start(waiter)
             self._lock.notify_all()
