@@ -23,6 +23,7 @@ from opthub_runner_admin.executor import (
     RunSpec,
 )
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
+from opthub_runner_admin.jobs.admission import Admission
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
 from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, JobContext, Retry
@@ -392,3 +393,26 @@ def test_score_values(line: str, stored: Decimal | None) -> None:
         assert "no valid score" in item["ErrorMessage"]
     else:
         assert item["Status"] == "Success" and item["Value"] == stored
+
+
+# --- admission: the keys the worker sees --------------------------------------
+
+
+def test_the_scorer_orders_a_participant_by_trial_and_the_evaluator_does_not() -> None:
+    store = MemoryStore()
+    scorer = score_job(store, ScriptedExecutor(ran('{"score": 1}')))
+    evaluator = EvaluateJob(store=store, matches=Matches(), executor=scorer.executor, timeout=60)
+    seventh = message(ref(7))
+    other = message(TrialRef(MATCH, "p-2", "0007"))
+    assert scorer.admission(seventh).position == 7
+    assert evaluator.admission(seventh).position is None
+    # One group per participant of a match; a broken match backs off by its key.
+    assert scorer.admission(seventh).group == evaluator.admission(message(ref(1))).group
+    assert scorer.admission(seventh).group != scorer.admission(other).group
+    assert scorer.admission(seventh).causes == (f"match:{MATCH}",)
+
+
+def test_an_unreadable_body_has_no_keys_so_that_it_runs_and_is_dropped() -> None:
+    job = score_job(MemoryStore(), ScriptedExecutor(ran('{"score": 1}')))
+    bad = Message("id", "not json", "r", 1, time.monotonic())
+    assert job.admission(bad) == Admission()
