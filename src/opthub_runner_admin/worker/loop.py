@@ -389,7 +389,9 @@ class Worker:
             pause = self._backoffs.failed(cause.key)
             if cause.shared:
                 self._shared_causes.add(cause.key)
-                log.warning("%s: %s failing; receiving pauses %.0fs", self._name, cause.key, pause)
+                log.warning(
+                    "%s: %s failing; pausing new work for %.0fs", self._name, cause.key, pause
+                )
             else:
                 log.warning(
                     "%s: %s failing; its messages go back to the queue for %.0fs",
