@@ -297,3 +297,29 @@ def wait_for_or_none(condition: Callable[[], bool], timeout: float) -> bool:
 def test_fewer_than_one_worker_is_refused(workers: int) -> None:
     with pytest.raises(ValueError):
         worker_for(MemoryQueue(), Keyed(lambda m, c: Done("ok")), workers=workers)
+
+
+def test_after_a_shared_pause_one_probe_runs_before_the_others() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1")
+    release = threading.Event()
+    first = threading.Event()
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        if not first.is_set():
+            first.set()
+            return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+        return blocked_until(release)(message, ctx)
+
+    handler = Keyed(work)
+    worker = worker_for(queue, handler, workers=3, max_jobs=4, backoff_initial=0.2)
+    thread, _ = start(worker)
+    wait_for(lambda: worker.stats.retried, 10, "the first failure")
+    send(queue, "b/1", "c/1", "d/1")
+    wait_for(lambda: handler.count_started() == 2, 10, "the probe after the pause")
+    # Docker may still be away: the others wait for the probe instead of all failing.
+    assert not wait_for_or_none(lambda: handler.count_started() > 2, 1.5)
+    release.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.done == 4 and worker.stats.retried == 1

@@ -77,6 +77,11 @@ class Backoffs:
             if state is not None:
                 state.probing = True
 
+    def probing(self, key: str) -> bool:
+        """Whether a probe of ``key`` is out (its pause is over, its outcome not known yet)."""
+        state = self._states.get(key)
+        return state is not None and state.probing
+
     def remaining(self, key: str) -> float:
         """Seconds before ``key`` is over its pause (0 when it is not backing off)."""
         state = self._states.get(key)

@@ -195,7 +195,13 @@ class Worker:
                 self._lock.wait(min(pause, IDLE_WAKE) if pause > 0 else IDLE_WAKE)
 
     def _shared_pause(self) -> float:
-        """Seconds left of the longest backoff of a cause every message meets."""
+        """Seconds left of the longest backoff of a cause every message meets.
+
+        While a probe of such a cause runs, receiving waits for its outcome
+        (the end of a job wakes the receiving thread).
+        """
+        if any(self._backoffs.probing(key) for key in self._shared_causes):
+            return IDLE_WAKE
         return max((self._backoffs.remaining(key) for key in self._shared_causes), default=0.0)
 
     def _receive(self, wanted: int) -> list[Message]:
@@ -300,7 +306,7 @@ class Worker:
         """Run ``held`` in a thread of its own (lock held)."""
         self._running += 1
         self.stats.peak_running = max(self.stats.peak_running, self._running)
-        self._backoffs.started(held.admission.causes)
+        self._backoffs.started([*self._shared_causes, *held.admission.causes])
         if self._cancel_all:
             held.cancel.set()
         thread = threading.Thread(
@@ -382,7 +388,7 @@ class Worker:
             return
         if isinstance(outcome, Retry) and outcome.backoff is not None:
             self._blame(outcome.backoff)
-        self._backoffs.probe_ended(admission.causes)
+        self._backoffs.probe_ended([*self._shared_causes, *admission.causes])
 
     def _blame(self, cause: Cause) -> None:
         with self._lock:
