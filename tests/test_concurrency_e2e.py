@@ -109,7 +109,7 @@ def test_n_workers_run_n_containers_at_once_and_never_more(
     match = new_match()
     config = write_config(tmp_path, aws, {match: match_entry(stamped_image)})
     refs = [
-        submit(aws, match, [3], participant=f"p-{n}")[0]  # one trial each: no cap applies
+        submit(aws, match, [5], participant=f"p-{n}")[0]  # one trial each: no cap applies
         for n in range(6)
     ]
     stats = make_worker("evaluator", config, case_labels, num=6, workers=3).run()
@@ -124,8 +124,8 @@ def test_the_per_participant_cap_holds_under_parallelism(
 ) -> None:
     match = new_match()
     config = write_config(tmp_path, aws, {match: match_entry(stamped_image)})
-    burst = submit(aws, match, [2, 2, 2, 2, 2], participant="burst")
-    calm = submit(aws, match, [2, 2], participant="calm")
+    burst = submit(aws, match, [4, 4, 4, 4, 4], participant="burst")
+    calm = submit(aws, match, [4, 4], participant="calm")
     worker = make_worker(
         "evaluator", config, case_labels, num=7, workers=4, max_jobs_per_participant=2
     )

@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 #: SQS hands out at most this many messages per receive.
 MAX_BATCH = 10
 #: Seconds before a message sent back because its group is full is visible again.
-GROUP_FULL_DELAY = 2
+GROUP_FULL_DELAY = 5
+#: Seconds receiving rests when a whole batch went back without running (a backlog of
+#: one participant or of a match that backs off), so that it is not cycled at full speed.
+HELD_BACK_REST = 1.0
 #: Seconds before a message put back after an unexpected error is tried again.
 UNEXPECTED_ERROR_DELAY = 30
 #: Longest wait on the worker's state without looking again (signals, timers).
@@ -164,8 +167,10 @@ class Worker:
                 wanted = self._wait_for_room()
                 if not wanted:
                     break
-                for message in self._receive(wanted):
-                    self._take(message)
+                messages = self._receive(wanted)
+                kept = [self._take(message) for message in messages]
+                if messages and not any(kept):
+                    self._rest(HELD_BACK_REST)
         except BaseException:
             self.stop(force=True)
             raise
@@ -225,8 +230,14 @@ class Worker:
             self._backoffs.succeeded([RECEIVING.key])
         return messages
 
-    def _take(self, message: Message) -> None:
-        """Hold a received message: start it, let it wait, or send it back."""
+    def _rest(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if a job ends (it may free a group) or the worker stops."""
+        with self._lock:
+            if not self._stopping.is_set():
+                self._lock.wait(seconds)
+
+    def _take(self, message: Message) -> bool:
+        """Hold a received message: start it or let it wait (True), or send it back (False)."""
         heartbeat = Heartbeat(self._queue, message, self._settings.visibility_window)
         heartbeat.__enter__()
         held = _Held(message, self._admission_of(message), heartbeat)
@@ -240,6 +251,7 @@ class Worker:
         self._send_back_all(back_now)
         for item, delay in delayed:
             self._send_back(item, delay)
+        return held not in back_now and all(item is not held for item, _ in delayed)
 
     def _admission_of(self, message: Message) -> Admission:
         try:
