@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import yaml
 
-from opthub_runner_admin.auth.cognito import Credentials
+from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore

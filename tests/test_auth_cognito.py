@@ -27,23 +27,30 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
 from opthub_runner_admin.auth.cognito import (
+    CognitoAuth,
+    LoginFailed,
+    RefreshExpired,
+    Tokens,
+)
+from opthub_runner_admin.auth.credentials import (
     ADMIN_NOTE,
     PASSWORD_ENV,
     USERNAME_ENV,
-    CognitoAuth,
     Credentials,
-    LoginFailed,
-    RefreshExpired,
+    read_credentials,
+)
+from opthub_runner_admin.auth.provider import TokenProvider, login_for_runner
+from opthub_runner_admin.auth.token_file import (
     TokenCache,
-    TokenInvalid,
-    TokenProvider,
-    Tokens,
     default_cache_path,
+    remove_token_cache,
+)
+from opthub_runner_admin.auth.verify import (
+    ClockSkewed,
+    TokenInvalid,
+    TokenVerifier,
     issuer_of,
     jwks_url_of,
-    login_for_runner,
-    read_credentials,
-    remove_token_cache,
 )
 from opthub_runner_admin.config import PRODUCTION_API
 from opthub_runner_admin.demo.stack import MotoServer
@@ -210,7 +217,7 @@ def test_a_correctly_forged_token_is_accepted(cognito_pool: CognitoPool, auth: C
     ("changes", "expected"),
     [
         ({"client_id": "another-client"}, "another app client"),
-        ({"exp": int(time.time()) - 10}, "expired"),
+        ({"exp": int(time.time()) - 600}, "expired"),
         (
             {"iss": "https://cognito-idp.ap-northeast-1.amazonaws.com/elsewhere"},
             "another user pool",
@@ -223,6 +230,59 @@ def test_tokens_with_wrong_claims_are_rejected(
 ) -> None:
     with pytest.raises(TokenInvalid, match=expected):
         auth.verify(forge(good_claims(cognito_pool, **changes)))
+
+
+def skewed_verifier(pool: CognitoPool, offset: float) -> TokenVerifier:
+    """A verifier whose clock is ``offset`` seconds off the real (and moto's) time."""
+    return TokenVerifier(
+        settings=pool.settings(),
+        endpoint_url=pool.endpoint_url,
+        clock=lambda: time.time() + offset,
+    )
+
+
+@pytest.mark.parametrize("offset", [-1.5, -45.0, 45.0])
+def test_login_survives_a_clock_within_the_leeway(cognito_pool: CognitoPool, offset: float) -> None:
+    # The issue's case: a host 1.5 s behind Cognito made PyJWT refuse the new token's iat.
+    verifier = skewed_verifier(cognito_pool, offset)
+    auth = CognitoAuth(
+        cognito_pool.settings(), endpoint_url=cognito_pool.endpoint_url, verifier=verifier
+    )
+
+    tokens = auth.login(credentials(cognito_pool))
+
+    assert tokens.username == cognito_pool.username
+    assert auth.verify(tokens.access_token)["client_id"] == cognito_pool.client_id
+
+
+def test_not_before_within_the_leeway_is_accepted(cognito_pool: CognitoPool) -> None:
+    verifier = skewed_verifier(cognito_pool, 0.0)
+    token = forge(good_claims(cognito_pool, nbf=int(time.time()) + 30))
+
+    assert verifier.verify(token)["username"] == cognito_pool.username
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [(-90.0, "clock is 9[0-9] s behind Cognito's"), (3700.0, "clock is at least .* ahead")],
+)
+def test_a_clock_beyond_the_leeway_is_named_in_one_line(
+    cognito_pool: CognitoPool, offset: float, expected: str
+) -> None:
+    auth = CognitoAuth(
+        cognito_pool.settings(),
+        endpoint_url=cognito_pool.endpoint_url,
+        verifier=skewed_verifier(cognito_pool, offset),
+    )
+
+    with pytest.raises(ClockSkewed, match=expected) as raised:
+        auth.login(credentials(cognito_pool))
+
+    text = str(raised.value)
+    assert "\n" not in text
+    assert "timedatectl" in text
+    # The old message blamed the pool, client and region instead of the clock.
+    assert "cognito_user_pool_id" not in text
 
 
 def test_token_signed_by_another_key_is_rejected(
@@ -325,15 +385,26 @@ def test_token_is_refreshed_before_it_expires(
 ) -> None:
     clock = Clock()
     read = Reader(credentials(cognito_pool))
-    provider = TokenProvider(auth, read=read, cache=cache, margin_seconds=300, clock=clock)
+    refreshes: list[bool] = []
+    provider = TokenProvider(
+        auth,
+        read=read,
+        cache=cache,
+        margin_seconds=300,
+        clock=clock,
+        on_refresh=lambda: refreshes.append(True),
+    )
     first = provider.access_token()
+    unchanged = provider.access_token()
 
     clock.offset = MOTO_TOKEN_SECONDS - 200  # 200 s left: inside the 300 s margin
     second = provider.access_token()
 
+    assert unchanged == first
     assert second != first
     assert auth.verify(second)["client_id"] == cognito_pool.client_id
     assert read.calls == 1  # refreshed, not logged in again
+    assert refreshes == [True]  # reported once (the token_refreshes metric)
 
 
 def test_ended_login_with_environment_credentials_logs_in_again(
@@ -534,7 +605,7 @@ def test_closed_prompt_is_fatal() -> None:
 def test_prompt_through_a_real_stdin_pipe(tmp_path: Path) -> None:
     password = "piped-Passw0rd-abc"
     script = (
-        "from opthub_runner_admin.auth.cognito import read_credentials\n"
+        "from opthub_runner_admin.auth.credentials import read_credentials\n"
         "c = read_credentials()\n"
         f"print('ok' if (c.username, c.password) == ('admin', {password!r}) else 'bad')\n"
     )

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import docker
+
 from .aws import aws_clients
 from .config import Config
-from .executor.docker import DockerExecutor, connect_docker, remove_orphans, runner_labels
+from .executor import Executor
+from .executor.docker import (
+    LABEL_INSTANCE,
+    DockerExecutor,
+    connect_docker,
+    remove_orphans,
+    runner_labels,
+)
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -24,12 +33,18 @@ from .jobs.score import ScoreJob
 from .matches import MatchSource
 from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
+from .observe.events import JobEvents
+from .observe.executor import ObservedExecutor
+from .observe.monitor import Monitor
 from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
+from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
-    from .auth.cognito import Credentials
+    import boto3.session
+
+    from .auth.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +65,17 @@ class Options:
     #: Reads the administrator's credentials (default: environment, else a prompt).
     credentials: Callable[[], Credentials] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: Who hears what the runner does (status line, metrics, page); None = nobody.
+    events: JobEvents | None = None
 
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "opthub-runner"
 
 
-def build_match_source(config: Config, options: Options) -> MatchSource:
+def build_match_source(
+    config: Config, options: Options, session: boto3.session.Session | None = None
+) -> MatchSource:
     """The catalogue file when configured, else the OptHub API behind the administrator's login.
 
     The login happens here, before any message is taken, so that a wrong
@@ -64,7 +83,7 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
     """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .auth.cognito import login_for_runner
+    from .auth.provider import login_for_runner
     from .matches.graphql import GraphqlMatchSource
 
     api = config.api(dev=options.dev)
@@ -73,9 +92,37 @@ def build_match_source(config: Config, options: Options) -> MatchSource:
         endpoint_url=config.endpoint_url,
         interactive=options.interactive,
         read=options.credentials,
+        session=session,
+        on_refresh=options.events.token_refreshed if options.events else None,
     )
     source = GraphqlMatchSource(api.api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
+
+
+def build_executor(
+    config: Config, docker_client: docker.DockerClient, labels: Mapping[str, str]
+) -> DockerExecutor:
+    """The one place the executor is made, so that the daemon and ``try`` run alike."""
+    return DockerExecutor(
+        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
+    )
+
+
+def build_image_trial(
+    config: Config, timeout: int | None = None, *, labels: Mapping[str, str] | None = None
+) -> ImageTrial:
+    """``try`` and ``doctor``: the daemon's executor and limits, with a memory sampler.
+
+    ``timeout`` lowers the configured one (``doctor`` must not wait 12 hours).
+    """
+    docker_client = connect_docker()
+    instance = uuid.uuid4().hex[:12]
+    labels = {**runner_labels(instance), "opthub-runner.mode": "try", **(labels or {})}
+    return ImageTrial(
+        executor=build_executor(config, docker_client, labels),
+        timeout=min(config.timeout, timeout) if timeout else config.timeout,
+        memory=PeakMemory(client=docker_client, labels={LABEL_INSTANCE: instance}),
+    )
 
 
 def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
@@ -100,10 +147,10 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor = DockerExecutor(
-        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
-    )
-    matches = build_match_source(config, options)
+    executor: Executor = build_executor(config, docker_client, labels)
+    if options.events is not None:
+        executor = ObservedExecutor(executor=executor, events=options.events)
+    matches = build_match_source(config, options, clients.session)
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(
@@ -138,4 +185,24 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         config.table_name,
         config.workers,
     )
-    return Worker(queue=queue, handler=handler, settings=settings, name=mode)
+    return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
+
+
+def build_monitor(mode: str, config: Config) -> Monitor:
+    """The runner's status line, metrics and status page, reading the queue's depth."""
+    queue_url = config.queue_url(mode)
+    clients = aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        max_attempts=2,
+    )
+
+    def depth() -> int | None:
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    return Monitor(mode=mode, config=config, depth=depth)

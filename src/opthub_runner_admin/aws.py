@@ -1,9 +1,11 @@
 """boto3 clients for SQS, DynamoDB and Cognito, and how their errors are classified.
 
-All three clients come from ONE ``boto3.session.Session`` so that they share a
-credential source (explicit keys from ``config.yml``, or boto3's default chain
-when the keys are omitted) and are safe to use from the worker's threads
-(boto3 clients are thread-safe; the default session is not).
+All clients come from ONE ``boto3.session.Session`` (``AwsClients.session``)
+so that they share a credential source (explicit keys from ``config.yml``, or
+boto3's default chain when the keys are omitted) and are safe to use from the
+worker's threads (boto3 clients are thread-safe; the default session is not).
+The Cognito client (``cognito_client``) is made from the same session but
+unsigned and in the pool's own region: ``InitiateAuth`` needs no AWS keys.
 
 The classification helpers live here because the queue and the store meet the
 same botocore errors (throttling, 5xx, dropped connections, rejected keys) and
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3.session
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -69,6 +72,7 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "RequestTimeout",
         "RequestTimeoutException",
+        "InternalErrorException",
     }
 )
 
@@ -108,9 +112,15 @@ class AwsClients:
 
     sqs: SQSClient
     dynamodb: DynamoDBClient
-    cognito: CognitoIdentityProviderClient
+    session: boto3.session.Session
     region_name: str
     endpoint_url: str | None = None
+
+    def cognito(self, region_name: str) -> CognitoIdentityProviderClient:
+        """An unsigned Cognito client of this session in the user pool's region."""
+        return cognito_client(
+            session=self.session, region_name=region_name, endpoint_url=self.endpoint_url
+        )
 
 
 def aws_clients(
@@ -121,7 +131,7 @@ def aws_clients(
     secret_access_key: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> AwsClients:
-    """Build the SQS, DynamoDB and Cognito clients.
+    """Build the SQS and DynamoDB clients on one session (Cognito's comes from it on demand).
 
     ``endpoint_url`` points every client at one local stack (moto); None means
     the real AWS endpoints of ``region_name``. ``max_attempts`` is there for
@@ -150,7 +160,7 @@ def aws_clients(
         clients = AwsClients(
             sqs=session.client("sqs", endpoint_url=endpoint_url, config=config),
             dynamodb=session.client("dynamodb", endpoint_url=endpoint_url, config=config),
-            cognito=session.client("cognito-idp", endpoint_url=endpoint_url, config=config),
+            session=session,
             region_name=region_name,
             endpoint_url=endpoint_url,
         )
@@ -166,6 +176,57 @@ def aws_clients(
         f" at {endpoint_url}" if endpoint_url else "",
     )
     return clients
+
+
+#: Seconds one Cognito request may take (it answers at once or not at all).
+COGNITO_TIMEOUT = 10.0
+#: Words found in botocore's DEBUG lines that carry a Cognito request body (the
+#: password) or answer (the tokens).
+_SECRET_MARKERS = ("AuthParameters", "AuthenticationResult")
+
+
+def cognito_client(
+    *,
+    region_name: str,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    timeout: float = COGNITO_TIMEOUT,
+) -> CognitoIdentityProviderClient:
+    """An unsigned Cognito client (``InitiateAuth`` needs no AWS keys) of ``session``.
+
+    botocore logs whole request and response bodies at DEBUG: a filter that
+    drops those of InitiateAuth is put on its loggers here, so that a runner
+    started with log_level DEBUG still never prints a password or a token.
+    """
+    hide_auth_bodies()
+    session = session if session is not None else boto3.session.Session()
+    return session.client(
+        "cognito-idp",
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        config=Config(
+            signature_version=UNSIGNED,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+
+
+def _no_auth_bodies(record: logging.LogRecord) -> bool:
+    """Drop botocore's DEBUG lines that quote an InitiateAuth request or answer."""
+    if record.levelno > logging.DEBUG:
+        return True
+    message = record.getMessage()
+    return not any(marker in message for marker in _SECRET_MARKERS)
+
+
+def hide_auth_bodies() -> None:
+    """Put the ``_no_auth_bodies`` filter on botocore's body loggers (once)."""
+    for name in ("botocore.endpoint", "botocore.parsers"):
+        logger = logging.getLogger(name)
+        if _no_auth_bodies not in logger.filters:
+            logger.addFilter(_no_auth_bodies)
 
 
 def error_code(exc: ClientError) -> str:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -23,6 +23,10 @@ from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
 from .worker import Worker
+
+if TYPE_CHECKING:
+    from .matches import ImageSpec
+    from .tryout import ImageTrial, TryResult
 
 log = logging.getLogger("opthub_runner_admin")
 
@@ -32,13 +36,18 @@ EXIT_CONFIG = 2
 _NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )
+    if log_format == "json":
+        from .observe.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
@@ -53,7 +62,7 @@ def read_config(path: str) -> Config:
         loaded = load_config(path)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    setup_logging(loaded.config.log_level)
+    setup_logging(loaded.config.log_level, loaded.config.log_format)
     for warning in loaded.warnings:
         log.warning("%s", warning)
     return loaded.config
@@ -81,12 +90,13 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
-    from .app import Options, build_worker
+    from .app import Options, build_monitor, build_worker
 
     try:
-        worker = build_worker(mode, config, Options(dev=dev))
+        monitor = build_monitor(mode, config)
+        worker = build_worker(mode, config, Options(dev=dev, events=monitor.events))
         install_signal_handlers(worker)
-        with pidfiles.registered(mode):
+        with pidfiles.registered(mode), monitor:
             stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -100,6 +110,8 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
         )
     except KeyboardInterrupt:
         fail("interrupted before the runner was ready", EXIT_FATAL)
+    except OSError as exc:
+        fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
         "%s stopped: %d done, %d dropped, %d put back",
         mode,
@@ -148,7 +160,7 @@ main.command("scorer")(_mode_command("scorer"))
 @main.command()
 def logout() -> None:
     """Forget the administrator's tokens cached on this machine."""
-    from .auth.cognito import remove_token_cache
+    from .auth.token_file import remove_token_cache
 
     removed = remove_token_cache()
     click.echo("Logged out." if removed else "No cached login to remove.")
@@ -184,6 +196,166 @@ def signal_runner(pid: int, *, twice: bool) -> None:
             # The second signal must arrive after the first has been handled.
             time.sleep(0.5)
             os.kill(pid, signal.SIGTERM)
+
+
+EXIT_TRIAL_FAILED = 1
+EXIT_CANNOT_RUN = 3
+
+
+@main.group("try")
+def try_group() -> None:
+    """Run a problem or indicator image exactly as the runner would (no AWS needed)."""
+
+
+def _try_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.argument("image"),
+        click.option("--config", "config_path", help="config.yml whose limits to use."),
+        click.option("--match", "match_id", help="Take the environment of this match."),
+        click.option("-e", "--env", "env_pairs", multiple=True, help="KEY=VALUE (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@try_group.command("problem")
+@_try_options
+@click.option("--solution", help="The solution's JSON, e.g. '[1, 2]' (default: stdin).")
+@click.option("--solution-file", type=click.Path(dir_okay=False), help="A file holding it.")
+def try_problem(
+    *,
+    image: str,
+    config_path: str | None,
+    match_id: str | None,
+    env_pairs: tuple[str, ...],
+    solution: str | None,
+    solution_file: str | None,
+) -> None:
+    """Evaluate one solution with IMAGE."""
+    from . import tryout
+
+    text = _input_text(solution, solution_file, "--solution")
+    run_try(
+        config_path,
+        lambda trial, config: trial.problem(
+            _try_image("problem", image, config, match_id, env_pairs),
+            tryout.parse_json(text, "the solution"),
+        ),
+    )
+
+
+@try_group.command("indicator")
+@_try_options
+@click.option("--current", required=True, help="The evaluation to score, as JSON.")
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False),
+    help="A JSON file listing earlier trials (default: none).",
+)
+def try_indicator(
+    *,
+    image: str,
+    config_path: str | None,
+    match_id: str | None,
+    env_pairs: tuple[str, ...],
+    current: str,
+    history_file: str | None,
+) -> None:
+    """Score one evaluation with IMAGE after the trials in --history."""
+    from . import tryout
+
+    history_text = _input_text(None, history_file, "--history") if history_file else "[]"
+    run_try(
+        config_path,
+        lambda trial, config: trial.indicator(
+            _try_image("indicator", image, config, match_id, env_pairs),
+            tryout.parse_current(current),
+            tryout.parse_history(history_text),
+        ),
+    )
+
+
+def _input_text(value: str | None, path: str | None, name: str) -> str:
+    if value is not None and path is not None:
+        fail(f"give {name} or {name}-file, not both", EXIT_CONFIG)
+    if value is not None:
+        return value
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError as exc:
+            fail(f"{path}: cannot read it ({exc.strerror})", EXIT_CONFIG)
+    if sys.stdin.isatty():
+        fail(f"give {name}, {name}-file, or the JSON on standard input", EXIT_CONFIG)
+    return sys.stdin.read()
+
+
+def _try_image(
+    role: str, image: str, config: Config, match_id: str | None, env_pairs: tuple[str, ...]
+) -> ImageSpec:
+    from .matches import ImageSpec
+    from .tryout import environment_for
+
+    environment = environment_for(
+        role, pairs=env_pairs, matches_file=config.matches_file, match_id=match_id
+    )
+    return ImageSpec(image=image, environment=environment)
+
+
+def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResult]) -> None:
+    """Wire ``try`` like the daemon, run it, print the report; the exit code says how it went."""
+    from .app import build_image_trial
+    from .matches import UnknownMatch
+    from .tryout import TryInputError, report_lines
+
+    setup_logging("WARNING")
+    config = read_config(config_path) if config_path else Config(region_name="", table_name="")
+    try:
+        result = run(build_image_trial(config), config)
+    except (TryInputError, ConfigError, UnknownMatch) as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except RunnerError as exc:
+        fail(f"the image could not be run: {exc}", EXIT_CANNOT_RUN)
+    for line in report_lines(result):
+        click.echo(line)
+    if not result.succeeded:
+        sys.exit(EXIT_TRIAL_FAILED)
+
+
+@main.command()
+@click.option("--config", "config_path", default="config.yml", show_default=True)
+@click.option("--match", "match_id", help="Also check this match's images on a sample input.")
+@click.option("--dev", is_flag=True, help="Use OptHub's development stack.")
+@click.option(
+    "--solution",
+    default="[0.0, 0.0]",
+    show_default=True,
+    help="The sample solution the problem image is tried on.",
+)
+def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) -> None:
+    """Check a setup, one line per part with the fix; exit 1 if anything failed."""
+    from .app import build_image_trial
+    from .doctor import Doctor, DoctorOptions, check_config
+    from .tryout import TryInputError, parse_json
+
+    setup_logging("ERROR")
+    try:
+        sample = parse_json(solution, "--solution")
+    except TryInputError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    first, config = check_config(config_path)
+    click.echo(first.line())
+    if config is None:
+        sys.exit(EXIT_FATAL)
+    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample)
+    all_ok = True
+    for check in Doctor(config=config, options=options, image_trial=build_image_trial).checks():
+        click.echo(check.line())
+        all_ok = all_ok and check.ok
+    sys.exit(0 if all_ok else EXIT_FATAL)
 
 
 @main.command()

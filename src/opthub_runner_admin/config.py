@@ -90,6 +90,13 @@ class Config:
     # Concurrency (issue 9): jobs at once, and at most this many of one participant.
     workers: int = 1
     max_jobs_per_participant: int | None = None
+    # Observability (status line, JSON logs, metrics, status page, health).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
+    status_interval: int = 60
+    slow_job_warning: int = 600
+    health_stall_seconds: int = 300
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -123,6 +130,10 @@ _INTS: dict[str, int] = {
     "defer_seconds": 0,
     "workers": 1,
     "max_jobs_per_participant": 1,
+    "metrics_port": 0,
+    "status_interval": 0,
+    "slow_job_warning": 1,
+    "health_stall_seconds": 1,
 }
 _BOOLS = ("rm", "force")
 _STRS = (
@@ -138,12 +149,15 @@ _STRS = (
     "cognito_region",
     "cognito_user_pool_id",
     "cognito_client_id",
+    "metrics_host",
+    "log_format",
 )
+LOG_FORMATS = ("text", "json")
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period", "max_jobs_per_participant"}
+_NULLABLE = {"grace_period", "max_jobs_per_participant", "metrics_port"}
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,11 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
             f"{source}: 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
         )
     values["log_level"] = level.upper()
+    log_format = values.get("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"{source}: 'log_format' must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
     if values.get("force"):
         warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
     return LoadedConfig(config=Config(**values), warnings=warnings)
@@ -231,6 +250,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
             raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
         if key == "workers" and value > MAX_WORKERS:
             raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
+        if key == "metrics_port" and value > 65535:
+            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
         if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
             raise ConfigError(
                 f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"

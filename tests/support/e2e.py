@@ -15,7 +15,7 @@ import yaml
 from boto3.dynamodb.types import TypeDeserializer
 
 from opthub_runner_admin.app import Options, build_worker
-from opthub_runner_admin.auth.cognito import Credentials
+from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config import load_config
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.worker import Worker, WorkerStats

@@ -26,14 +26,24 @@ from ..executor.docker import connect_docker
 from ..model import TrialRef
 from ..values import from_dynamo
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
-from .stack import MotoServer, create_queue, create_table, put_solution, send_job
+from .stack import (
+    MotoServer,
+    create_queue,
+    create_table,
+    put_solution,
+    require_moto_server,
+    send_job,
+)
 
 REGION = "ap-northeast-1"
 PROBLEM_IMAGE = "opthub-demo/sphere:latest"
 INDICATOR_IMAGE = "opthub-demo/best-so-far:latest"
+#: The demo's participants; each scores against their own history only.
+PARTICIPANTS = ("alice", "bob")
 
 
 def run_demo(*, solutions: int = 5, keep: bool = False, workdir: Path | None = None) -> None:
+    require_moto_server()
     workdir = workdir or Path.cwd() / ".demo"
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -104,8 +114,12 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
 def _submit(clients: Any, table: str, queue_url: str, match_id: str, count: int) -> list[TrialRef]:
     rng = random.Random(42)
     refs = []
+    trials = dict.fromkeys(PARTICIPANTS, 0)
     for n in range(1, count + 1):
-        ref = TrialRef(match_id, "demo-participant", f"{n:04d}")
+        # Two participants take turns; each numbers their own trials, as on the platform.
+        participant = PARTICIPANTS[(n - 1) % len(PARTICIPANTS)]
+        trials[participant] += 1
+        ref = TrialRef(match_id, participant, f"{trials[participant]:04d}")
         # Every fourth solution is malformed, to show a Failed evaluation.
         variable: Any = (
             "not a vector" if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
@@ -149,15 +163,23 @@ def _status(clients: Any, table: str, kind: str, ref: TrialRef) -> str | None:
 
 def _print_results(clients: Any, table: str, refs: list[TrialRef]) -> None:
     click.echo("\nWhat the runner wrote to the table:")
-    click.echo(f"{'trial':<6} {'evaluation':<10} {'objective / error':<44} {'score':<10}")
+    click.echo(
+        f"{'participant':<12} {'trial':<6} {'evaluation':<10} {'objective / error':<44}"
+        f" {'score':<10}"
+    )
     for ref in refs:
         evaluation = _item(clients, table, "Evaluations", ref, "Success")
         if evaluation is None:
             failed = _item(clients, table, "Evaluations", ref, "Failed") or {}
             detail = str(failed.get("ErrorMessage", "(no item)"))[:44]
-            click.echo(f"{ref.trial_no:<6} {'Failed':<10} {detail:<44} {'-':<10}")
+            click.echo(
+                f"{ref.participant_id:<12} {ref.trial_no:<6} {'Failed':<10} {detail:<44} {'-':<10}"
+            )
             continue
         score = _item(clients, table, "Scores", ref, "Success")
         value = json.dumps(score["Value"]) if score else "(none)"
         objective = json.dumps(evaluation["Objective"])
-        click.echo(f"{ref.trial_no:<6} {'Success':<10} {objective:<44} {value:<10}")
+        click.echo(
+            f"{ref.participant_id:<12} {ref.trial_no:<6} {'Success':<10} {objective:<44}"
+            f" {value:<10}"
+        )

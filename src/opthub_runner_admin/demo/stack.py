@@ -8,6 +8,7 @@ write Solution items and queue bodies exactly as the contract describes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 
 from ..aws import MAX_ATTEMPTS, AwsClients, aws_clients
+from ..errors import FatalError
 from ..model import TrialRef
 from ..store.dynamodb import solution_item
 
@@ -48,6 +50,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+#: What to install when the demo's local stack is missing (a plain ``pip install .``).
+DEMO_EXTRA_HINT = "pip install 'opthub-runner-admin[demo]'"
+
+
+def require_moto_server() -> None:
+    """Stop with one line when moto's server (the ``demo`` extra) is not installed."""
+    for module in ("moto", "flask"):  # moto.server needs moto[server], which brings flask
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise FatalError(
+                f"the demo needs moto's server, which is not installed: {DEMO_EXTRA_HINT}"
+            )
 
 
 class MotoServer:

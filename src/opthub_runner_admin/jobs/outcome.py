@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..queue import Message
@@ -12,9 +12,15 @@ from ..queue import Message
 
 @dataclass(frozen=True)
 class Done:
-    """The trial has its result in the table (written now or before): delete the message."""
+    """The trial has its result in the table (written now or before): delete the message.
+
+    ``admin_message`` carries a Failed result's administrator details, for
+    the operator's views (status page); empty for a success.
+    """
 
     summary: str
+    #: Not part of equality: two Done of the same summary settle a message alike.
+    admin_message: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -221,8 +221,9 @@ class TrialJob(ABC, Generic[R]):
                 continue
             for note in notes:
                 log.warning("%s: %s", ref, note)
-            status = "Failed" if isinstance(result, Failure) else "Success"
-            return Done(f"{self.kind} {status}")
+            if isinstance(result, Failure):
+                return Done(f"{self.kind} Failed", admin_message=result.admin_message)
+            return Done(f"{self.kind} Success")
 
 
 def timing_of(execution: Execution | None = None) -> Timing:

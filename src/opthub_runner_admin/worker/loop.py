@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 
 from ..errors import FatalError, RunnerError, TransientError
@@ -30,6 +31,7 @@ from ..executor import Cancelled
 from ..heartbeat import Heartbeat, receipt_deadline
 from ..jobs.admission import UNRESTRICTED, Admission, Admits
 from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
+from ..observe.events import JobEvents, NoEvents
 from ..queue import Message, Queue
 from .backoff import Backoffs
 from .gate import Gate
@@ -71,11 +73,18 @@ class _Held:
 
 class Worker:
     def __init__(
-        self, *, queue: Queue, handler: Handler, settings: WorkerSettings, name: str = "worker"
+        self,
+        *,
+        queue: Queue,
+        handler: Handler,
+        settings: WorkerSettings,
+        name: str = "worker",
+        events: JobEvents | None = None,
     ) -> None:
         if settings.workers < 1:
             raise ValueError(f"workers must be at least 1, got {settings.workers}")
         self._queue = queue
+        self._events: JobEvents = events or NoEvents()
         self._handler = handler
         self._admission: Callable[[Message], Admission] = (
             handler.admission if isinstance(handler, Admits) else (lambda message: UNRESTRICTED)
@@ -168,6 +177,7 @@ class Worker:
                 if not wanted:
                     break
                 messages = self._receive(wanted)
+                self._events.polled()
                 kept = [self._take(message) for message in messages]
                 if messages and not any(kept):
                     self._rest(HELD_BACK_REST)
@@ -331,7 +341,9 @@ class Worker:
 
     def _run_job(self, held: _Held) -> None:
         outcome: Outcome = Retry(0, "the job ended without an outcome")
+        started = time.monotonic()
         try:
+            self._events.job_started(held.message)
             outcome = self._call(held)
         finally:
             held.end_heartbeat()
@@ -340,6 +352,7 @@ class Worker:
                 self._learn(held.admission, outcome)
             self._settle(held.message, outcome)
             self._job_ended(held, outcome)
+            self._events.job_finished(held.message, outcome, time.monotonic() - started)
 
     def _call(self, held: _Held) -> Outcome:
         ctx = JobContext(deadline=receipt_deadline(held.message), cancel=held.cancel)

@@ -1,0 +1,205 @@
+"""The runner's live state for people: jobs in flight, recent results, rates, health.
+
+``StatusBoard`` is a ``JobEvents`` observer. The status line, the status
+page and ``/healthz`` read snapshots of it; nothing here talks to AWS or
+Docker. Participant and trial come from the message body (the job's own
+parser); the image comes from the container the job's thread starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..jobs.messages import BadMessage, parse_body
+from ..jobs.outcome import Done, Drop, Outcome
+from ..queue import Message
+from .events import NoEvents
+
+#: Recent results kept for the page.
+RECENT_RESULTS = 20
+#: Window of the rate (jobs per minute), seconds.
+RATE_WINDOW = 300.0
+#: Longest administrator's message shown (the table keeps it whole).
+ADMIN_MESSAGE_LIMIT = 500
+REDACTED = "[redacted]"
+
+
+def outcome_word(outcome: Outcome) -> str:
+    """One word for an outcome: success, failed, already_done, dropped or retried."""
+    if isinstance(outcome, Done):
+        if outcome.summary.endswith(" Failed"):
+            return "failed"
+        if outcome.summary.endswith(" Success"):
+            return "success"
+        return "already_done"
+    if isinstance(outcome, Drop):
+        return "dropped"
+    return "retried"
+
+
+@dataclass
+class JobView:
+    """One job as people see it."""
+
+    participant: str
+    trial: str
+    match: str
+    started: float
+    image: str = ""
+    thread: int = 0
+    secrets: Sequence[str] = field(default=(), repr=False)
+
+    def running_for(self, now: float) -> float:
+        return now - self.started
+
+
+@dataclass(frozen=True)
+class ResultView:
+    participant: str
+    trial: str
+    match: str
+    outcome: str
+    seconds: float
+    finished: float
+    admin_message: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the views show, taken at one instant."""
+
+    now: float
+    in_flight: list[JobView]
+    recent: list[ResultView]
+    done: int
+    failed: int
+    retried: int
+    dropped: int
+    rate_per_minute: float
+    queue_depth: int | None
+    last_activity: float
+    slow: list[JobView]
+
+
+class StatusBoard(NoEvents):
+    """Thread-safe record of what the worker does; ``clock`` is ``time.monotonic``."""
+
+    def __init__(self, *, slow_after: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._slow_after = slow_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, JobView] = {}
+        self._recent: deque[ResultView] = deque(maxlen=RECENT_RESULTS)
+        self._finish_times: deque[float] = deque()
+        self._counts = {"success": 0, "failed": 0, "already_done": 0, "dropped": 0, "retried": 0}
+        self._depth: int | None = None
+        self._last_activity = clock()
+        self._born = self._last_activity
+
+    # -- events -----------------------------------------------------------------------
+
+    def polled(self) -> None:
+        self._touch()
+
+    def job_started(self, message: Message) -> None:
+        try:
+            ref = parse_body(message.body).ref
+            view = JobView(ref.participant_id, ref.trial_no, ref.match_id, self._clock())
+        except BadMessage:
+            view = JobView("?", "?", "?", self._clock())
+        view.thread = threading.get_ident()
+        with self._lock:
+            self._in_flight[message.message_id] = view
+            self._last_activity = view.started
+
+    def container_started(self, image: str, secrets: Sequence[str]) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            for view in self._in_flight.values():
+                if view.thread == me:
+                    view.image = image
+                    view.secrets = tuple(secrets)
+            self._last_activity = self._clock()
+
+    def container_finished(self, image: str, seconds: float) -> None:
+        self._touch()
+
+    def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
+        now = self._clock()
+        word = outcome_word(outcome)
+        with self._lock:
+            view = self._in_flight.pop(message.message_id, None) or JobView("?", "?", "?", now)
+            detail = outcome.admin_message if isinstance(outcome, Done) else ""
+            if isinstance(outcome, Drop):
+                detail = outcome.reason
+            self._recent.appendleft(
+                ResultView(
+                    participant=view.participant,
+                    trial=view.trial,
+                    match=view.match,
+                    outcome=word,
+                    seconds=seconds,
+                    finished=now,
+                    admin_message=_redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT],
+                )
+            )
+            self._counts[word] += 1
+            if word in ("success", "failed"):
+                self._finish_times.append(now)
+            self._last_activity = now
+
+    def queue_depth(self, messages: int) -> None:
+        with self._lock:
+            self._depth = messages
+
+    # -- reading ----------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        now = self._clock()
+        with self._lock:
+            while self._finish_times and self._finish_times[0] < now - RATE_WINDOW:
+                self._finish_times.popleft()
+            in_flight = sorted(self._in_flight.values(), key=lambda v: v.started)
+            window = min(RATE_WINDOW, max(now - self._born, 1.0))
+            return Snapshot(
+                now=now,
+                in_flight=list(in_flight),
+                recent=list(self._recent),
+                done=self._counts["success"] + self._counts["already_done"],
+                failed=self._counts["failed"],
+                retried=self._counts["retried"],
+                dropped=self._counts["dropped"],
+                rate_per_minute=len(self._finish_times) * 60.0 / window,
+                queue_depth=self._depth,
+                last_activity=self._last_activity,
+                slow=[v for v in in_flight if v.running_for(now) > self._slow_after],
+            )
+
+    def _touch(self) -> None:
+        with self._lock:
+            self._last_activity = self._clock()
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def stalled(snapshot: Snapshot, *, stall_after: float, job_limit: float) -> str | None:
+    """Why the loop looks stuck, or None when it is healthy.
+
+    Stuck means: no poll and no progress for ``stall_after`` seconds, and no
+    job that may still legitimately be running (younger than ``job_limit``,
+    the container timeout plus ``stall_after``).
+    """
+    idle = snapshot.now - snapshot.last_activity
+    if idle <= stall_after:
+        return None
+    if any(job.running_for(snapshot.now) <= job_limit for job in snapshot.in_flight):
+        return None
+    return f"no poll and no progress for {idle:.0f} s (limit {stall_after:.0f} s)"

@@ -1,0 +1,25 @@
+"""An executor that reports its containers to the observers, around the real one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..executor import Execution, Executor, RunSpec
+from .events import JobEvents, environment_values
+
+
+class ObservedExecutor:
+    """Wraps the executor ``app.build_executor`` made; runs exactly what it is given."""
+
+    def __init__(self, *, executor: Executor, events: JobEvents) -> None:
+        self._executor = executor
+        self._events = events
+
+    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
+        self._events.container_started(spec.image, environment_values(spec.environment))
+        started = time.monotonic()
+        try:
+            return self._executor.run(spec, cancel)
+        finally:
+            self._events.container_finished(spec.image, time.monotonic() - started)

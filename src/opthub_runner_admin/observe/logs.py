@@ -1,0 +1,105 @@
+"""Log lines for people and for log shippers: one line per job, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from ..jobs.messages import BadMessage, parse_body
+from ..jobs.outcome import Outcome
+from ..queue import Message
+from .board import outcome_word
+from .events import JobEvents, NoEvents
+
+log = logging.getLogger(__name__)
+
+#: ``extra`` keys a JSON line carries as fields of its own.
+STRUCTURED_FIELDS = (
+    "mode",
+    "event",
+    "match",
+    "participant",
+    "trial",
+    "outcome",
+    "duration_s",
+    "done",
+    "failed",
+    "in_flight",
+    "rate_per_minute",
+    "queue_depth",
+    "slow_jobs",
+)
+#: Where the executor logs; its "pulled image" lines are counted as pulls.
+EXECUTOR_LOGGER = "opthub_runner_admin.executor"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in STRUCTURED_FIELDS:
+            if key in record.__dict__:
+                entry[key] = record.__dict__[key]
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class JobLog(NoEvents):
+    """Writes one line per finished job: participant, trial, outcome, duration."""
+
+    def __init__(self, *, mode: str) -> None:
+        self._mode = mode
+
+    def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
+        try:
+            ref = parse_body(message.body).ref
+            match, participant, trial = ref.match_id, ref.participant_id, ref.trial_no
+        except BadMessage:
+            match = participant = trial = "?"
+        word = outcome_word(outcome)
+        log.info(
+            "%s: participant %s trial %s: %s in %.1f s (match %s)",
+            self._mode,
+            participant,
+            trial,
+            word,
+            seconds,
+            match,
+            extra={
+                "mode": self._mode,
+                "event": "job",
+                "match": match,
+                "participant": participant,
+                "trial": trial,
+                "outcome": word,
+                "duration_s": round(seconds, 3),
+            },
+        )
+
+
+class PullCounter(logging.Handler):
+    """Reports the executor's "pulled image" log lines as ``image_pulled`` events.
+
+    The executor has no observer of its own: its log line is the one place a
+    completed pull is announced, and this keeps the executor untouched.
+    """
+
+    def __init__(self, *, events: JobEvents) -> None:
+        super().__init__(level=logging.INFO)
+        self._events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith("pulled image") and record.args:
+            args = record.args if isinstance(record.args, Sequence) else (record.args,)
+            self._events.image_pulled(str(args[0]))

@@ -1,0 +1,83 @@
+"""Everything a running runner shows, assembled from the config and started together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from ..config import Config
+from .board import StatusBoard
+from .events import Fanout
+from .logs import EXECUTOR_LOGGER, JobLog, PullCounter
+from .metrics import RunnerMetrics
+from .server import MonitorServer, health_check
+from .status import StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    """The observers of one runner, its status thread and (with ``metrics_port``) its port.
+
+    ``events`` is what the worker, the executor and the login report to.
+    ``depth`` reads the queue's ApproximateNumberOfMessages (None if unknown).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        config: Config,
+        depth: Callable[[], int | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.board = StatusBoard(slow_after=config.slow_job_warning, clock=clock)
+        self.metrics = RunnerMetrics(mode=mode)
+        self.events = Fanout(observers=[self.board, self.metrics, JobLog(mode=mode)])
+        self._reporter = StatusReporter(
+            mode=mode,
+            board=self.board,
+            events=self.events,
+            depth=depth,
+            interval=config.status_interval,
+        )
+        self._pulls = PullCounter(events=self.events)
+        self.server: MonitorServer | None = None
+        if config.metrics_port is not None:
+            stall = float(config.health_stall_seconds)
+            self.server = MonitorServer(
+                mode=mode,
+                board=self.board,
+                metrics=self.metrics,
+                host=config.metrics_host,
+                port=config.metrics_port,
+                health=health_check(stall_after=stall, job_limit=config.timeout + stall),
+            )
+
+    def start(self) -> None:
+        logging.getLogger(EXECUTOR_LOGGER).addHandler(self._pulls)
+        if self.server is not None:
+            self.server.start()
+            host, port = self.server.address
+            log.info("status page, /metrics and /healthz on http://%s:%d/", host, port)
+        self._reporter.start()
+
+    def stop(self) -> None:
+        self._reporter.stop()
+        if self.server is not None:
+            self.server.stop()
+        logging.getLogger(EXECUTOR_LOGGER).removeHandler(self._pulls)
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

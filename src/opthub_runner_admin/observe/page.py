@@ -1,0 +1,75 @@
+"""The status page: plain HTML from a template shipped in the package, every value escaped.
+
+It shows no secret: ids, image names, outcomes and the administrator's
+messages, from which the board already redacted the job's environment
+values. Everything is put through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+from string import Template
+
+from .board import JobView, ResultView, Snapshot
+
+#: Seconds between the page's own reloads.
+REFRESH_SECONDS = 5
+
+
+def static_text(name: str) -> str:
+    return (
+        resources.files(__package__).joinpath("static").joinpath(name).read_text(encoding="utf-8")
+    )
+
+
+def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
+    """The whole page; ``problem`` is why ``/healthz`` fails, if it does."""
+    slow = {id(job) for job in snapshot.slow}
+    in_flight = "\n".join(
+        _job_row(job, snapshot.now, id(job) in slow) for job in snapshot.in_flight
+    )
+    recent = "\n".join(_result_row(result, snapshot.now) for result in snapshot.recent)
+    depth = "?" if snapshot.queue_depth is None else str(snapshot.queue_depth)
+    return Template(static_text("status.html")).substitute(
+        refresh=REFRESH_SECONDS,
+        mode=_e(mode),
+        health_class="stuck" if problem else "ok",
+        health=_e(f"STUCK: {problem}" if problem else "healthy"),
+        done=snapshot.done,
+        failed=snapshot.failed,
+        in_flight_count=len(snapshot.in_flight),
+        rate=f"{snapshot.rate_per_minute:.1f}",
+        depth=_e(depth),
+        in_flight_rows=in_flight or '<tr><td class="empty" colspan="5">none</td></tr>',
+        recent_rows=recent or '<tr><td class="empty" colspan="6">none yet</td></tr>',
+    )
+
+
+def _job_row(job: JobView, now: float, slow: bool) -> str:
+    cells = (job.participant, job.trial, job.match, job.image or "(starting)")
+    tds = "".join(f"<td>{_e(cell)}</td>" for cell in cells)
+    running = f'<td class="running">{_duration(job.running_for(now))}</td>'
+    return f'<tr class="{"slow" if slow else "job"}">{tds}{running}</tr>'
+
+
+def _result_row(result: ResultView, now: float) -> str:
+    return (
+        f'<tr class="{_e(result.outcome)}"><td>{_e(result.participant)}</td>'
+        f"<td>{_e(result.trial)}</td>"
+        f'<td class="outcome">{_e(result.outcome)}</td>'
+        f"<td>{_duration(result.seconds)}</td><td>{_duration(now - result.finished)}</td>"
+        f'<td class="message">{_e(result.admin_message)}</td></tr>'
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)

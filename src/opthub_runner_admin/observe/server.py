@@ -1,0 +1,110 @@
+"""One HTTP port for people and machines: ``/`` page, ``/metrics``, ``/healthz``.
+
+A ``ThreadingHTTPServer`` from the standard library in a daemon thread;
+bound to 127.0.0.1 unless the operator sets ``metrics_host``, because the
+page names participants and the metrics are not for the world.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .board import Snapshot, StatusBoard, stalled
+from .metrics import RunnerMetrics
+from .page import render_page, static_text
+
+log = logging.getLogger(__name__)
+
+
+class MonitorServer:
+    """Serves the board and the metrics; ``start`` binds, ``stop`` closes."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        board: StatusBoard,
+        metrics: RunnerMetrics,
+        host: str,
+        port: int,
+        health: Callable[[Snapshot], str | None],
+    ) -> None:
+        self._mode = mode
+        self._board = board
+        self._metrics = metrics
+        self._host = host
+        self._port = port
+        self._health = health
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where it listens (the real port when 0 was asked for)."""
+        if self._server is None:
+            raise RuntimeError("the monitor server is not started")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="monitor-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        """(status, content type, body) for a GET of ``path``."""
+        route = path.split("?", 1)[0]
+        if route == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, self._metrics.exposition()
+        snapshot = self._board.snapshot()
+        problem = self._health(snapshot)
+        if route == "/healthz":
+            if problem:
+                return 503, "text/plain; charset=utf-8", f"stuck: {problem}\n".encode()
+            return 200, "text/plain; charset=utf-8", b"ok\n"
+        if route == "/":
+            page = render_page(self._mode, snapshot, problem)
+            return 200, "text/html; charset=utf-8", page.encode()
+        if route == "/style.css":
+            return 200, "text/css; charset=utf-8", static_text("style.css").encode()
+        return 404, "text/plain; charset=utf-8", b"not found\n"
+
+
+def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot], str | None]:
+    def check(snapshot: Snapshot) -> str | None:
+        return stalled(snapshot, stall_after=stall_after, job_limit=job_limit)
+
+    return check
+
+
+def _handler_for(server: MonitorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, content_type, body = server.answer(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("monitor: " + format, *args)
+
+    return Handler

@@ -1,0 +1,85 @@
+"""``opthub-runner demo`` as an operator runs it first: a subprocess, in a fresh folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+
+from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT
+
+#: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.
+BLOCK_MOTO = """
+import sys
+
+class _NoMoto:
+    def find_spec(self, name, path=None, target=None):
+        if name == "moto" or name.startswith("moto."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NoMoto())
+"""
+
+
+def demo(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opthub_runner_admin.cli", "demo", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Pids of live processes whose working directory is ``folder`` (a left-over moto server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    result = demo(tmp_path, "--solutions", "4")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("What the runner wrote to the table:")[1].strip().splitlines()
+    rows = [line.split()[:3] for line in table[1:]]
+    assert rows == [
+        ["alice", "0001", "Success"],
+        ["bob", "0001", "Success"],
+        ["alice", "0002", "Success"],
+        ["bob", "0002", "Failed"],
+    ]
+    assert not (tmp_path / ".demo").exists()
+    assert processes_in(tmp_path) == []
+
+
+def test_demo_without_moto_says_what_to_install_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_MOTO)
+
+    result = demo(tmp_path, env={"PYTHONPATH": str(tmp_path / "site")})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: the demo needs moto's server, which is not installed: {DEMO_EXTRA_HINT}"
+    ]
+    assert DEMO_EXTRA_HINT == "pip install 'opthub-runner-admin[demo]'"
+    assert not (tmp_path / ".demo").exists()

@@ -1,0 +1,155 @@
+"""The status page in a real headless Chromium, against a running runner with a job in flight.
+
+The runner is the real CLI in a subprocess (moto server, real Docker). One
+trial fails with the match's private value on its stderr; another sleeps in
+its container while Chromium loads the page. The screenshot is saved in the
+test's tmp dir (its path is printed) and the DOM is asserted on.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.support.aws_fixtures import AwsStack
+from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
+from tests.support.e2e import write_config
+from tests.support.runners import RunnerPool, wait_for
+from tests.test_observe import MATCH, base_url, get, submit
+
+SECRET = "s3cr3t-value-4711"
+#: [0] fails and shows its private environment on stderr; anything else sleeps.
+SCRIPT = r"""
+read line
+case "$line" in
+  "[0]") echo "token is $PRIVATE_TOKEN" >&2; exit 1 ;;
+esac
+sleep 120
+echo '{"objective": 1}'
+"""
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture
+def runners(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[RunnerPool]:
+    pool = RunnerPool(tmp_path, docker_client)
+    try:
+        yield pool
+    finally:
+        pool.cleanup()
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is required (scripts/setup.sh installs Debian's chromium)")
+    return found
+
+
+def browse(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    profile = tmp_path / "chromium-profile"
+    return subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+class Tables(HTMLParser):
+    """The text of each cell of each table (by id), and the tags seen inside cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, list[list[str]]] = {}
+        self.tags_in_cells: list[str] = []
+        self.meta_refresh = False
+        self._table = ""
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "meta" and values.get("http-equiv") == "refresh":
+            self.meta_refresh = True
+        if tag == "table":
+            self._table = values.get("id") or ""
+            self.rows[self._table] = []
+        elif tag == "tr":
+            self.rows[self._table].append([])
+        elif tag == "td":
+            self._cell = []
+        elif self._cell is not None:
+            self.tags_in_cells.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[self._table][-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_status_page_in_headless_chromium_shows_a_job_in_flight(
+    tmp_path: Path,
+    aws: AwsStack,
+    image_factory: ImageFactory,
+    runners: RunnerPool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}status-page:latest", SCRIPT)
+    matches = {
+        MATCH: {
+            "problem": {"image": image, "environment": {"PRIVATE_TOKEN": SECRET}},
+            "indicator": {"image": image},
+        }
+    }
+    config = write_config(tmp_path, aws, matches, metrics_port=0, log_level="INFO", timeout=300)
+    participant = "p<i>obs</i>"
+    failing = submit(aws, "0001", [0], participant=participant)
+    process = runners.start("evaluator", config)
+    url = base_url(process)
+    wait_for(lambda: "failed" in get(url + "/")[1], 90, "the failed trial on the page")
+    slow = submit(aws, "0002", [5], participant=participant)
+    wait_for(lambda: image in get(url + "/")[1], 90, "the slow trial's container in flight")
+
+    screenshot = tmp_path / "status-page.png"
+    shot = browse(tmp_path, url + "/", f"--screenshot={screenshot}", "--window-size=1280,900")
+    dom = browse(tmp_path, url + "/", "--dump-dom")
+    with capsys.disabled():
+        print(f"\nstatus page screenshot: {screenshot}")
+
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert screenshot.stat().st_size > 1000
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = Tables()
+    page.feed(dom.stdout)
+    in_flight = page.rows["in-flight"][1:]  # after the header row
+    assert [row[:4] for row in in_flight] == [[participant, slow.trial_no, MATCH, image]]
+    assert in_flight[0][4].endswith(("s", "min"))
+    recent = page.rows["recent"][1:]
+    assert [row[:3] for row in recent] == [[participant, failing.trial_no, "failed"]]
+    assert "stdout is empty; exit code 1" in recent[0][5]
+    assert "token is [redacted]" in recent[0][5]
+    assert SECRET not in dom.stdout
+    assert page.tags_in_cells == []  # the participant id's <i> stayed text
+    assert html.escape(participant) in get(url + "/")[1]
+    assert page.meta_refresh
