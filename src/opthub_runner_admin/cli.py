@@ -113,11 +113,12 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
-        "%s stopped: %d done, %d dropped, %d put back",
+        "%s stopped: %d done, %d dropped, %d put back, %d sent back unstarted",
         mode,
         stats.done,
         stats.dropped,
         stats.retried,
+        stats.held_back,
     )
 
 
