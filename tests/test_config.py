@@ -179,3 +179,24 @@ def test_cli_refuses_zero_workers_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--workers" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("--dim 3 --name 'two words'", ("--dim", "3", "--name", "two words")),
+        ("[--dim, 3, '--flag']", ("--dim", "3", "--flag")),
+    ],
+)
+def test_command_is_a_list_or_a_string_split_like_a_shell(
+    value: str, expected: tuple[str, ...]
+) -> None:
+    assert parse_config(MINIMAL + f"command: {value}\n").config.command == expected
+    assert parse_config(MINIMAL).config.command is None
+
+
+@pytest.mark.parametrize("value", ["[]", "''", "{a: 1}", '"--name \'unclosed"', "[[1]]"])
+def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL + f"command: {value}\n")
+    assert "'command'" in str(caught.value) and "\n" not in str(caught.value)

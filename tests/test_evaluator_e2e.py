@@ -43,6 +43,8 @@ ENV_ECHO = (
     'cat >/dev/null\necho "{\\"objective\\": $DIMENSION, \\"info\\": {\\"who\\": \\"$WHO\\"}}"\n'
 )
 
+ARGS_ECHO = 'cat >/dev/null\necho "{\\"objective\\": $#, \\"info\\": {\\"args\\": \\"$*\\"}}"\n'
+
 
 def new_match() -> str:
     return str(uuid.uuid4())
@@ -255,3 +257,27 @@ def test_heartbeat_keeps_a_long_job_from_a_second_runner(
     assert first.stats.received + second.stats.received == 1
     assert len(containers_labelled(docker_client, case_labels)) == 1  # one run, not two
     assert result_item(aws, "Evaluations", ref)["Objective"] == Decimal(1)
+
+
+def test_the_configured_command_reaches_the_container_and_a_match_may_override_it(
+    tmp_path: Path, aws: AwsStack, image_factory: ImageFactory, case_labels: dict[str, str]
+) -> None:
+    image = image_factory("opthub-test/args-echo:1", ARGS_ECHO)
+    plain, own = new_match(), new_match()
+    own_entry = match_entry(image)
+    own_entry["problem"]["command"] = ["--own", "x y"]
+    config = write_config(
+        tmp_path,
+        aws,
+        {plain: match_entry(image), own: own_entry},
+        command="--dim 3 --name 'two words'",
+    )
+    (first,) = submit(aws, plain, [[1]])
+    (second,) = submit(aws, own, [[1]])
+    assert run_worker("evaluator", config, case_labels, num=2).done == 2
+    configured = result_item(aws, "Evaluations", first)
+    assert configured["Objective"] == Decimal(4)
+    assert configured["Info"] == {"args": "--dim 3 --name two words"}
+    overridden = result_item(aws, "Evaluations", second)
+    assert overridden["Objective"] == Decimal(2)
+    assert overridden["Info"] == {"args": "--own x y"}

@@ -7,6 +7,7 @@ put back); the end-to-end tests run the same jobs on real Docker and moto.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from opthub_runner_admin.errors import AdminError, ResultTooLarge, TransientError
+from opthub_runner_admin.errors import AdminError, ResultRejected, ResultTooLarge, TransientError
 from opthub_runner_admin.executor import (
     DockerUnavailable,
     Execution,
@@ -28,6 +29,7 @@ from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
 from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
+from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES, UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.queue import Message
@@ -205,6 +207,16 @@ def test_failures_tell_the_participant_little_and_the_admin_more(
         assert run.stderr in item["AdminErrorMessage"]
 
 
+def test_the_timeout_message_names_the_configured_limit_not_the_measured_time() -> None:
+    store = MemoryStore()
+    store.put_solution(ref(), [1])
+    # A loaded machine: the run was killed at its 3 s limit but took 4.4 s in all.
+    executor = ScriptedExecutor(ran("", timed_out=True, seconds=4.4))
+    job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=3)
+    job(message(ref()), ctx())
+    assert only_evaluation(store)["ErrorMessage"] == "The evaluation timed out after 3 seconds."
+
+
 def test_an_already_evaluated_trial_is_not_run_again() -> None:
     store = MemoryStore()
     evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
@@ -295,6 +307,57 @@ def test_a_result_too_large_becomes_a_failure() -> None:
     assert "400 KB" in item["AdminErrorMessage"]
 
 
+def test_a_result_rejected_for_another_reason_is_not_called_too_large() -> None:
+    store = FlakyStore([ResultRejected("range key over 1024 bytes")])
+    assert evaluate(store, ScriptedExecutor(ran('{"objective": 1}'))) == Done("evaluation Failed")
+    item = only_evaluation(store)
+    assert item["ErrorMessage"] == "The evaluation result could not be stored."
+    assert "range key over 1024 bytes" in item["AdminErrorMessage"]
+
+
+def test_the_too_large_replacement_is_tried_once() -> None:
+    store = FlakyStore([ResultTooLarge("item over 400 KB"), ResultTooLarge("still too large")])
+    outcome = evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
+    assert isinstance(outcome, Drop)
+    assert store.evaluation_items() == []
+
+
+class BrokenStore(MemoryStore):
+    """A store whose reads raise what no code path expects (a bug, a library's surprise)."""
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        raise KeyError("Variable")
+
+
+def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_failed() -> None:
+    store = BrokenStore()
+    job = EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
+    outcomes = [
+        job(message(ref(), receive_count=n), ctx()) for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
+    ]
+    assert all(isinstance(o, Retry) and o.body is None for o in outcomes[:-1]), outcomes
+    assert outcomes[-1] == Done("evaluation Failed")
+    item = only_evaluation(store)
+    assert item["Status"] == "Failed"
+    assert "error in the runner" in item["ErrorMessage"]
+    assert "KeyError: 'Variable'" in item["AdminErrorMessage"]
+
+
+class BrokenWrites(BrokenStore):
+    def put_evaluation(
+        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
+    ) -> list[str]:
+        raise UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed")
+
+
+def test_an_unexpected_error_that_also_breaks_the_failed_write_is_dropped() -> None:
+    job = EvaluateJob(
+        store=BrokenWrites(), matches=Matches(), executor=ScriptedExecutor(), timeout=60
+    )
+    outcome = job(message(ref(), receive_count=UNEXPECTED_ERROR_RECEIVES), ctx())
+    assert isinstance(outcome, Drop) and "KeyError" in outcome.reason
+
+
 # --- scoring ---------------------------------------------------------------
 
 TIMING = Timing(START, START)
@@ -363,13 +426,48 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     assert json.loads(executor.specs[0].stdin_lines[1]) == []
 
 
-def test_a_missing_evaluation_is_a_failed_score() -> None:
+def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_score(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     store = MemoryStore()
-    outcome = score_job(store, ScriptedExecutor())(message(ref(1)), ctx())
-    assert outcome == Done("score Failed")
+    job = score_job(store, ScriptedExecutor())
+    first = job(message(ref(1)), ctx())
+    assert isinstance(first, Retry) and first.body is None  # released: the receive count rises
+    caplog.set_level(logging.INFO)
+    last = job(message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx())
+    assert isinstance(last, Drop)
+    assert store.score_items() == []
+    assert "no successful evaluation in the table" in caplog.text
+
+
+def test_a_failed_evaluation_gets_no_score() -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Failure("bad", "x"), TIMING)
+    outcome = score_job(store, ScriptedExecutor())(
+        message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx()
+    )
+    assert isinstance(outcome, Drop)
+    assert store.score_items() == []
+
+
+def test_an_indicator_printing_error_null_succeeds() -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
+    score_job(store, ScriptedExecutor(ran('{"score": 0.7, "error": null}')))(message(ref(1)), ctx())
     item = store.score_items()[0]
-    assert item["Status"] == "Failed"
-    assert "no Success evaluation" in item["AdminErrorMessage"]
+    assert item["Status"] == "Success" and item["Value"] == Decimal("0.7")
+
+
+def test_an_indicator_exiting_nonzero_with_a_score_succeeds_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
+    job = score_job(store, ScriptedExecutor(ran('{"score": 2}', exit_code=3)))
+    assert job(message(ref(1)), ctx()) == Done("score Success")
+    assert store.score_items()[0]["Value"] == Decimal(2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("exited with code 3" in text for text in warnings), warnings
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,30 @@ def test_environment_is_kept_out_of_repr(tmp_path: Path) -> None:
     )
 
     assert "hunter2" not in repr(FileMatchSource(path).get(MATCH))
+
+
+def test_an_image_may_carry_its_own_command(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+{MATCH}:
+  problem:
+    image: opthub/sphere:latest
+    command: --dim 3 --seed '1 2'
+  indicator:
+    image: opthub/best:latest
+    command: [--reference, 1.5]
+""",
+    )
+    match = FileMatchSource(path).get(MATCH)
+    assert match.problem.command == ("--dim", "3", "--seed", "1 2")
+    assert match.indicator.command == ("--reference", "1.5")
+
+
+def test_a_bad_image_command_names_the_match_and_the_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, f"{MATCH}:\n  problem: {{image: a, command: []}}\n  indicator: {{image: b}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        FileMatchSource(path)
+    assert MATCH in str(caught.value) and "'problem.command'" in str(caught.value)

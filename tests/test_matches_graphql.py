@@ -94,6 +94,9 @@ def test_null_private_values_mean_not_the_administrator(api: OpthubApiServer) ->
     assert not isinstance(caught.value, UnknownMatch)
     assert f"not the administrator of match {MATCH}" in message
     assert "log in with the competition administrator's account" in message
+    # A restart alone would log in again from the cached session of the wrong account.
+    assert "run 'opthub-runner logout'" in message
+    assert "\n" not in message
 
 
 def test_refused_token_is_an_admin_error(api: OpthubApiServer) -> None:
@@ -168,7 +171,8 @@ def test_slow_api_times_out_as_transient(api: OpthubApiServer) -> None:
     with pytest.raises(TransientError):
         source_for(api, timeout=0.3).get(MATCH)
 
-    assert time.monotonic() - started < 3.0
+    # It gave up before the slow answer came (no finer bound: CI machines are busy).
+    assert time.monotonic() - started < api.delay_seconds
 
 
 def test_unreachable_api_is_transient(api: OpthubApiServer) -> None:

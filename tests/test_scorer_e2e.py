@@ -19,7 +19,7 @@ from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialR
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
 from .support.aws_fixtures import AwsStack
-from .support.docker_fixtures import containers_labelled
+from .support.docker_fixtures import ImageFactory, containers_labelled
 from .support.e2e import (
     make_worker,
     match_entry,
@@ -238,3 +238,20 @@ def test_cli_scorer_processes_num_messages_and_exits_0(
     assert "Traceback" not in result.stderr
     values = {result_item(aws, "Scores", ref)["Value"] for ref in refs}
     assert values == {Decimal(8)}
+
+
+#: An indicator as OptHub's template writes one: "error": null on success, no trailing
+#: newline; it also exits non-zero, which does not decide the outcome.
+TEMPLATE_INDICATOR = 'cat >/dev/null\nprintf \'{"score": 0.7, "error": null}\'\nexit 3\n'
+
+
+def test_an_indicator_printing_error_null_and_exiting_nonzero_scores(
+    tmp_path: Path, aws: AwsStack, image_factory: ImageFactory, case_labels: dict[str, str]
+) -> None:
+    indicator = image_factory("opthub-test/template-indicator:1", TEMPLATE_INDICATOR)
+    match, config = setup(tmp_path, aws, indicator)
+    ref = evaluated(aws, match, 1, 3)
+    send_job(aws.clients.sqs, aws.scorer_queue_url, ref)
+    assert make_worker("scorer", config, case_labels, num=1).run().done == 1
+    item = result_item(aws, "Scores", ref)
+    assert item["Status"] == "Success" and item["Value"] == Decimal("0.7")

@@ -7,16 +7,19 @@ one never disturbs the session's shared server.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import botocore.session
 import pytest
 
 from opthub_runner_admin import errors
 from opthub_runner_admin.aws import aws_clients
-from opthub_runner_admin.demo.stack import REGION, MotoServer, create_queue, create_table
+from opthub_runner_admin.demo.stack import FAKE_KEY, REGION, MotoServer, create_queue, create_table
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
@@ -179,3 +182,40 @@ def test_no_credentials_anywhere_is_fatal_at_start_up(
     with pytest.raises(errors.FatalError) as caught:
         aws_clients(region_name="", access_key_id="a", secret_access_key=SECRET)
     assert "region_name" in _one_line(caught.value)
+
+
+def _client_with_an_old_sqs_model(tmp_path: Path, endpoint_url: str) -> Any:
+    """A real botocore client whose SQS model predates ``MessageSystemAttributeNames``.
+
+    botocore releases before 1.34.101 shipped such a model; the model file is
+    edited rather than an old botocore installed, so that the test runs offline.
+    """
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    model = loader.load_service_model("sqs", "service-2")
+    del model["shapes"]["ReceiveMessageRequest"]["members"]["MessageSystemAttributeNames"]
+    folder = tmp_path / "models" / "sqs" / model["metadata"]["apiVersion"]
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json.dumps(model))
+    loader.search_paths.insert(0, str(tmp_path / "models"))
+    return session.create_client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=FAKE_KEY,
+        aws_secret_access_key=FAKE_KEY,
+    )
+
+
+def test_a_botocore_that_cannot_form_a_receive_fails_at_start_in_one_line(
+    tmp_path: Path, aws: AwsStack
+) -> None:
+    client = _client_with_an_old_sqs_model(tmp_path, aws.endpoint_url)
+    queue = SqsQueue(client, aws.evaluator_queue_url)
+    with pytest.raises(errors.FatalError) as caught:
+        queue.check()
+    message = str(caught.value)
+    assert "botocore" in message and "MessageSystemAttributeNames" in message
+    assert "pip install -U" in message and "\n" not in message
+    with pytest.raises(errors.FatalError):  # and a receive is never retried as if it could pass
+        queue.receive(0, 30)

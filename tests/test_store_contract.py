@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -360,6 +362,20 @@ def test_nesting_deeper_than_32_levels_is_too_large(harness: StoreHarness) -> No
     assert not harness.store.is_evaluated(ref("0002"))
 
 
+def test_lone_surrogates_are_stored_as_replacement_characters(harness: StoreHarness) -> None:
+    """JSON decodes "\\ud83d" to a lone surrogate, which no UTF-8 write accepts as it is."""
+    cut = Evaluation(objective=["\ud83d"], info={"k\udc00": "a\ud83db"})
+    notes = harness.store.put_evaluation(ref("0001"), cut, TIMING)
+    assert notes and all("U+FFFD" in note for note in notes)
+    item = harness.raw(EVALUATIONS_ID, "Success#0001")
+    assert item is not None
+    assert item["Objective"] == ["\ufffd"] and item["Info"] == {"k\ufffd": "a\ufffdb"}
+    harness.store.put_evaluation(ref("0002"), Failure("cut \ud83d", "admin \ude00"), TIMING)
+    failed = harness.raw(EVALUATIONS_ID, "Failed#0002")
+    assert failed is not None
+    assert (failed["ErrorMessage"], failed["AdminErrorMessage"]) == ("cut \ufffd", "admin \ufffd")
+
+
 # --- trial states -------------------------------------------------------------------------
 
 
@@ -474,6 +490,15 @@ def test_dynamodb_server_side_size_refusal_is_too_large(aws: AwsStack) -> None:
     assert not store.is_evaluated(ref("0001"))
 
 
+def test_dynamodb_refusal_other_than_size_is_rejected_not_too_large(aws: AwsStack) -> None:
+    """A sort key over DynamoDB's 1024 bytes is refused, and that is not the result's size."""
+    store = DynamoStore(aws.clients.dynamodb, aws.table_name)
+    long_trial = TrialRef(MATCH, PARTICIPANT, "1" * 1100)
+    with pytest.raises(errors.ResultRejected) as caught:
+        store.put_evaluation(long_trial, Evaluation(objective=1), TIMING)
+    assert not isinstance(caught.value, errors.ResultTooLarge)
+
+
 def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> None:
     store = DynamoStore(aws.clients.dynamodb, f"missing-{uuid.uuid4().hex[:8]}")
     with pytest.raises(errors.FatalError) as caught:
@@ -484,3 +509,16 @@ def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> 
         store.put_evaluation(ref("0001"), Evaluation(objective=1), TIMING)
     with pytest.raises(errors.FatalError):
         store.trial_states(MATCH, PARTICIPANT, None, "0002")
+
+
+def test_the_memory_store_needs_no_aws_library() -> None:
+    """Item shapes and trial-state logic live apart from the boto3 adapter."""
+    probe = (
+        "import sys\n"
+        "import opthub_runner_admin.store.memory\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", result.stdout

@@ -136,7 +136,7 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         secret_access_key=config.secret_access_key,
     )
     queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
-    queue.check()
+    queue_info = queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
     docker_client = connect_docker(
@@ -154,7 +154,11 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     handler: Handler
     if mode == "evaluator":
         handler = EvaluateJob(
-            store=store, matches=matches, executor=executor, timeout=config.timeout
+            store=store,
+            matches=matches,
+            executor=executor,
+            timeout=config.timeout,
+            command=config.command,
         )
     else:
         cache_dir = config.cache_dir or default_cache_dir()
@@ -166,8 +170,10 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
             executor=executor,
             history=HistoryBuilder(store, cache),
             timeout=config.timeout,
+            command=config.command,
             max_deferrals=config.max_deferrals,
             defer_seconds=config.defer_seconds,
+            fifo_queue=queue_info.fifo,
         )
     settings = WorkerSettings(
         poll_seconds=max(1, min(config.interval, MAX_POLL_SECONDS)),
@@ -177,11 +183,13 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
         workers=config.workers,
         max_jobs_per_group=config.max_jobs_per_participant,
     )
+    kind = " (FIFO queue)" if queue_info.fifo else ""
     log.info(
-        "%s %s ready on %s (table %s, %d workers)",
+        "%s %s ready on %s%s (table %s, %d workers)",
         mode,
         instance,
         queue_url,
+        kind,
         config.table_name,
         config.workers,
     )

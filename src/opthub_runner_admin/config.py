@@ -9,6 +9,7 @@ machine, not in a debugger.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -97,6 +98,8 @@ class Config:
     status_interval: int = 60
     slow_job_warning: int = 600
     health_stall_seconds: int = 300
+    # The container's command (issue 8): arguments after the image's entrypoint.
+    command: tuple[str, ...] | None = None
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -157,7 +160,7 @@ _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
 _SECRETS = {"access_key_id", "secret_access_key"}
-_NULLABLE = {"grace_period", "max_jobs_per_participant", "metrics_port"}
+_NULLABLE = {"grace_period", "max_jobs_per_participant", "metrics_port", "command"}
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,30 @@ _MEANING = {
 }
 
 
+def parse_command(value: Any, where: str) -> tuple[str, ...]:
+    """A container command from YAML: a list of arguments, or one string split as a shell would.
+
+    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
+    """
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} cannot be split into arguments ({exc})") from None
+    elif isinstance(value, list) and all(
+        isinstance(w, (str, int, float)) and not isinstance(w, bool) for w in value
+    ):
+        words = [str(w) for w in value]
+    else:
+        raise ConfigError(f"{where} must be a list of arguments or a string")
+    if not words:
+        raise ConfigError(f"{where} is empty (leave it out to use the image's own command)")
+    return tuple(words)
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
+    if key == "command":
+        return parse_command(value, f"{source}: 'command'")
     if key in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")

@@ -32,5 +32,9 @@ class FatalError(RunnerError):
     """The runner cannot go on (for example a login that can no longer be renewed)."""
 
 
-class ResultTooLarge(RunnerError):
+class ResultRejected(RunnerError):
+    """DynamoDB refused the result item as it is; writing the same item again cannot help."""
+
+
+class ResultTooLarge(ResultRejected):
     """The result item cannot be stored as it is (size or nesting over DynamoDB's limits)."""

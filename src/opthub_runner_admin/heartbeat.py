@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from types import TracebackType
 
 from .config import SQS_MAX_VISIBILITY
@@ -18,22 +19,49 @@ from .queue import Message, Queue
 
 log = logging.getLogger(__name__)
 
-#: Renewals stop this many seconds before SQS's 12-hour cap on one receipt.
-CAP_MARGIN = 60
+
+@dataclass(frozen=True)
+class VisibilityCap:
+    """SQS's cap on how long one receipt may keep a message hidden, and margins inside it.
+
+    A job that runs to the cap must still write its Failed item while the
+    message is hidden: the container is stopped ``job_margin`` seconds before
+    the cap, and renewals hide the message until ``renewal_margin`` seconds
+    before it, so minutes lie between the two. Tests inject a short cap.
+    """
+
+    seconds: int = SQS_MAX_VISIBILITY
+    job_margin: int = 600
+    renewal_margin: int = 120
+
+    def job_deadline(self, message: Message) -> float:
+        """Monotonic time by which the job's container must be stopped."""
+        return message.received_at + self.seconds - self.job_margin
+
+    def renewal_deadline(self, message: Message) -> float:
+        """Monotonic time up to which renewals keep the message hidden."""
+        return message.received_at + self.seconds - self.renewal_margin
 
 
-def receipt_deadline(message: Message) -> float:
-    """The monotonic time after which SQS may hand the message to another consumer."""
-    return message.received_at + SQS_MAX_VISIBILITY - CAP_MARGIN
+#: SQS's own cap (12 hours) with its default margins.
+SQS_CAP = VisibilityCap()
+
+
+def receipt_deadline(message: Message, cap: VisibilityCap = SQS_CAP) -> float:
+    """The monotonic time by which the job must be over (see ``VisibilityCap``)."""
+    return cap.job_deadline(message)
 
 
 class Heartbeat:
     """Context manager: renews visibility every third of ``window`` until the block ends."""
 
-    def __init__(self, queue: Queue, message: Message, window: int) -> None:
+    def __init__(
+        self, queue: Queue, message: Message, window: int, cap: VisibilityCap = SQS_CAP
+    ) -> None:
         self._queue = queue
         self._message = message
         self._window = window
+        self._cap = cap
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name=f"heartbeat-{message.message_id[:8]}", daemon=True
@@ -56,11 +84,11 @@ class Heartbeat:
     def _beat(self) -> None:
         period = max(self._window / 3, 0.2)
         while not self._done.wait(period):
-            left = receipt_deadline(self._message) - time.monotonic()
+            left = self._cap.renewal_deadline(self._message) - time.monotonic()
             seconds = int(min(self._window, left))
             if seconds <= 0:
                 log.warning(
-                    "message %s reached SQS's 12-hour cap; no more renewals",
+                    "message %s is near SQS's 12-hour cap; no more renewals",
                     self._message.message_id,
                 )
                 return

@@ -133,7 +133,12 @@ class ImageTrial:
         """Evaluate ``solution`` (the variable a participant submits)."""
         execution, peak = self._run(image, [json.dumps(solution)])
         return TryResult(
-            "problem", image.image, self._timeout, interpret_evaluation(execution), execution, peak
+            "problem",
+            image.image,
+            self._timeout,
+            interpret_evaluation(execution, time_limit=self._timeout),
+            execution,
+            peak,
         )
 
     def indicator(
@@ -143,7 +148,12 @@ class ImageTrial:
         lines = [json.dumps(current.as_json()), json.dumps(list(history))]
         execution, peak = self._run(image, lines)
         return TryResult(
-            "indicator", image.image, self._timeout, interpret_score(execution), execution, peak
+            "indicator",
+            image.image,
+            self._timeout,
+            interpret_score(execution, time_limit=self._timeout),
+            execution,
+            peak,
         )
 
     def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None]:
@@ -152,7 +162,7 @@ class ImageTrial:
             stdin_lines=lines,
             timeout=self._timeout,
             environment=image.environment,
-            command=self._command,
+            command=self._command if self._command is not None else image.command,
         )
         if self._memory is None:
             return self._executor.run(spec, threading.Event()), None

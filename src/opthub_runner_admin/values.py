@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -23,6 +24,11 @@ DYNAMO_MAX = Decimal("9.9999999999999999999999999999999999999E+125")
 DYNAMO_MIN = Decimal("1E-130")
 #: DynamoDB keeps at most 38 significant digits.
 _CONTEXT = decimal.Context(prec=38, rounding=decimal.ROUND_HALF_EVEN)
+
+#: A UTF-16 surrogate code point: JSON may decode to a lone one ("\ud83d" as images in
+#: JavaScript or Java print when they cut a string mid-emoji), which no UTF-8 encoder
+#: (and so no DynamoDB write) accepts. Paired escapes decode to one code point and never match.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Error texts are cut to this many characters (contract: "Error texts").
 ERROR_TEXT_LIMIT = 16384
@@ -38,13 +44,31 @@ def to_dynamo(value: Any, path: str = "$") -> tuple[Any, list[str]]:
     return _to_dynamo(value, path, notes), notes
 
 
-def _to_dynamo(value: Any, path: str, notes: list[str]) -> Any:
-    if value is None or isinstance(value, (bool, str)):
+def replace_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _text(value: str, path: str, notes: list[str]) -> str:
+    if _SURROGATE.search(value) is None:
         return value
+    notes.append(f"{path}: a lone UTF-16 surrogate stored as U+FFFD")
+    return replace_lone_surrogates(value)
+
+
+def _to_dynamo(value: Any, path: str, notes: list[str]) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _text(value, path, notes)
     if isinstance(value, (int, float, Decimal)):
         return _number(value, path, notes)
     if isinstance(value, Mapping):
-        return {str(k): _to_dynamo(v, f"{path}.{k}", notes) for k, v in value.items()}
+        stored: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _text(str(k), path, notes)
+            stored[key] = _to_dynamo(v, f"{path}.{key}", notes)
+        return stored
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_to_dynamo(v, f"{path}[{i}]", notes) for i, v in enumerate(value)]
     notes.append(f"{path}: {type(value).__name__} is not JSON, stored as text")

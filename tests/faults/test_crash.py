@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,7 +65,6 @@ def test_a_killed_runner_loses_nothing_and_its_container_is_reaped(
     )
     victim.signal(signal.SIGKILL)
     victim.wait(10)  # reaped: a zombie would still look alive to a pid probe
-    killed_at = time.monotonic()
     assert [c["Id"] for c in runner_containers(docker_client, victim.pid)] == [orphan["Id"]]
 
     # The next runner on this host removes the orphan at start, and only the orphan.
@@ -80,9 +78,7 @@ def test_a_killed_runner_loses_nothing_and_its_container_is_reaped(
     thread.start()
     thread.join(VISIBILITY + VICTIM_JOB + 30)
     assert not thread.is_alive()
-    recovered_in = time.monotonic() - killed_at
     assert successor.stats.done == 1, successor.stats
-    assert recovered_in < VISIBILITY + VICTIM_JOB + 10
     item = result_item(aws, "Evaluations", ref)  # exactly one result and one flag
     assert item["Status"] == "Success" and item["Objective"] == Decimal(VICTIM_JOB)
     assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
@@ -94,3 +90,27 @@ def test_a_killed_runner_loses_nothing_and_its_container_is_reaped(
     assert queue_counts(aws, live_queue) == (0, 0, 0)
     assert runner_containers(docker_client, live.pid) == []
     assert containers_labelled(docker_client, case_labels) == []
+
+
+def test_containers_kept_by_rm_false_survive_a_runner_restart(
+    tmp_path: Path,
+    aws: AwsStack,
+    sphere_image: str,
+    runners: RunnerPool,
+    case_labels: dict[str, str],
+    docker_client: docker.DockerClient,
+) -> None:
+    match = new_match()
+    config = write_config(tmp_path, aws, {match: match_entry(sphere_image)}, rm=False, num=1)
+    (ref,) = submit(aws, match, [[1, 2]])
+    first = runners.start("evaluator", config)
+    assert first.wait(120) == 0, first.log()[-3000:]
+    assert result_item(aws, "Evaluations", ref)["Status"] == "Success"
+    (kept,) = runner_containers(docker_client, first.pid)
+
+    # The next runner on this host starts (and reaps what dead runners left to remove).
+    make_worker("evaluator", config, case_labels, num=1)
+
+    assert [c["Id"] for c in runner_containers(docker_client, first.pid)] == [kept["Id"]]
+    logs = docker_client.api.logs(kept["Id"]).decode()
+    assert "objective" in logs  # still there for ``docker logs``, as the README advises

@@ -88,7 +88,6 @@ def test_a_job_that_runs_on_is_stopped_and_its_message_is_visible_at_once(
     signalled = time.monotonic()
     assert runner.wait(20) == 0, runner.log()[-3000:]
     took = time.monotonic() - signalled
-    assert took < 10
     if grace:
         assert took >= 0.9  # the job was given its grace period first
     # Visible now, not after the 30 s visibility window: it was handed back.

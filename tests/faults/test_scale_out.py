@@ -30,7 +30,8 @@ from boto3.dynamodb.types import TypeSerializer
 
 from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
-from opthub_runner_admin.store.dynamodb import DynamoStore, solution_item
+from opthub_runner_admin.store.dynamodb import DynamoStore
+from opthub_runner_admin.store.items import solution_item
 from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory
 from tests.support.e2e import match_entry, queue_counts, write_config

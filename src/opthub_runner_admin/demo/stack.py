@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeSerializer
 from ..aws import MAX_ATTEMPTS, AwsClients, aws_clients
 from ..errors import FatalError
 from ..model import TrialRef
-from ..store.dynamodb import solution_item
+from ..store.items import solution_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

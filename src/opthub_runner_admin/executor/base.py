@@ -13,13 +13,19 @@ from ..errors import AdminError, RunnerError, TransientError
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to run. ``environment`` holds secrets and is left out of ``repr``."""
+    """What to run. ``environment`` holds secrets and is left out of ``repr``.
+
+    ``timeout`` counts from the container's start; ``deadline`` (monotonic) is
+    an absolute bound that also holds when pulling the image or creating the
+    container took long (SQS's 12-hour cap on the message does not wait).
+    """
 
     image: str
     stdin_lines: Sequence[str]
     timeout: float
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     command: Sequence[str] | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ LABEL_HOST = "opthub-runner.host"
 LABEL_PID = "opthub-runner.pid"
 #: Free-form id of the runner instance, for the administrator's ``docker ps --filter``.
 LABEL_INSTANCE = "opthub-runner.instance"
+#: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
+LABEL_KEEP = "opthub-runner.keep"
 
 #: How often the main thread looks at the cancel flag and the deadline (seconds).
 POLL_INTERVAL = 0.2
@@ -142,8 +144,9 @@ def remove_orphans(
 ) -> list[str]:
     """Remove containers that a runner on THIS host left behind when it died.
 
-    Only containers labelled by a runner on this host are considered, and only
-    when their runner's pid is no longer alive: a live runner's containers and
+    Only containers labelled by a runner on this host are considered, only
+    those meant to be removed (not kept by ``rm: false``), and only when
+    their runner's pid is no longer alive: a live runner's containers and
     other hosts' containers (sharing a remote daemon) are never touched. A pid
     reused by an unrelated process makes us keep the container until that
     process ends, which errs on the safe side. Returns the removed ids.
@@ -152,9 +155,10 @@ def remove_orphans(
     removed: list[str] = []
     for info in client.api.containers(all=True, filters=host_filter):
         container_id = str(info["Id"])
-        pid = _parse_pid((info.get("Labels") or {}).get(LABEL_PID))
-        if pid is None or pid == os.getpid() or alive(pid):
-            continue
+        labels = info.get("Labels") or {}
+        pid = _parse_pid(labels.get(LABEL_PID))
+        if pid is None or pid == os.getpid() or alive(pid) or labels.get(LABEL_KEEP) == "1":
+            continue  # a kept container (rm: false) stays for ``docker logs``
         try:
             client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
@@ -194,7 +198,7 @@ class DockerExecutor:
         self._api: Any = client.api
         self._rm = rm
         self._output_limit = output_limit
-        self._labels = dict(labels)
+        self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
         self._stop_timeout = stop_timeout
         self._present: set[str] = set()
         self._present_lock = threading.Lock()
@@ -321,6 +325,8 @@ class DockerExecutor:
         started_at = _now()
         self._api.start(name)
         deadline = time.monotonic() + spec.timeout
+        if spec.deadline is not None:
+            deadline = min(deadline, spec.deadline)
         _StdinWriter(sock, spec.stdin_lines).start()
         waiter = _ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
         waiter.start()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 from ..executor import Execution
-from ..model import Evaluation, Failure
+from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
@@ -30,7 +31,7 @@ class EvaluateJob(TrialJob[Evaluation]):
         match = self.match_of(ref)
         log.info("evaluating %s with %s", ref, match.problem.image)
         execution = self.run_container(ref, match.problem, [json.dumps(solution.variable)], ctx)
-        result = interpret_evaluation(execution)
+        result = interpret_evaluation(execution, time_limit=self.timeout)
         if execution.exit_code not in (0, None) and isinstance(result, Evaluation):
             log.warning(
                 "%s: the problem image exited with code %s but printed a result; "
@@ -47,6 +48,11 @@ class EvaluateJob(TrialJob[Evaluation]):
         _log_result(ref, result)
         return outcome
 
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        return self.write(
+            ref, lambda r: self.store.put_evaluation(ref, r, timing_of()), failure, cancel
+        )
+
 
 def _log_result(ref: object, result: Evaluation | Failure) -> None:
     if isinstance(result, Failure):
@@ -55,10 +61,11 @@ def _log_result(ref: object, result: Evaluation | Failure) -> None:
         log.info("%s evaluation Success: objective=%s", ref, json.dumps(result.objective)[:200])
 
 
-def interpret_evaluation(execution: Execution) -> Evaluation | Failure:
+def interpret_evaluation(execution: Execution, *, time_limit: float) -> Evaluation | Failure:
     """Turn a problem image's run into the evaluation the contract prescribes."""
     read = read_result(
         execution,
+        time_limit=time_limit,
         task="evaluation",
         program="problem program",
         hint=" Check that the solution has the format the problem expects.",

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..executor import Execution
 from ..model import Failure
-from ..values import truncate_middle
+from ..values import replace_lone_surrogates, truncate_middle
 
 #: How much of stderr an administrator's message carries.
 STDERR_TAIL = 4000
@@ -70,13 +70,13 @@ def admin_details(execution: Execution, problem: str = "", last_line: str = "") 
 
 
 def error_text(value: Any) -> str:
-    """The image's ``error`` value as text for the participant."""
+    """The image's ``error`` value as text for the participant (its JSON text if not a string)."""
     if isinstance(value, str):
-        return value
+        return replace_lone_surrogates(value)
     try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(value)
+        return replace_lone_surrogates(json.dumps(value, ensure_ascii=False))
+    except (TypeError, ValueError, RecursionError):
+        return replace_lone_surrogates(str(value))
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,18 @@ class ResultLine:
 
 
 def read_result(
-    execution: Execution, *, task: str, program: str, hint: str = ""
+    execution: Execution, *, time_limit: float, task: str, program: str, hint: str = ""
 ) -> ResultLine | Failure:
-    """What every run shares: a timeout, no result, or the image's own ``error``.
+    """What every run shares: a timeout, no result, or the image's own non-null ``error``.
 
     ``task`` ("evaluation") and ``program`` ("problem program") word the
     participant's messages; ``hint`` follows the message when there is no result.
+    A timeout names the configured ``time_limit``, not the measured time, which
+    a loaded machine stretches.
     """
     if execution.timed_out:
-        seconds = (execution.finished_at - execution.started_at).total_seconds()
         return Failure(
-            message=f"The {task} timed out after {seconds:.0f} seconds.",
+            message=f"The {task} timed out after {time_limit:g} seconds.",
             admin_message=admin_details(execution, "timed out"),
         )
     parsed = parse_last_line(execution.stdout)
@@ -107,9 +108,11 @@ def read_result(
             message=f"The {task} failed: the {program} printed no result.{hint}",
             admin_message=admin_details(execution, parsed.problem, parsed.last_line),
         )
-    if "error" in parsed.result:
+    error = parsed.result.get("error")
+    if error is not None:
+        # OptHub's problem template prints "error": null beside every successful result.
         return Failure(
-            message=error_text(parsed.result["error"]),
+            message=error_text(error),
             admin_message=admin_details(
                 execution, f"the {program} reported an error", parsed.last_line
             ),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Sequence
 
-from ..executor import Execution, Executor
+from ..executor import Cancelled, Execution, Executor
 from ..history import HistoryBuilder
 from ..matches import MatchSource
-from ..model import Failure, Score
+from ..model import Failure, Score, TrialRef
 from ..queue import Message
 from ..store import Store
 from .messages import JobMessage
@@ -36,6 +37,7 @@ class ScoreJob(TrialJob[Score]):
         max_deferrals: int,
         defer_seconds: int,
         command: Sequence[str] | None = None,
+        fifo_queue: bool = False,
     ) -> None:
         super().__init__(
             store=store, matches=matches, executor=executor, timeout=timeout, command=command
@@ -43,6 +45,7 @@ class ScoreJob(TrialJob[Score]):
         self.history = history
         self.max_deferrals = max_deferrals
         self.defer_seconds = defer_seconds
+        self.fifo_queue = fifo_queue
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
@@ -51,13 +54,9 @@ class ScoreJob(TrialJob[Score]):
             return self.already_done()
         evaluation = self.store.get_evaluation(ref)
         if evaluation is None:
-            failure = Failure(
-                message="The score could not be computed: the evaluation was not found.",
-                admin_message=f"no Success evaluation in the table for {ref}",
-            )
-            return self.write(
-                ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, ctx.cancel
-            )
+            # No Success evaluation: the trial does not exist (yet) for the scorer. A Failed
+            # Score would invent a result for it; wait a few receives, then drop the message.
+            return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
             if job.deferrals < self.max_deferrals:
@@ -68,7 +67,7 @@ class ScoreJob(TrialJob[Score]):
                     job.deferrals + 1,
                     self.max_deferrals,
                 )
-                return Retry(self.defer_seconds, "earlier trials pending", body=job.deferred_body())
+                return self.defer(job, ctx)
             log.warning(
                 "%s: scored without earlier trials %s, whose results are still missing after "
                 "%d deferrals",
@@ -89,7 +88,13 @@ class ScoreJob(TrialJob[Score]):
             len(history.entries),
         )
         execution = self.run_container(ref, match.indicator, lines, ctx)
-        result = interpret_score(execution)
+        result = interpret_score(execution, time_limit=self.timeout)
+        if execution.exit_code not in (0, None) and isinstance(result, Score):
+            log.warning(
+                "%s: the indicator exited with code %s but printed a score; counted as a success",
+                ref,
+                execution.exit_code,
+            )
         outcome = self.write(
             ref, lambda r: self.store.put_score(ref, r, timing_of(execution)), result, ctx.cancel
         )
@@ -99,15 +104,38 @@ class ScoreJob(TrialJob[Score]):
             log.info("%s score Success: %s", ref, result.value)
         return outcome
 
+    def defer(self, job: JobMessage, ctx: JobContext) -> Outcome:
+        """Put the message back to wait for earlier trials, counting the deferral in its body.
+
+        A standard queue delays the copy by ``defer_seconds``. A FIFO queue
+        refuses delays, and its copy joins the end of the message's group at
+        once: so the job waits ``defer_seconds`` here first, holding the
+        message (and its group), and only then sends the copy. The copy lands
+        behind any message of the group sent meanwhile, such as the score
+        message of the very trial it waits for; holding the message with a
+        visibility change instead would keep that one behind it for good.
+        """
+        body = job.deferred_body()
+        if not self.fifo_queue:
+            return Retry(self.defer_seconds, "earlier trials pending", body=body)
+        if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):
+            raise Cancelled(f"stopped while {job.ref} waited for earlier trials")
+        return Retry(0, "earlier trials pending", body=body)
+
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        return self.write(ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, cancel)
+
 
 def _listing(trials: list[str], most: int = 10) -> str:
     shown = ", ".join(trials[:most])
     return shown + (f" and {len(trials) - most} more" if len(trials) > most else "")
 
 
-def interpret_score(execution: Execution) -> Score | Failure:
+def interpret_score(execution: Execution, *, time_limit: float) -> Score | Failure:
     """Turn an indicator image's run into the score the contract prescribes."""
-    read = read_result(execution, task="score calculation", program="indicator")
+    read = read_result(
+        execution, time_limit=time_limit, task="score calculation", program="indicator"
+    )
     if isinstance(read, Failure):
         return read
     value = read.result.get("score")

@@ -16,7 +16,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
-from ..errors import AdminError, AlreadyDone, ResultTooLarge, TransientError
+from ..errors import (
+    AdminError,
+    AlreadyDone,
+    FatalError,
+    ResultRejected,
+    ResultTooLarge,
+    TransientError,
+)
 from ..executor import Cancelled, Execution, Executor, RunSpec
 from ..matches import ImageSpec, MatchSource, MatchSpec
 from ..model import Failure, Timing, TrialRef
@@ -36,6 +43,11 @@ MISSING_INPUT_RECEIVES = 5
 ADMIN_RETRY_DELAY = 60
 #: Seconds before a message held back by transient trouble is tried again.
 TRANSIENT_RETRY_DELAY = 10
+#: A message whose job raised an unexpected exception is tried this many receives, then
+#: settled with a Failed item naming the error (kept below the usual dead-letter limits).
+UNEXPECTED_ERROR_RECEIVES = 3
+#: Seconds before a message whose job raised an unexpected exception is tried again.
+UNEXPECTED_RETRY_DELAY = 30
 #: Longest pause between two attempts to write a result.
 MAX_WRITE_BACKOFF = 30.0
 
@@ -114,6 +126,10 @@ class TrialJob(ABC, Generic[R]):
         except (AdminError, TransientError) as exc:
             # Not from the match source nor Docker: from the table.
             return self.put_back(job, message, exc, AWS)
+        except (Cancelled, FatalError):
+            raise
+        except Exception as exc:  # a poison message must never loop forever
+            return self.unexpected(job, message, exc, ctx)
 
     def put_back(
         self,
@@ -142,6 +158,56 @@ class TrialJob(ABC, Generic[R]):
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         """Do the job; raise AdminError or TransientError when nothing could be decided."""
 
+    def unexpected(
+        self, job: JobMessage, message: Message, exc: Exception, ctx: JobContext
+    ) -> Outcome:
+        """Released (its receive count rises) a few times, then a Failed item naming the error.
+
+        Without the bound, a message whose job always raises (a value no code
+        path expected) would come back forever and never be settled.
+        """
+        error = f"{type(exc).__name__}: {exc}"
+        if message.receive_count < UNEXPECTED_ERROR_RECEIVES:
+            log.error(
+                "%s: unexpected error (%s), receive %d of %d; the message goes back to the queue",
+                job.ref,
+                error,
+                message.receive_count,
+                UNEXPECTED_ERROR_RECEIVES,
+                exc_info=True,
+            )
+            return Retry(UNEXPECTED_RETRY_DELAY, f"unexpected error: {error}")
+        log.error(
+            "%s: unexpected error (%s) on receive %d; the trial is settled as Failed",
+            job.ref,
+            error,
+            message.receive_count,
+            exc_info=True,
+        )
+        failure = Failure(
+            message=f"The {self.kind} could not be completed because of an error in the runner.",
+            admin_message=(
+                f"unexpected error in the runner after {message.receive_count} receives: {error}"
+            ),
+        )
+        try:
+            return self.write_failure(job.ref, failure, ctx.cancel)
+        except (Cancelled, FatalError, AdminError, TransientError):
+            raise
+        except Exception as again:  # the Failed item cannot be written either: stop here
+            log.error(
+                "%s: the Failed %s cannot be written either (%s: %s); message deleted",
+                job.ref,
+                self.kind,
+                type(again).__name__,
+                again,
+            )
+            return Drop(f"unexpected error: {error}")
+
+    @abstractmethod
+    def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
+        """Settle the trial with ``failure`` (an evaluation or a score, by job)."""
+
     def already_done(self) -> Outcome:
         return Done(f"{self.kind} already done")
 
@@ -161,18 +227,20 @@ class TrialJob(ABC, Generic[R]):
     def run_container(
         self, ref: TrialRef, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
     ) -> Execution:
-        """Run within what is left of the message's 12 hours, at most ``timeout`` seconds.
+        """Run at most ``timeout`` seconds, and stop by the job's deadline whatever that leaves.
 
-        An image that is missing or refused blames the trial's match (whose
-        image it is); a Docker daemon away blames Docker.
+        The deadline is absolute, so a slow pull or container creation cannot
+        push the run past SQS's 12-hour cap on the message. An image that is
+        missing or refused blames the trial's match (whose image it is); a
+        Docker daemon away blames Docker.
         """
-        budget = max(1.0, min(float(self.timeout), ctx.remaining()))
         spec = RunSpec(
             image=image.image,
             stdin_lines=stdin_lines,
-            timeout=budget,
+            timeout=float(self.timeout),
             environment=image.environment,
-            command=self.command,
+            command=image.command if image.command is not None else self.command,
+            deadline=ctx.deadline,
         )
         try:
             return self.executor.run(spec, ctx.cancel)
@@ -194,18 +262,26 @@ class TrialJob(ABC, Generic[R]):
         forced stop gives up, and then the message is released, not deleted.
         """
         backoff = 1.0
+        replaced = False
         while True:
             try:
                 notes = put(result)
             except AlreadyDone:
                 log.info("%s already has a %s; nothing written", ref, self.kind)
                 return Done(f"{self.kind} already done")
-            except ResultTooLarge as exc:
+            except ResultRejected as exc:
+                if replaced:
+                    # Not even the short Failed item was accepted: retrying cannot help.
+                    log.error(
+                        "%s: the Failed %s cannot be stored either (%s); message deleted",
+                        ref,
+                        self.kind,
+                        exc,
+                    )
+                    return Drop(f"{self.kind} not storable")
                 log.error("%s: the %s cannot be stored (%s)", ref, self.kind, exc)
-                result = Failure(
-                    message=f"The {self.kind} result is too large to be stored.",
-                    admin_message=f"result not storable in DynamoDB: {exc}",
-                )
+                result = _unstorable(self.kind, exc)
+                replaced = True
                 continue
             except TransientError as exc:
                 log.warning(
@@ -224,6 +300,15 @@ class TrialJob(ABC, Generic[R]):
             if isinstance(result, Failure):
                 return Done(f"{self.kind} Failed", admin_message=result.admin_message)
             return Done(f"{self.kind} Success")
+
+
+def _unstorable(kind: str, exc: ResultRejected) -> Failure:
+    """The Failed result written in place of one DynamoDB refused."""
+    if isinstance(exc, ResultTooLarge):
+        message = f"The {kind} result is too large to be stored."
+    else:
+        message = f"The {kind} result could not be stored."
+    return Failure(message=message, admin_message=f"result not storable in DynamoDB: {exc}")
 
 
 def timing_of(execution: Execution | None = None) -> Timing:

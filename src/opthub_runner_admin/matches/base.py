@@ -19,6 +19,8 @@ class ImageSpec:
 
     image: str
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: Arguments replacing the image's default command (None: the image's own, or config's).
+    command: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

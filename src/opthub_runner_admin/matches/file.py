@@ -8,6 +8,9 @@ The file maps each match UUID to its two images::
         environment: {SPHERE_DIM: 2}
       indicator:
         image: opthub/best:latest
+        command: [--reference, "1.0,1.0"]   # optional: a list, or a string split like a shell
+
+An image's ``command`` wins over the ``command`` key of ``config.yml``.
 
 The whole file is validated when it is loaded, so that a typo stops the runner
 at start with one line naming the file, the match and the key, instead of
@@ -25,14 +28,14 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError, read_yaml
+from ..config import ConfigError, parse_command, read_yaml
 from .base import ImageSpec, MatchSpec, UnknownMatch
 
 log = logging.getLogger(__name__)
 
 #: Keys an image entry may carry; anything else is most likely a misspelt
 #: ``environment`` whose variables would silently be lost.
-_IMAGE_KEYS = ("image", "environment")
+_IMAGE_KEYS = ("image", "environment", "command")
 _MATCH_KEYS = ("problem", "indicator")
 #: Match ids copied from the table carry this prefix; the runner looks matches up without it.
 _TABLE_PREFIX = "Match#"
@@ -152,9 +155,11 @@ def _image(entry: Mapping[Any, Any], role: str, where: str) -> ImageSpec:
     image = spec.get("image")
     if not isinstance(image, str) or not image.strip():
         raise ConfigError(f"{where}: '{role}.image' must be a Docker image name, got {image!r}")
+    command = spec.get("command")
     return ImageSpec(
         image=image.strip(),
         environment=_environment(spec.get("environment"), f"{role}.environment", where),
+        command=None if command is None else parse_command(command, f"{where}: '{role}.command'"),
     )
 
 

@@ -208,8 +208,9 @@ def _login_refused(match_id: str, status: int | None) -> AdminError:
 
 def _not_administrator(match_id: str, why: str) -> AdminError:
     return AdminError(
-        f"the logged-in account is not the administrator of match {match_id} ({why});"
-        " log in with the competition administrator's account"
+        f"the logged-in account is not the administrator of match {match_id} ({why}):"
+        " run 'opthub-runner logout', then start the runner again and log in with the"
+        " competition administrator's account (a restart alone reuses the cached login)"
     )
 
 

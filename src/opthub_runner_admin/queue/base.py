@@ -14,7 +14,8 @@ class Message:
     total invisibility at 12 hours from its receipt, so the worker needs it to
     bound how long a job may run. ``receive_count`` is SQS's
     ApproximateReceiveCount, used to bound retries of a message that can never
-    succeed.
+    succeed. ``group_id`` is a FIFO queue's MessageGroupId (None on a standard
+    queue): a copy put back must carry it to stay in its group.
     """
 
     message_id: str
@@ -22,6 +23,7 @@ class Message:
     receipt: str
     receive_count: int
     received_at: float
+    group_id: str | None = None
 
 
 class Queue(Protocol):
@@ -63,5 +65,8 @@ class Queue(Protocol):
         message back on purpose, again and again, never sends it to the
         dead-letter queue. The copy is sent before the original is deleted: a
         crash in between leaves a duplicate, which the flag item makes harmless.
+        On a FIFO queue the copy joins the end of the original's message group
+        with a fresh deduplication id, at once: FIFO queues refuse per-message
+        delays, so ``delay`` is not applied there.
         """
         ...

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .base import Message
 from .errors import ReceiptExpired
 from .sqs import (
+    FALLBACK_GROUP_ID,
     MAX_DELAY_SECONDS,
     MAX_RECEIVE_BATCH,
     MAX_VISIBILITY_SECONDS,
@@ -44,6 +45,7 @@ class _Stored:
     receive_count: int = 0
     receipt: str | None = None
     received_at: float = 0.0
+    group_id: str | None = None
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -55,12 +57,18 @@ class MemoryQueue:
 
     ``max_receive_count`` mimics a redrive policy: a message received that
     many times is moved to the dead-letter list on the next receive instead of
-    being delivered.
+    being delivered. ``fifo`` models an SQS FIFO queue: every message has a
+    group, a group's messages are delivered oldest first, and while its oldest
+    message is held (or waits out a release delay) the whole group is held.
     """
 
-    def __init__(self, *, max_receive_count: int | None = None, name: str | None = None):
+    def __init__(
+        self, *, max_receive_count: int | None = None, name: str | None = None, fifo: bool = False
+    ):
         self._max_receive_count = max_receive_count
-        self._url = f"memory://{name or f'queue-{next(_names)}'}"
+        self._fifo = fifo
+        suffix = ".fifo" if fifo else ""
+        self._url = f"memory://{name or f'queue-{next(_names)}'}{suffix}"
         self._condition = threading.Condition()
         self._messages: dict[str, _Stored] = {}
         self._deleted_receipts: set[str] = set()
@@ -75,7 +83,9 @@ class MemoryQueue:
 
     def check(self) -> QueueInfo:
         """What ``SqsQueue.check`` reports, for wiring that calls it at start-up."""
-        return QueueInfo(self._url, DEFAULT_VISIBILITY_TIMEOUT, self._max_receive_count)
+        return QueueInfo(
+            self._url, DEFAULT_VISIBILITY_TIMEOUT, self._max_receive_count, fifo=self._fifo
+        )
 
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
         """Wait up to ``wait_seconds`` for a visible message; hide it for ``visibility_timeout``."""
@@ -131,16 +141,31 @@ class MemoryQueue:
             self._condition.notify_all()
 
     def requeue(self, message: Message, body: str, delay: int) -> None:
-        """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original."""
-        self.send(body, delay=_clamp(delay, 0, MAX_DELAY_SECONDS))
+        """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original.
+
+        On a FIFO queue the copy joins the end of the original's group at once
+        (FIFO refuses per-message delays).
+        """
+        if self._fifo:
+            self.send(body, group_id=message.group_id or FALLBACK_GROUP_ID)
+        else:
+            self.send(body, delay=_clamp(delay, 0, MAX_DELAY_SECONDS))
         self.delete(message)
 
     # --- helpers for tests and the demo -------------------------------------
 
-    def send(self, body: str, delay: int = 0) -> str:
-        """Add a message visible after ``delay`` seconds; return its id."""
+    def send(self, body: str, delay: int = 0, *, group_id: str | None = None) -> str:
+        """Add a message visible after ``delay`` seconds; return its id.
+
+        A FIFO queue needs ``group_id`` and refuses ``delay``, as SQS does.
+        """
+        if self._fifo and (group_id is None or delay):
+            raise ValueError("a FIFO queue needs a group id and takes no per-message delay")
         stored = _Stored(
-            message_id=str(uuid.uuid4()), body=body, visible_at=time.monotonic() + delay
+            message_id=str(uuid.uuid4()),
+            body=body,
+            visible_at=time.monotonic() + delay,
+            group_id=group_id if self._fifo else None,
         )
         with self._condition:
             self._messages[stored.message_id] = stored
@@ -180,8 +205,17 @@ class MemoryQueue:
     # --- internals (call with the lock held) --------------------------------
 
     def _next_visible(self, now: float) -> _Stored | None:
-        """The oldest visible message, moving those over the redrive limit out first."""
+        """The oldest visible message, moving those over the redrive limit out first.
+
+        On a FIFO queue only the oldest message of each group may be delivered,
+        and not while it is hidden: a held group delivers nothing.
+        """
+        groups_seen: set[str | None] = set()
         for stored in list(self._messages.values()):
+            if self._fifo:
+                if stored.group_id in groups_seen:
+                    continue
+                groups_seen.add(stored.group_id)
             if stored.visible_at > now:
                 continue
             limit = self._max_receive_count
@@ -189,6 +223,7 @@ class MemoryQueue:
                 del self._messages[stored.message_id]
                 self._dead_letters.append(stored.body)
                 log.info("message %s moved to the dead-letter list", stored.message_id)
+                groups_seen.discard(stored.group_id)  # the next of its group is the head now
                 continue
             return stored
         return None
@@ -207,6 +242,7 @@ class MemoryQueue:
             receipt=stored.receipt,
             receive_count=stored.receive_count,
             received_at=now,
+            group_id=stored.group_id,
         )
 
     def _held(self, message: Message) -> _Stored:

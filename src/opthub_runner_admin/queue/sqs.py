@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import botocore
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.validate import validate_parameters
 
 from .. import errors
 from ..aws import credentials_problem, describe, error_code, error_message, is_transient
@@ -26,6 +29,7 @@ from .errors import ReceiptExpired
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import MessageSystemAttributeNameType
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ MAX_WAIT_SECONDS = 20
 #: SQS's longest visibility timeout, and its cap on a message's total
 #: invisibility counted from its receipt.
 MAX_VISIBILITY_SECONDS = 43200
+#: First boto3/botocore release whose SQS model has ReceiveMessage's MessageSystemAttributeNames.
+MIN_BOTO3 = "1.34.101"
 #: SQS's longest per-message delay.
 MAX_DELAY_SECONDS = 900
 #: SQS hands out at most this many messages per receive.
@@ -50,6 +56,13 @@ _RECEIPT_CODES = frozenset(
         "AWS.SimpleQueueService.MessageNotInflight",
     }
 )
+#: Group of a copy put back on a FIFO queue when the original's group id was not received.
+FALLBACK_GROUP_ID = "opthub-runner"
+#: What a receive asks SQS to report of each message.
+_SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
+    "ApproximateReceiveCount",
+    "MessageGroupId",
+]
 #: Which config keys hold a queue URL, for the message when none is given.
 _DEFAULT_CONFIG_KEY = "evaluator_queue_url or scorer_queue_url"
 
@@ -65,6 +78,8 @@ class QueueInfo:
     url: str
     visibility_timeout: int
     max_receive_count: int | None
+    #: A FIFO queue: sends need a MessageGroupId and refuse per-message delays.
+    fifo: bool = False
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -82,23 +97,61 @@ class SqsQueue:
         self._client = client
         self._url = queue_url
         self._config_key = config_key or _DEFAULT_CONFIG_KEY
+        # SQS names every FIFO queue "*.fifo"; ``check`` confirms it from the attribute.
+        self._fifo = queue_url.endswith(".fifo")
 
     @property
     def url(self) -> str:
         """The queue's URL."""
         return self._url
 
+    @property
+    def fifo(self) -> bool:
+        """Whether the queue is FIFO (from its URL, then its ``FifoQueue`` attribute)."""
+        return self._fifo
+
     def check(self) -> QueueInfo:
-        """Verify at start-up that the queue exists and the keys may read it."""
+        """Verify at start-up that the queue exists and the keys may read it; learn its kind."""
+        self._check_receive_can_be_formed()
         with self._calling("read the attributes of"):
             attributes = self._client.get_queue_attributes(
-                QueueUrl=self._url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+                QueueUrl=self._url,
+                AttributeNames=["VisibilityTimeout", "RedrivePolicy", "FifoQueue"],
             ).get("Attributes", {})
+        self._fifo = attributes.get("FifoQueue", "").lower() == "true" or self._url.endswith(
+            ".fifo"
+        )
         return QueueInfo(
             url=self._url,
             visibility_timeout=int(attributes.get("VisibilityTimeout", "30")),
             max_receive_count=_max_receive_count(attributes.get("RedrivePolicy")),
+            fifo=self._fifo,
         )
+
+    def _check_receive_can_be_formed(self) -> None:
+        """Validate a receive against botocore's own SQS model, without calling SQS.
+
+        An older botocore lacks ``MessageSystemAttributeNames``: every receive
+        would then fail on the client side while the runner looked ready.
+        """
+        params = self._receive_params(MAX_WAIT_SECONDS, MAX_VISIBILITY_SECONDS)
+        try:
+            shape = self._client.meta.service_model.operation_model("ReceiveMessage").input_shape
+            if shape is not None:
+                validate_parameters(params, shape)
+        except ParamValidationError as exc:
+            raise errors.FatalError(_too_old(exc)) from exc
+
+    def _receive_params(
+        self, wait_seconds: int, visibility_timeout: int, max_messages: int = 1
+    ) -> dict[str, Any]:
+        return {
+            "QueueUrl": self._url,
+            "MaxNumberOfMessages": _clamp(max_messages, 1, MAX_RECEIVE_BATCH),
+            "WaitTimeSeconds": _clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
+            "VisibilityTimeout": _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
+            "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
+        }
 
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
         """Long-poll for one message, hidden from others for ``visibility_timeout`` seconds."""
@@ -111,11 +164,7 @@ class SqsQueue:
         """Long-poll for up to ``max_messages`` messages (SQS allows 1..10 a call)."""
         with self._calling("receive from"):
             response = self._client.receive_message(
-                QueueUrl=self._url,
-                MaxNumberOfMessages=_clamp(max_messages, 1, MAX_RECEIVE_BATCH),
-                WaitTimeSeconds=_clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
-                VisibilityTimeout=_clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                **self._receive_params(wait_seconds, visibility_timeout, max_messages)
             )
         received_at = time.monotonic()
         return [_message(raw, received_at) for raw in response.get("Messages", [])]
@@ -136,14 +185,25 @@ class SqsQueue:
     def requeue(self, message: Message, body: str, delay: int) -> None:
         """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original.
 
-        SQS delays a message by at most 15 minutes, so longer delays are cut to that.
+        SQS delays a message by at most 15 minutes, so longer delays are cut to
+        that. A FIFO queue refuses any per-message delay: there the copy joins
+        the end of the original's group at once, with a fresh deduplication id
+        (the same body within five minutes would otherwise be dropped as a duplicate).
         """
         with self._calling("send a message to"):
-            self._client.send_message(
-                QueueUrl=self._url,
-                MessageBody=body,
-                DelaySeconds=_clamp(delay, 0, MAX_DELAY_SECONDS),
-            )
+            if self._fifo:
+                self._client.send_message(
+                    QueueUrl=self._url,
+                    MessageBody=body,
+                    MessageGroupId=message.group_id or FALLBACK_GROUP_ID,
+                    MessageDeduplicationId=uuid.uuid4().hex,
+                )
+            else:
+                self._client.send_message(
+                    QueueUrl=self._url,
+                    MessageBody=body,
+                    DelaySeconds=_clamp(delay, 0, MAX_DELAY_SECONDS),
+                )
         self.delete(message)
 
     def _change_visibility(self, message: Message, seconds: int, action: str) -> None:
@@ -166,6 +226,8 @@ class SqsQueue:
         self, exc: ClientError | BotoCoreError, action: str, message: Message | None
     ) -> errors.RunnerError:
         where = f"{action} SQS queue {self._url}"
+        if isinstance(exc, ParamValidationError):
+            return errors.FatalError(_too_old(exc))
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in _NO_QUEUE_CODES:
             return errors.FatalError(
@@ -188,12 +250,23 @@ class SqsQueue:
 
 
 def _message(raw: Any, received_at: float) -> Message:
+    attributes = raw.get("Attributes", {})
     return Message(
         message_id=raw.get("MessageId", ""),
         body=raw.get("Body", ""),
         receipt=raw.get("ReceiptHandle", ""),
-        receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         received_at=received_at,
+        group_id=attributes.get("MessageGroupId"),
+    )
+
+
+def _too_old(exc: ParamValidationError) -> str:
+    """One line for a request this botocore cannot even form."""
+    reason = " ".join(str(exc).split())
+    return (
+        f"botocore {botocore.__version__} cannot form the runner's SQS requests ({reason}):"
+        f" upgrade it with pip install -U 'boto3>={MIN_BOTO3}' 'botocore>={MIN_BOTO3}'"
     )
 
 

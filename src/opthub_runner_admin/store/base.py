@@ -38,7 +38,8 @@ class Store(Protocol):
     """Reads and writes the table.
 
     Writes raise ``errors.AlreadyDone`` when the trial already has a result,
-    ``errors.ResultTooLarge`` when the item cannot be stored as it is, and
+    ``errors.ResultTooLarge`` when the item is too large or too deeply nested,
+    ``errors.ResultRejected`` when DynamoDB refuses it for another reason, and
     ``errors.TransientError`` for throttling and connection failures.
     """
 

@@ -1,8 +1,10 @@
 """The store seam in memory, for tests and the demo.
 
 It keeps raw items of exactly the shapes ``DynamoStore`` writes (it builds
-them with the same functions) and answers ``trial_states`` with the same code
-over an in-memory "query", so the contract tests can hold both to one standard.
+them with the same functions, from ``store.items``) and answers
+``trial_states`` with the same code (``store.trial_states``) over an
+in-memory "query", so the contract tests can hold both to one standard. It
+needs no AWS library.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from typing import Any
 from .. import errors
 from ..model import Evaluation, Failure, Score, Timing, TrialRef
 from .base import Solution, TrialState
-from .dynamodb import (
+from .items import (
     EVALUATIONS,
     SCORES,
     SOLUTIONS,
     Item,
-    collect_trial_states,
     evaluation_from_item,
     evaluation_item,
     flag_item,
@@ -30,6 +31,7 @@ from .dynamodb import (
     success_key,
     trial_key,
 )
+from .trial_states import collect_trial_states
 
 #: A table key: (ID, Trial).
 Key = tuple[str, str]

@@ -248,7 +248,9 @@ class Worker:
 
     def _take(self, message: Message) -> bool:
         """Hold a received message: start it or let it wait (True), or send it back (False)."""
-        heartbeat = Heartbeat(self._queue, message, self._settings.visibility_window)
+        heartbeat = Heartbeat(
+            self._queue, message, self._settings.visibility_window, self._settings.visibility_cap
+        )
         heartbeat.__enter__()
         held = _Held(message, self._admission_of(message), heartbeat)
         with self._lock:
@@ -355,7 +357,8 @@ class Worker:
             self._events.job_finished(held.message, outcome, time.monotonic() - started)
 
     def _call(self, held: _Held) -> Outcome:
-        ctx = JobContext(deadline=receipt_deadline(held.message), cancel=held.cancel)
+        deadline = receipt_deadline(held.message, self._settings.visibility_cap)
+        ctx = JobContext(deadline=deadline, cancel=held.cancel)
         try:
             return self._handler(held.message, ctx)
         except Cancelled as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..heartbeat import SQS_CAP, VisibilityCap
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -18,6 +20,8 @@ class WorkerSettings:
     #: First and longest pause of one cause of trouble (a match, Docker, AWS).
     backoff_initial: float = 5.0
     backoff_max: float = 300.0
+    #: SQS's 12-hour cap on one receipt and the margins kept inside it (tests shorten it).
+    visibility_cap: VisibilityCap = SQS_CAP
     #: Jobs run at once (the ``workers`` key).
     workers: int = 1
     #: Jobs of one group (participant) run at once (None = no cap).
