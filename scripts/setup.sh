@@ -14,6 +14,8 @@ command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need_apt+=(busybox-static); fi
 # The status page's test loads it in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# crun: the second runtime benchmarks/throughput.py and scripts/second-dockerd.sh measure.
+command -v crun >/dev/null 2>&1 || need_apt+=(crun)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   as_root apt-get update -qq

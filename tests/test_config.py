@@ -61,6 +61,18 @@ def test_defaults_and_lowercase_log_level() -> None:
     assert config.rm is True and config.timeout == 43200 and config.interval == 2
 
 
+def test_image_and_runtime_defaults_and_values() -> None:
+    default = parse_config(MINIMAL).config
+    assert (default.pull_policy, default.pull_interval, default.runtime) == (
+        "if-missing",
+        300,
+        None,
+    )
+    text = MINIMAL + "pull_policy: always\npull_interval: 60\nruntime: crun\n"
+    config = parse_config(text).config
+    assert (config.pull_policy, config.pull_interval, config.runtime) == ("always", 60, "crun")
+
+
 def test_relative_matches_file_is_taken_from_the_config_folder(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(MINIMAL + "matches_file: matches.yml\ncache_dir: ~/x\n")
@@ -95,6 +107,9 @@ def test_unknown_key_is_a_warning_naming_it() -> None:
             MINIMAL + "max_jobs_per_participant: 0\n",
             "'max_jobs_per_participant' must be at least 1",
         ),
+        (MINIMAL + "pull_policy: sometimes\n", "'pull_policy' must be one of always, if-missing"),
+        (MINIMAL + "pull_interval: -1\n", "'pull_interval' must be at least 0"),
+        (MINIMAL + "runtime: 3\n", "'runtime' must be text"),
     ],
 )
 def test_config_errors_name_the_key(text: str, expected: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from .executor import Executor
 from .executor.docker import (
     LABEL_INSTANCE,
     DockerExecutor,
+    ImagePolicy,
+    check_runtime,
     connect_docker,
     remove_orphans,
     runner_labels,
@@ -50,10 +53,6 @@ log = logging.getLogger(__name__)
 
 #: SQS's longest long poll.
 MAX_POLL_SECONDS = 20
-#: Docker connections one job may hold at once (attach stream, exit wait, short calls).
-DOCKER_CONNECTIONS_PER_JOB = 3
-#: Connections beyond the jobs' own (start-up reaping, pulls, removals).
-DOCKER_SPARE_CONNECTIONS = 4
 
 
 @dataclass
@@ -100,12 +99,30 @@ def build_match_source(
 
 
 def build_executor(
-    config: Config, docker_client: docker.DockerClient, labels: Mapping[str, str]
+    config: Config,
+    docker_client: docker.DockerClient,
+    labels: Mapping[str, str],
+    resources: ExitStack | None = None,
 ) -> DockerExecutor:
-    """The one place the executor is made, so that the daemon and ``try`` run alike."""
-    return DockerExecutor(
-        client=docker_client, rm=config.rm, output_limit=config.output_limit, labels=labels
+    """The one place the executor is made, so that the daemon and ``try`` run alike.
+
+    With ``resources``, the executor overlaps its work with the runner's
+    (``prestart``) and is closed when ``resources`` is; without, it does not
+    overlap and needs no closing.
+    """
+    check_runtime(docker_client, config.runtime)
+    executor = DockerExecutor(
+        client=docker_client,
+        rm=config.rm,
+        output_limit=config.output_limit,
+        labels=labels,
+        images=ImagePolicy(pull_policy=config.pull_policy, pull_interval=config.pull_interval),
+        runtime=config.runtime,
+        prestart=config.prestart and resources is not None,
     )
+    if resources is not None:
+        resources.callback(executor.close)
+    return executor
 
 
 def build_image_trial(
@@ -125,8 +142,17 @@ def build_image_trial(
     )
 
 
-def build_worker(mode: str, config: Config, options: Options | None = None) -> Worker:
-    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line."""
+def build_worker(
+    mode: str,
+    config: Config,
+    options: Options | None = None,
+    resources: ExitStack | None = None,
+) -> Worker:
+    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line.
+
+    What must be released at the end (the executor's containers started
+    ahead) is registered on ``resources``; close it after ``Worker.run``.
+    """
     options = options or Options()
     queue_url = config.queue_url(mode)
     clients = aws_clients(
@@ -139,15 +165,13 @@ def build_worker(mode: str, config: Config, options: Options | None = None) -> W
     queue_info = queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
-    docker_client = connect_docker(
-        max_pool_size=DOCKER_CONNECTIONS_PER_JOB * config.workers + DOCKER_SPARE_CONNECTIONS
-    )
+    docker_client = connect_docker(workers=config.workers)
     removed = remove_orphans(docker_client)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor: Executor = build_executor(config, docker_client, labels)
+    executor: Executor = build_executor(config, docker_client, labels, resources)
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)
     matches = build_match_source(config, options, clients.session)

@@ -94,10 +94,11 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
 
     try:
         monitor = build_monitor(mode, config)
-        worker = build_worker(mode, config, Options(dev=dev, events=monitor.events))
-        install_signal_handlers(worker)
-        with pidfiles.registered(mode), monitor:
-            stats = worker.run()
+        with contextlib.ExitStack() as resources:
+            worker = build_worker(mode, config, Options(dev=dev, events=monitor.events), resources)
+            install_signal_handlers(worker)
+            with pidfiles.registered(mode), monitor:
+                stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:

@@ -100,6 +100,11 @@ class Config:
     health_stall_seconds: int = 300
     # The container's command (issue 8): arguments after the image's entrypoint.
     command: tuple[str, ...] | None = None
+    # Images and runtime of the containers (issue 9).
+    pull_policy: str = "if-missing"
+    pull_interval: int = 300
+    runtime: str | None = None
+    prestart: bool = False
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -137,8 +142,9 @@ _INTS: dict[str, int] = {
     "status_interval": 0,
     "slow_job_warning": 1,
     "health_stall_seconds": 1,
+    "pull_interval": 0,
 }
-_BOOLS = ("rm", "force")
+_BOOLS = ("rm", "force", "prestart")
 _STRS = (
     "region_name",
     "table_name",
@@ -154,8 +160,12 @@ _STRS = (
     "cognito_client_id",
     "metrics_host",
     "log_format",
+    "pull_policy",
+    "runtime",
 )
 LOG_FORMATS = ("text", "json")
+#: Text keys that take one of a few words.
+_CHOICES = {"pull_policy": ("always", "if-missing", "never")}
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
 #: Never echoed back in an error message.
@@ -266,23 +276,25 @@ def parse_command(value: Any, where: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+def _check_int(key: str, value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
+    if value < _INTS[key]:
+        raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+    if key == "workers" and value > MAX_WORKERS:
+        raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
+    if key == "metrics_port" and value > 65535:
+        raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
+    if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
+        raise ConfigError(f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}")
+    return value
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
     if key == "command":
         return parse_command(value, f"{source}: 'command'")
     if key in _INTS:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
-        if value < _INTS[key]:
-            raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
-        if key == "workers" and value > MAX_WORKERS:
-            raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
-        if key == "metrics_port" and value > 65535:
-            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
-        if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
-            raise ConfigError(
-                f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"
-            )
-        return value
+        return _check_int(key, value, source)
     if key in _BOOLS:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
@@ -295,4 +307,8 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
     if not isinstance(value, str):
         shown = type(value).__name__ if key in _SECRETS else repr(value)
         raise ConfigError(f"{source}: '{key}' must be text, got {shown}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(
+            f"{source}: '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}"
+        )
     return value

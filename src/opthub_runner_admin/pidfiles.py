@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .processes import PidState, pid_state
+
 
 def state_dir() -> Path:
     """``$XDG_RUNTIME_DIR/opthub-runner``, else ``~/.local/state/opthub-runner``."""
@@ -65,13 +67,9 @@ def running(mode: str | None = None, folder: Path | None = None) -> list[Running
 
 
 def _is_runner(pid: int) -> bool:
-    """Alive, and still an opthub-runner (a recycled pid must not be signalled)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # someone else's process: not ours to stop
+    """Alive, ours to signal, and still an opthub-runner (a recycled pid must not be signalled)."""
+    if pid_state(pid) is not PidState.OURS:
+        return False  # gone, a zombie, or someone else's process: not ours to stop
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

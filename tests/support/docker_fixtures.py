@@ -117,6 +117,7 @@ def make_executor(
 
     def make(**kwargs: Any) -> DockerExecutor:
         labels = {**runner_labels("test"), **case_labels, **kwargs.pop("labels", {})}
-        return DockerExecutor(client=docker_client, labels=labels, **kwargs)
+        client = kwargs.pop("client", docker_client)
+        return DockerExecutor(client=client, labels=labels, **kwargs)
 
     return make

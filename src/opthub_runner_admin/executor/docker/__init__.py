@@ -1,0 +1,34 @@
+"""The Docker executor, one concern a module.
+
+``executor`` runs one job's container; ``images`` makes sure its image is
+there; ``streams`` serves the attach stream; ``redaction`` turns Docker's
+errors into the seam's, without secrets; ``reaping`` removes what a crashed
+runner left behind; ``connection`` connects at start-up.
+"""
+
+from .connection import check_runtime, connect_docker
+from .executor import DockerExecutor
+from .images import ImagePolicy
+from .reaping import (
+    LABEL_HOST,
+    LABEL_INSTANCE,
+    LABEL_KEEP,
+    LABEL_PID,
+    LABEL_RUNNER,
+    remove_orphans,
+    runner_labels,
+)
+
+__all__ = [
+    "LABEL_HOST",
+    "LABEL_INSTANCE",
+    "LABEL_KEEP",
+    "LABEL_PID",
+    "LABEL_RUNNER",
+    "DockerExecutor",
+    "ImagePolicy",
+    "check_runtime",
+    "connect_docker",
+    "remove_orphans",
+    "runner_labels",
+]

@@ -1,0 +1,321 @@
+"""The Docker implementation of the executor seam.
+
+One run is: make sure the image is present (``images``), create a container
+with stdin open, attach to its standard streams BEFORE starting it (so that
+no early output is lost), start it, write the stdin lines and half-close,
+then wait for the exit, the timeout or a cancel (``streams``).
+
+The container is removed in a ``finally`` whatever happened; containers that
+a crashed runner left behind are found by their labels and removed by
+``reaping.remove_orphans`` at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Hashable, Mapping
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import LogConfig
+
+from ..base import Cancelled, Execution, RunSpec
+from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
+from .reaping import LABEL_KEEP
+from .redaction import explanation, mentions_secret, translate
+from .removal import Remover
+from .streams import Attachment, ExitWaiter, StdinWriter
+from .warm import LiveContainer, WarmPool
+
+log = logging.getLogger(__name__)
+
+#: How often the main thread looks at the cancel flag and the deadline (seconds).
+POLL_INTERVAL = 0.2
+#: json-file log bound: ``docker logs`` still works for rm=false debugging, disk stays bounded.
+LOG_MAX_SIZE = "10m"
+
+
+class DockerExecutor:
+    """Runs one ``RunSpec`` in a fresh container; see the module docstring.
+
+    ``output_limit`` bounds the bytes kept per stream (the LAST bytes are
+    kept, since the result is the last line); ``stop_timeout`` is how long to
+    wait for a killed container to exit and for its output to drain before
+    giving up on them (the container is force-removed anyway). ``images``
+    says when images are pulled; ``runtime`` is the OCI runtime Docker runs
+    the containers with (None: the daemon's default), passed as is.
+    ``prestart`` overlaps Docker's work with the runner's: the next job's
+    container is started ahead (``warm``) and finished ones are removed in
+    the background (``removal``); ``close()`` must then be called at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: docker.DockerClient,
+        rm: bool = True,
+        output_limit: int = 4 * 1024 * 1024,
+        labels: Mapping[str, str] = MappingProxyType({}),
+        stop_timeout: float = 10.0,
+        images: ImagePolicy = DEFAULT_IMAGE_POLICY,
+        runtime: str | None = None,
+        prestart: bool = False,
+    ) -> None:
+        if output_limit <= 0:
+            raise ValueError("output_limit must be positive")
+        self._api: Any = client.api
+        self._rm = rm
+        self._output_limit = output_limit
+        self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
+        self._stop_timeout = stop_timeout
+        self._images = ImageProvider(api=self._api, policy=images)
+        self._runtime = runtime
+        self._remover = Remover(remove=self._remove) if prestart else None
+        self._warm = WarmPool(discard=self._discard) if prestart else None
+        self._active = 0
+        self._active_lock = threading.Lock()
+        # Containers whose removal failed because the daemon was away. They carry
+        # this live runner's pid, so remove_orphans would never take them: the
+        # next run removes them once the daemon answers again.
+        self._leftovers: set[str] = set()
+        self._leftovers_lock = threading.Lock()
+
+    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
+        """Run ``spec``; Docker's own errors leave here as the seam's errors."""
+        if cancel.is_set():
+            raise Cancelled(f"run of {spec.image} cancelled before it started")
+        try:
+            self._remove_leftovers()
+            self._images.ensure(spec.image, cancel)
+            return self._run(spec, cancel)
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            translated = translate(exc, spec, runtime=self._runtime)
+            if translated is None:
+                raise
+            # Docker quotes invalid variables in its errors: drop such an
+            # original from the chain so that no logged traceback shows a secret.
+            raise translated from (None if mentions_secret(exc, spec) else exc)
+
+    # -- one run -----------------------------------------------------------
+
+    def _run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
+        key = self._warm_key(spec) if self._warm is not None else None
+        with self._active_lock:
+            self._active += 1
+            if self._warm is not None:
+                self._warm.fit(self._active)
+        container = self._warm.take(key) if self._warm is not None else None
+        try:
+            if container is None:
+                container = self._create_attached(spec, cancel)
+            elif self._warm is not None:
+                log.debug("using container %s started ahead", container.name)
+                # This key starts fine: start the next one now, so that its start
+                # overlaps this job's run and the runner's work between jobs.
+                self._warm.prepare(key, lambda: self._start_ahead(spec))
+            try:
+                execution = self._supervise(spec, cancel, container)
+            finally:
+                container.attachment.close()
+                self._dispose(container.name)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+        if self._warm is not None:
+            # Only after a run that worked: a broken image must not be started twice.
+            self._warm.prepare(key, lambda: self._start_ahead(spec))
+        return execution
+
+    def _create_attached(self, spec: RunSpec, cancel: threading.Event) -> LiveContainer:
+        name = f"opthub-{uuid.uuid4().hex[:12]}"
+        try:
+            self._create(spec, name, cancel)
+            return LiveContainer(name, Attachment.open(self._api, name, self._output_limit))
+        except BaseException:
+            self._dispose(name)
+            raise
+
+    def _start_ahead(self, spec: RunSpec) -> LiveContainer:
+        container = self._create_attached(spec, threading.Event())
+        try:
+            self._api.start(container.name)
+        except BaseException:
+            self._discard(container)
+            raise
+        container.started = True
+        return container
+
+    def _warm_key(self, spec: RunSpec) -> Hashable:
+        """What a container started ahead must share with the job (the image by id)."""
+        image_id = str(self._api.inspect_image(spec.image)["Id"])
+        command = tuple(spec.command) if spec.command is not None else None
+        return (spec.image, image_id, tuple(sorted(spec.environment.items())), command)
+
+    def _discard(self, container: LiveContainer) -> None:
+        """Remove a container that ran no job (even with ``rm`` off: nothing to debug in it)."""
+        container.attachment.close()
+        self._dispose(container.name, keep=False)
+
+    def _dispose(self, name: str, *, keep: bool | None = None) -> None:
+        """Remove now, or in the background when overlapping; keep it when ``rm`` is off."""
+        if not self._rm if keep is None else keep:
+            return
+        if self._remover is not None:
+            self._remover.submit(name)
+        else:
+            self._remove(name)
+
+    def close(self) -> None:
+        """Remove the containers started ahead and those still queued for removal.
+
+        Call at the runner's stop; a no-op without ``prestart``.
+        """
+        if self._warm is not None:
+            self._warm.close()
+        if self._remover is not None:
+            self._remover.close()
+
+    def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> None:
+        """Create the container; recover once if a remembered image was deleted meanwhile."""
+        try:
+            self._create_container(spec, name)
+        except docker.errors.ImageNotFound:
+            self._images.forget(spec.image)
+            self._images.ensure(spec.image, cancel)
+            self._create_container(spec, name)
+
+    def _create_container(self, spec: RunSpec, name: str) -> None:
+        host_config = self._api.create_host_config(
+            log_config=LogConfig(
+                type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
+            ),
+            runtime=self._runtime,
+        )
+        # detach=False with stdin_open=True is what makes docker-py set
+        # StdinOnce (and the Attach* flags): the daemon then closes the
+        # container's stdin when our attach connection half-closes.
+        # use_config_proxy=False: the environment is exactly the match's.
+        self._api.create_container(
+            spec.image,
+            command=list(spec.command) if spec.command is not None else None,
+            name=name,
+            detach=False,
+            stdin_open=True,
+            tty=False,
+            environment=dict(spec.environment),
+            labels=self._labels,
+            host_config=host_config,
+            use_config_proxy=False,
+        )
+
+    def _supervise(
+        self, spec: RunSpec, cancel: threading.Event, container: LiveContainer
+    ) -> Execution:
+        name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
+        started_at = _now()
+        if not container.started:
+            self._api.start(name)
+        deadline = time.monotonic() + spec.timeout
+        if spec.deadline is not None:
+            deadline = min(deadline, spec.deadline)
+        StdinWriter(sock, spec.stdin_lines).start()
+        waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
+        waiter.start()
+        timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
+        finished_at = _now()
+        if timed_out:
+            waiter.done.wait(self._stop_timeout)
+            exit_code = None
+        else:
+            exit_code = waiter.result()
+        reader.finish(sock, self._stop_timeout)
+        stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
+        log.debug("container %s of %s ended: exit %s", name, spec.image, exit_code)
+        return Execution(
+            exit_code=exit_code,
+            stdout=stdout[0],
+            stderr=stderr[0],
+            timed_out=timed_out,
+            started_at=started_at,
+            finished_at=finished_at,
+            stdout_truncated=stdout[1],
+            stderr_truncated=stderr[1],
+        )
+
+    def _await_exit(
+        self,
+        spec: RunSpec,
+        cancel: threading.Event,
+        name: str,
+        waiter: ExitWaiter,
+        deadline: float,
+    ) -> bool:
+        """Block until exit (False), the deadline (True, container killed) or a cancel."""
+        while not waiter.done.wait(POLL_INTERVAL):
+            if cancel.is_set():
+                log.info("cancelling container %s of %s", name, spec.image)
+                self._kill(name)
+                raise Cancelled(f"run of {spec.image} cancelled")
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "container %s of %s timed out after %ss: killing it",
+                    name,
+                    spec.image,
+                    spec.timeout,
+                )
+                self._kill(name)
+                return True
+        return False
+
+    def _kill(self, name: str) -> None:
+        """SIGKILL, not SIGTERM: an image that ignores SIGTERM must still end."""
+        try:
+            self._api.kill(name, signal="SIGKILL")
+        except docker.errors.APIError as exc:
+            if exc.is_server_error():
+                raise
+            log.debug("kill %s: %s", name, explanation(exc))  # already exited or gone
+
+    def _remove(self, name: str) -> None:
+        """Force-remove, logging (never raising) so that the original outcome survives."""
+        try:
+            self._api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass  # never created, or already removed
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress
+                log.error("could not remove container %s: %s", name, explanation(exc))
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            log.error(
+                "could not remove container %s (it will be removed when Docker answers again): %s",
+                name,
+                exc,
+            )
+            with self._leftovers_lock:
+                self._leftovers.add(name)
+
+    def _remove_leftovers(self) -> None:
+        """Remove the containers that ``_remove`` could not; keep those it still cannot."""
+        with self._leftovers_lock:
+            names = sorted(self._leftovers)
+        for name in names:
+            try:
+                self._api.remove_container(name, force=True)
+            except docker.errors.NotFound:
+                pass  # the daemon lost it (a restart without live-restore)
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                continue  # still away or busy: next time
+            log.info("removed container %s, abandoned while Docker was unreachable", name)
+            with self._leftovers_lock:
+                self._leftovers.discard(name)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

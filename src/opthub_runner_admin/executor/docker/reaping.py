@@ -1,0 +1,77 @@
+"""Host-level crash recovery: the labels that tie a container to its runner, and the reaper.
+
+A runner killed with SIGKILL cannot remove its containers. Each container
+carries the host name and pid of the runner that made it; at the next start,
+``remove_orphans`` removes those whose runner is gone, and only those.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+import docker
+import docker.errors
+
+from ...processes import pid_alive
+
+log = logging.getLogger(__name__)
+
+#: Label on every container a runner creates; ``remove_orphans`` filters on it.
+LABEL_RUNNER = "opthub-runner"
+#: Host name of the runner that created the container (pids only mean something there).
+LABEL_HOST = "opthub-runner.host"
+#: Pid of the runner process that created the container (dead pid = orphan).
+LABEL_PID = "opthub-runner.pid"
+#: Free-form id of the runner instance, for the administrator's ``docker ps --filter``.
+LABEL_INSTANCE = "opthub-runner.instance"
+#: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
+LABEL_KEEP = "opthub-runner.keep"
+
+
+def runner_labels(instance_id: str) -> dict[str, str]:
+    """Labels that tie a container to this runner process, for crash recovery."""
+    return {
+        LABEL_RUNNER: "1",
+        LABEL_HOST: socket.gethostname(),
+        LABEL_PID: str(os.getpid()),
+        LABEL_INSTANCE: instance_id,
+    }
+
+
+def remove_orphans(
+    client: docker.DockerClient, *, alive: Callable[[int], bool] = pid_alive
+) -> list[str]:
+    """Remove containers that a runner on THIS host left behind when it died.
+
+    Only containers labelled by a runner on this host are considered, only
+    those meant to be removed (not kept by ``rm: false``), and only when
+    their runner's pid is no longer alive: a live runner's containers and
+    other hosts' containers (sharing a remote daemon) are never touched. A pid
+    reused by an unrelated process makes us keep the container until that
+    process ends, which errs on the safe side. Returns the removed ids.
+    """
+    host_filter = {"label": [f"{LABEL_RUNNER}=1", f"{LABEL_HOST}={socket.gethostname()}"]}
+    removed: list[str] = []
+    for info in client.api.containers(all=True, filters=host_filter):
+        container_id = str(info["Id"])
+        labels = info.get("Labels") or {}
+        pid = _parse_pid(labels.get(LABEL_PID))
+        if pid is None or pid == os.getpid() or alive(pid) or labels.get(LABEL_KEEP) == "1":
+            continue  # a kept container (rm: false) stays for ``docker logs``
+        try:
+            client.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            continue  # gone meanwhile
+        log.warning("removed container %s left behind by dead runner pid %s", container_id, pid)
+        removed.append(container_id)
+    return removed
+
+
+def _parse_pid(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

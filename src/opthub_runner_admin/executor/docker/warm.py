@@ -1,0 +1,122 @@
+"""Containers started ahead of their job, so that Docker's start-up overlaps the runner's work.
+
+Starting a container (network namespace, runtime, mounts) is most of a
+short job's cost. While the runner writes one result, deletes its message,
+takes the next one and reads its solution, a container for the next job of
+the same kind (same image, image id, environment and command, which is what
+consecutive trials of one match share) is created, attached and started in
+the background. It then waits on its stdin, which only the job writes: the
+job's own input reaches it exactly as in a cold start, and its timeout runs
+from that moment. Once a key is known to start, the next container is
+started as soon as a job takes the warm one, so that its start overlaps the
+job's own run as well.
+
+A warm container that does not fit the next job (another match, an image
+pulled or tagged again meanwhile) is removed, never used. The pool holds at
+most as many containers as there were runs at once, and ``close`` removes
+them at the runner's stop; a crashed runner's are reaped at the next start
+by their pid label like any other container.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from .streams import Attachment
+
+log = logging.getLogger(__name__)
+
+#: Longest wait for a container being started ahead before the job starts its own.
+PREPARE_WAIT = 30.0
+
+
+@dataclass
+class LiveContainer:
+    """A created container with its attachment open; ``started`` once Docker started it."""
+
+    name: str
+    attachment: Attachment
+    started: bool = False
+
+
+class WarmPool:
+    """Started containers waiting for a job with the same key; thread-safe."""
+
+    def __init__(self, *, discard: Callable[[LiveContainer], None]) -> None:
+        self._discard = discard
+        self._lock = threading.Lock()
+        self._ready: list[tuple[Hashable, LiveContainer]] = []
+        #: Keys being started now; the condition is notified when one is ready (or failed).
+        self._preparing: list[Hashable] = []
+        self._changed = threading.Condition(self._lock)
+        self._capacity = 1
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    def take(self, key: Hashable) -> LiveContainer | None:
+        """A started container for ``key``, or None; ready ones of other keys are discarded.
+
+        A container for ``key`` still starting is waited for: it will be ready
+        sooner than a new one, which would also compete with it for the CPU.
+        """
+        with self._lock:
+            self._changed.wait_for(lambda: key not in self._preparing, timeout=PREPARE_WAIT)
+            found = next((c for k, c in self._ready if k == key), None)
+            stale = [c for k, c in self._ready if k != key]
+            self._ready = [(k, c) for k, c in self._ready if c is not found and k == key]
+        for container in stale:
+            log.debug("warm container %s does not fit the job: removing it", container.name)
+            self._discard(container)
+        return found
+
+    def fit(self, concurrent_runs: int) -> None:
+        """Keep up to as many warm containers as runs seen at once."""
+        with self._lock:
+            self._capacity = max(self._capacity, concurrent_runs)
+
+    def prepare(self, key: Hashable, make: Callable[[], LiveContainer]) -> None:
+        """Start a container for ``key`` in the background, unless the pool is full or closed."""
+        with self._lock:
+            # Containers ready for another key make room: the latest job is the best guess.
+            stale = [c for k, c in self._ready if k != key]
+            self._ready = [(k, c) for k, c in self._ready if k == key]
+            full = len(self._ready) + len(self._preparing) >= self._capacity
+            if not (self._closed or full):
+                self._preparing.append(key)
+                thread = threading.Thread(
+                    target=self._prepare, args=(key, make), name="docker-prestart", daemon=True
+                )
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+                thread.start()  # under the lock: close() must see and join it
+        for container in stale:
+            self._discard(container)
+
+    def _prepare(self, key: Hashable, make: Callable[[], LiveContainer]) -> None:
+        container: LiveContainer | None = None
+        try:
+            container = make()
+        except Exception as exc:  # the job will start its own container and meet the error
+            log.debug("could not start a container ahead: %s", exc)
+        with self._lock:
+            self._preparing.remove(key)
+            self._changed.notify_all()
+            keep = container is not None and not self._closed
+            if keep and container is not None:
+                self._ready.append((key, container))
+        if container is not None and not keep:
+            self._discard(container)
+
+    def close(self) -> None:
+        """Discard every warm container, waiting for those being started."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for _, container in ready:
+            self._discard(container)

@@ -1,0 +1,173 @@
+"""Scale-out across hosts: two Docker daemons on this machine stand for two hosts.
+
+The second daemon (``scripts/second-dockerd.sh``) has its own socket, data
+root, exec root, pid file, cgroup parent and bridge. One runner uses each
+daemon; they share the queue and the table. One of them is killed with
+SIGKILL in the middle of a job: its message comes back and the other host
+evaluates it, every trial ends with exactly one result, and the dead
+runner's container on its own daemon is left alone by the runner on the
+other daemon (only a runner started again on that daemon may reap it).
+Afterwards the first daemon must still run containers: a second daemon
+started carelessly once deleted the first one's bridge.
+
+The same daemon, which has crun registered, shows what a runtime that cannot
+create containers does (on a hybrid cgroup host, crun refuses): the job is
+the administrator's error naming the runtime, not a participant's failure.
+
+Needs root (a daemon, a bridge); skipped otherwise, and when ``dockerd`` is
+not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from opthub_runner_admin.demo.images import build_busybox_image
+from opthub_runner_admin.executor import ContainerRejected, RunSpec
+from opthub_runner_admin.executor.docker import DockerExecutor, runner_labels
+from tests.support.aws_fixtures import AwsStack
+from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, containers_labelled
+from tests.support.e2e import match_entry, queue_counts, write_config
+from tests.support.runners import RunnerPool, runner_containers, wait_for
+
+from .helpers import new_match, scan_results, submit
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "second-dockerd.sh"
+SECOND_DAEMON_ENV = {
+    "OPTHUB_BENCH_STATE": "/run/opthub-test-d2",
+    "OPTHUB_BENCH_DATA": "/var/lib/opthub-test-d2",
+    "OPTHUB_BENCH_BRIDGE": "otb0",
+    "OPTHUB_BENCH_SUBNET": "172.31.251.1/24",
+    # The host's cgroup mounts as they are: on a hybrid host crun then refuses to work.
+    "OPTHUB_BENCH_HIDE_UNIFIED": "0",
+}
+UNIFIED = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+#: Takes a second: long enough to be killed in the middle of.
+NAP_SCRIPT = "IFS= read -r line\nsleep 1\necho '{\"objective\": 1}'\n"
+TRIALS = 12
+
+pytestmark = pytest.mark.slow
+
+
+def _script(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), action],
+        env={**os.environ, **SECOND_DAEMON_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def second_daemon(docker_client: docker.DockerClient) -> Iterator[str]:
+    """DOCKER_HOST of a second daemon, stopped afterwards; the first must still work."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("a second Docker daemon needs root and dockerd")
+    started = _script("start")
+    if started.returncode != 0:
+        pytest.fail(f"second dockerd did not start: {started.stderr.strip()}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        stopped = _script("stop")
+        assert stopped.returncode == 0, stopped.stderr
+    # The first daemon still has its bridge and runs a container.
+    image = build_busybox_image(docker_client, f"{TEST_IMAGE_PREFIX}d2-after:latest", "true\n")
+    container = docker_client.api.create_container(image)
+    try:
+        docker_client.api.start(container)
+        assert docker_client.api.wait(container, timeout=60)["StatusCode"] == 0
+    finally:
+        docker_client.api.remove_container(container, force=True)
+
+
+def test_two_hosts_share_the_queue_and_a_killed_runner_is_left_to_its_own_host(
+    tmp_path: Path,
+    aws: AwsStack,
+    runners: RunnerPool,
+    docker_client: docker.DockerClient,
+    second_daemon: str,
+) -> None:
+    second = docker.DockerClient(base_url=second_daemon)
+    image = f"{TEST_IMAGE_PREFIX}d2-nap:latest"
+    for client in (docker_client, second):
+        build_busybox_image(client, image, NAP_SCRIPT)
+    match = new_match()
+    config = write_config(
+        tmp_path, aws, {match: match_entry(image)}, log_level="INFO", visibility_timeout=3
+    )
+    refs = submit(aws, match, [[n] for n in range(TRIALS)])
+    first_host = runners.start("evaluator", config)
+    second_host = runners.start("evaluator", config, env={"DOCKER_HOST": second_daemon})
+    killed_container = ""
+    try:
+        running = wait_for(
+            lambda: (
+                "evaluation Success" in second_host.log()
+                and runner_containers(second, second_host.pid, running=True)
+            ),
+            120,
+            "a job done and a container running on the second daemon",
+        )
+        killed_container = running[0]["Id"]
+        second_host.kill()
+        # The same host runs a runner again, on the FIRST daemon: its start-up reaper
+        # sees only its own daemon, so the dead runner's container stays.
+        replacement = runners.start("evaluator", config)
+        wait_for(
+            lambda: len(scan_results(aws, "Evaluation")) >= TRIALS,
+            180,
+            f"{TRIALS} evaluations",
+            interval=0.5,
+        )
+        assert second.api.inspect_container(killed_container)["Id"] == killed_container
+        for process in (first_host, replacement):
+            process.signal(signal.SIGTERM)
+        for process in (first_host, replacement):
+            assert process.wait(60) == 0, process.log()[-3000:]
+    finally:
+        for info in runner_containers(second, second_host.pid):
+            second.api.remove_container(info["Id"], force=True)
+        second.close()
+    results = scan_results(aws, "Evaluation")
+    per_trial = Counter(r["TrialNo"] for r in results)
+    assert sorted(per_trial) == sorted(ref.trial_no for ref in refs)
+    assert set(per_trial.values()) == {1}
+    assert {r["Status"] for r in results} == {"Success"}
+    assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
+    assert "evaluation Success" in first_host.log()
+    assert "evaluation Success" in second_host.log()  # both hosts worked before the kill
+
+
+def test_a_runtime_that_cannot_create_containers_is_the_administrators_error(
+    second_daemon: str, case_labels: dict[str, str]
+) -> None:
+    if shutil.which("crun") is None or not (UNIFIED.exists() and UNIFIED.read_text().strip()):
+        pytest.skip("needs crun on a hybrid cgroup host with controllers on the v2 side")
+    second = docker.DockerClient(base_url=second_daemon)
+    image = build_busybox_image(second, f"{TEST_IMAGE_PREFIX}d2-ok:latest", "echo ok\n")
+    spec = RunSpec(image=image, stdin_lines=[], timeout=20.0)
+    labels = {**runner_labels("test"), **case_labels}
+    try:
+        runc = DockerExecutor(client=second, labels=labels)
+        assert runc.run(spec, threading.Event()).stdout == "ok\n"
+        crun = DockerExecutor(client=second, labels=labels, runtime="crun")
+        with pytest.raises(ContainerRejected) as caught:
+            crun.run(spec, threading.Event())
+        assert "with runtime 'crun'" in str(caught.value)
+        assert "hybrid" in str(caught.value)
+        assert containers_labelled(second, case_labels) == []
+    finally:
+        second.close()

@@ -1,0 +1,236 @@
+"""Image pull policy against the real daemon and a registry on loopback.
+
+The registry (``tests/support/registry.py``) is ours, but the pulls are the
+real daemon's: what these tests count and see is what Docker asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from opthub_runner_admin.demo.images import build_busybox_image
+from opthub_runner_admin.executor import ImageNotAvailable, RunSpec
+from opthub_runner_admin.executor.docker import DockerExecutor, ImagePolicy, runner_labels
+from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
+from tests.support.registry import LoopbackRegistry, serve
+
+NORMAL_TIMEOUT = 20.0
+#: An interval no test outlives: "pulled once in this interval".
+LONG_INTERVAL = 3600.0
+
+
+@pytest.fixture
+def registry(docker_client: docker.DockerClient) -> Iterator[LoopbackRegistry]:
+    """A loopback registry; the tags the daemon pulled from it are untagged afterwards."""
+    for running in serve(LoopbackRegistry()):
+        yield running
+        for image in docker_client.api.images(name=f"{running.host}/*"):
+            for tag in image.get("RepoTags") or []:
+                if tag.startswith(running.host):
+                    docker_client.api.remove_image(tag, force=True)
+
+
+class _CountingApi:
+    """The real low-level client, counting the pulls it was asked for."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self.pulls = 0
+        self._lock = threading.Lock()
+
+    def pull(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.pulls += 1
+        return self._api.pull(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+
+class _Client:
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+
+def _executor(api: Any, labels: dict[str, str], **policy: Any) -> DockerExecutor:
+    return DockerExecutor(
+        client=_Client(api),
+        labels={**runner_labels("test"), **labels},
+        images=ImagePolicy(**policy),
+    )
+
+
+def _run(executor: DockerExecutor, image: str) -> str:
+    spec = RunSpec(image=image, stdin_lines=[], timeout=NORMAL_TIMEOUT)
+    return executor.run(spec, threading.Event()).stdout
+
+
+def _echo_image(image_factory: ImageFactory, word: str) -> str:
+    return image_factory(f"{TEST_IMAGE_PREFIX}pull-{word}:latest", f"echo {word}\n")
+
+
+def test_always_picks_up_an_image_pushed_again_under_the_same_tag(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+) -> None:
+    name = f"opthub-test/retag-{uuid.uuid4().hex[:8]}"
+    image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
+    always = _executor(docker_client.api, case_labels, pull_policy="always", pull_interval=0)
+    if_missing = _executor(docker_client.api, case_labels)
+    assert _run(always, image) == "one\n"
+    assert _run(if_missing, image) == "one\n"
+
+    registry.publish(docker_client, _echo_image(image_factory, "two"), name, "1")
+    assert _run(if_missing, image) == "one\n"  # present: never asks the registry again
+    assert _run(always, image) == "two\n"
+
+
+def test_always_pulls_a_tag_once_per_interval(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+) -> None:
+    name = f"opthub-test/interval-{uuid.uuid4().hex[:8]}"
+    image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
+    api = _CountingApi(docker_client.api)
+    executor = _executor(api, case_labels, pull_policy="always", pull_interval=LONG_INTERVAL)
+    for _ in range(3):
+        assert _run(executor, image) == "one\n"
+    assert api.pulls == 1
+    assert registry.manifest_requests == 1
+
+
+def test_concurrent_jobs_share_one_pull(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+) -> None:
+    name = f"opthub-test/flight-{uuid.uuid4().hex[:8]}"
+    image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
+    registry.manifest_delay = 1.0  # the pull is still under way when the other jobs arrive
+    api = _CountingApi(docker_client.api)
+    executor = _executor(api, case_labels, pull_policy="always", pull_interval=LONG_INTERVAL)
+    jobs = 4
+    barrier = threading.Barrier(jobs)
+    outputs: list[str] = []
+
+    def job() -> None:
+        barrier.wait()
+        outputs.append(_run(executor, image))
+
+    threads = [threading.Thread(target=job) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outputs == ["one\n"] * jobs
+    assert api.pulls == 1
+    assert registry.manifest_requests == 1
+
+
+def test_a_failed_pull_is_retried_then_named_or_falls_back_to_the_local_copy(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    name = f"opthub-test/gone-{uuid.uuid4().hex[:8]}"
+    image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
+    absent = f"{registry.host}/{name}:never-pushed"
+    api = _CountingApi(docker_client.api)
+    policy = {"pull_attempts": 3, "pull_backoff": 0.05}
+    executor = _executor(api, case_labels, pull_policy="always", pull_interval=0, **policy)
+    with pytest.raises(ImageNotAvailable) as caught:
+        _run(executor, absent)
+    assert absent in str(caught.value)
+    assert api.pulls == 3
+
+    assert _run(executor, image) == "one\n"  # pulled: now present locally
+    registry.manifests.clear()  # the registry loses it (or is down)
+    api.pulls = 0
+    with caplog.at_level(logging.WARNING):
+        assert _run(executor, image) == "one\n"
+    assert api.pulls == 3
+    assert any(image in record.getMessage() for record in caplog.records)
+
+
+def test_never_runs_present_images_and_refuses_absent_ones(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+) -> None:
+    local = _echo_image(image_factory, "one")
+    name = f"opthub-test/never-{uuid.uuid4().hex[:8]}"
+    remote = registry.publish(docker_client, local, name, "1")
+    api = _CountingApi(docker_client.api)
+    executor = _executor(api, case_labels, pull_policy="never")
+    assert _run(executor, local) == "one\n"
+    with pytest.raises(ImageNotAvailable) as caught:
+        _run(executor, remote)
+    assert remote in str(caught.value)
+    assert "pull_policy is never" in str(caught.value)
+    assert api.pulls == 0
+    assert registry.manifest_requests == 0
+
+
+def test_a_docker_login_done_while_running_is_used_at_the_next_pull(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "config.json"
+    # Some login already exists when the runner starts: docker-py caches a non-empty config.
+    _write_login(config, "registry.example.org", "someone:else")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    client = docker.from_env()
+    name = f"opthub-test/private-{uuid.uuid4().hex[:8]}"
+    image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
+    registry.credentials = "admin:s3cret-Passw0rd"
+    executor = _executor(client.api, case_labels, pull_attempts=1)
+    with pytest.raises(ImageNotAvailable) as caught:
+        _run(executor, image)
+    assert image in str(caught.value)
+
+    _write_login(config, registry.host, registry.credentials)  # the operator's `docker login`
+    assert _run(executor, image) == "one\n"
+    expected = "Basic " + base64.b64encode(registry.credentials.encode()).decode()
+    assert expected in registry.authorizations
+    client.close()
+
+
+def _write_login(path: Path, host: str, credentials: str) -> None:
+    auth = base64.b64encode(credentials.encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+
+
+def test_an_image_tagged_again_locally_is_used_by_the_next_run(
+    docker_client: docker.DockerClient, case_labels: dict[str, str]
+) -> None:
+    tag = f"{TEST_IMAGE_PREFIX}retagged-{uuid.uuid4().hex[:8]}:latest"
+    executor = _executor(docker_client.api, case_labels)
+    try:
+        build_busybox_image(docker_client, tag, "echo first\n")
+        assert _run(executor, tag) == "first\n"
+        build_busybox_image(docker_client, tag, "echo second\n")
+        assert _run(executor, tag) == "second\n"  # the tag is resolved at each create
+    finally:
+        docker_client.api.remove_image(tag, force=True)

@@ -1,0 +1,111 @@
+"""``prestart``: the next container started ahead, finished ones removed in the background.
+
+What matters is that a job's result is exactly what a cold start gives (its
+own stdin, environment and image), and that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import docker
+
+from opthub_runner_admin.demo.images import build_busybox_image
+from opthub_runner_admin.executor import RunSpec
+from tests.support.docker_fixtures import (
+    TEST_IMAGE_PREFIX,
+    ExecutorFactory,
+    ImageFactory,
+    containers_labelled,
+)
+
+NORMAL_TIMEOUT = 20.0
+#: Prints its stdin line, its environment's WORD, and the time it was started vs. read stdin.
+ECHO_SCRIPT = 'IFS= read -r line\necho "$line $WORD"\n'
+
+
+def _spec(image: str, line: str, word: str = "w") -> RunSpec:
+    return RunSpec(
+        image=image, stdin_lines=[line], timeout=NORMAL_TIMEOUT, environment={"WORD": word}
+    )
+
+
+def test_the_next_job_runs_in_a_container_started_ahead_with_its_own_stdin(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True, rm=False)  # kept: its logs show which job it ran
+    try:
+        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
+        # The container for the next job is started (and waits on its stdin).
+        running = _wait_for_running(docker_client, case_labels)
+        assert len(running) == 1
+        ahead = running[0]["Id"]
+        assert executor.run(_spec(image, "second"), threading.Event()).stdout == "second w\n"
+        assert docker_client.api.logs(ahead) == b"second w\n"
+    finally:
+        executor.close()
+    # With rm off the two finished containers stay; the one started for a third job does not.
+    assert len(containers_labelled(docker_client, case_labels)) == 2
+
+
+def _wait_for_running(client: docker.DockerClient, labels: dict[str, str]) -> list[dict[str, Any]]:
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()], "status": "running"}
+    deadline = time.monotonic() + 30
+    while True:
+        found: list[dict[str, Any]] = client.api.containers(filters=filters)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_a_container_started_ahead_is_not_used_for_another_environment_or_image(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    case_labels: dict[str, str],
+) -> None:
+    tag = f"{TEST_IMAGE_PREFIX}overlap-retag-{uuid.uuid4().hex[:8]}:latest"
+    executor = make_executor(prestart=True)
+    try:
+        build_busybox_image(docker_client, tag, ECHO_SCRIPT)
+        assert executor.run(_spec(tag, "a", "one"), threading.Event()).stdout == "a one\n"
+        assert executor.run(_spec(tag, "b", "two"), threading.Event()).stdout == "b two\n"
+        assert _wait_for_running(docker_client, case_labels)  # started ahead, old image
+        build_busybox_image(docker_client, tag, 'IFS= read -r line\necho "new $line"\n')
+        assert executor.run(_spec(tag, "c", "two"), threading.Event()).stdout == "new c\n"
+    finally:
+        executor.close()
+        docker_client.api.remove_image(tag, force=True)
+    assert containers_labelled(docker_client, case_labels) == []
+
+
+def test_concurrent_runs_each_get_their_own_input(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True)
+    outputs: dict[str, str] = {}
+
+    def job(line: str) -> None:
+        outputs[line] = executor.run(_spec(image, line), threading.Event()).stdout
+
+    try:
+        for round_ in range(3):
+            threads = [threading.Thread(target=job, args=(f"r{round_}j{i}",)) for i in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+    finally:
+        executor.close()
+    assert outputs == {f"r{r}j{i}": f"r{r}j{i} w\n" for r in range(3) for i in range(3)}
+    assert containers_labelled(docker_client, case_labels) == []
