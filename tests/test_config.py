@@ -101,6 +101,12 @@ def test_unknown_key_is_a_warning_naming_it() -> None:
         ("region_name: r\ntable_name: [unclosed\n", "line 3: YAML syntax error"),
         ("- a\n- b\n", "expected a mapping"),
         (MINIMAL + "visibility_timeout: 50000\n", "'visibility_timeout' must be at most 43200"),
+        (MINIMAL + "workers: 0\n", "'workers' must be at least 1, got 0"),
+        (MINIMAL + "workers: 65\n", "'workers' must be at most 64, got 65"),
+        (
+            MINIMAL + "max_jobs_per_participant: 0\n",
+            "'max_jobs_per_participant' must be at least 1",
+        ),
         (MINIMAL + "pull_policy: sometimes\n", "'pull_policy' must be one of always, if-missing"),
         (MINIMAL + "pull_interval: -1\n", "'pull_interval' must be at least 0"),
         (MINIMAL + "runtime: 3\n", "'runtime' must be text"),
@@ -168,6 +174,25 @@ def test_cli_missing_queue_url_exits_2(tmp_path: Path) -> None:
     result = _cli("evaluator", cwd=tmp_path)
     assert result.returncode == 2
     assert "'evaluator_queue_url' is required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_default_to_one_and_the_cap_to_none() -> None:
+    config = parse_config(MINIMAL).config
+    assert (config.workers, config.max_jobs_per_participant) == (1, None)
+    capped = parse_config(MINIMAL + "workers: 8\nmax_jobs_per_participant: 2\n").config
+    assert (capped.workers, capped.max_jobs_per_participant) == (8, 2)
+    assert (
+        parse_config(MINIMAL + "max_jobs_per_participant: null\n").config.max_jobs_per_participant
+        is None
+    )
+
+
+def test_cli_refuses_zero_workers_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text(MINIMAL)
+    result = _cli("evaluator", "--workers", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
     assert "Traceback" not in result.stderr
 
 

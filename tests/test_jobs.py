@@ -24,9 +24,10 @@ from opthub_runner_admin.executor import (
     RunSpec,
 )
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
+from opthub_runner_admin.jobs.admission import Admission
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
-from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Retry
+from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES, UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
@@ -254,22 +255,25 @@ def test_bad_messages_are_dropped(body: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "cause"),
     [
-        UnknownMatch("no match"),
-        AdminError("not the administrator"),
-        ImageNotAvailable("cannot pull"),
-        DockerUnavailable("daemon gone"),
-        TransientError("API timeout"),
+        (UnknownMatch("no match"), Cause(f"match:{MATCH}")),
+        (AdminError("not the administrator"), Cause(f"match:{MATCH}")),
+        (ImageNotAvailable("cannot pull"), Cause(f"match:{MATCH}")),
+        (DockerUnavailable("daemon gone"), Cause("docker", shared=True)),
+        (TransientError("API timeout"), Cause("api", shared=True)),
     ],
 )
-def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(error: Exception) -> None:
+def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(
+    error: Exception, cause: Cause
+) -> None:
     store = MemoryStore()
     source_error = error if not isinstance(error, (ImageNotAvailable, DockerUnavailable)) else None
     executor = ScriptedExecutor(error)
     outcome = evaluate(store, executor, matches=Matches(source_error))
     assert isinstance(outcome, Retry)
-    assert outcome.backoff is True
+    # Blamed on what failed: one match backs off alone, an outage pauses everything.
+    assert outcome.backoff == cause
     assert outcome.body is not None and json.loads(outcome.body)["TrialNo"] == "0001"
     assert store.evaluation_items() == []
 
@@ -487,3 +491,26 @@ def test_score_values(line: str, stored: Decimal | None) -> None:
         assert "no valid score" in item["ErrorMessage"]
     else:
         assert item["Status"] == "Success" and item["Value"] == stored
+
+
+# --- admission: the keys the worker sees --------------------------------------
+
+
+def test_the_scorer_orders_a_participant_by_trial_and_the_evaluator_does_not() -> None:
+    store = MemoryStore()
+    scorer = score_job(store, ScriptedExecutor(ran('{"score": 1}')))
+    evaluator = EvaluateJob(store=store, matches=Matches(), executor=scorer.executor, timeout=60)
+    seventh = message(ref(7))
+    other = message(TrialRef(MATCH, "p-2", "0007"))
+    assert scorer.admission(seventh).position == 7
+    assert evaluator.admission(seventh).position is None
+    # One group per participant of a match; a broken match backs off by its key.
+    assert scorer.admission(seventh).group == evaluator.admission(message(ref(1))).group
+    assert scorer.admission(seventh).group != scorer.admission(other).group
+    assert scorer.admission(seventh).causes == (f"match:{MATCH}",)
+
+
+def test_an_unreadable_body_has_no_keys_so_that_it_runs_and_is_dropped() -> None:
+    job = score_job(MemoryStore(), ScriptedExecutor(ran('{"score": 1}')))
+    bad = Message("id", "not json", "r", 1, time.monotonic())
+    assert job.admission(bad) == Admission()

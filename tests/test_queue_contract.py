@@ -244,6 +244,35 @@ def test_concurrent_consumers_never_get_the_same_message(harness: QueueHarness) 
     assert sorted(received) == sorted(bodies)
 
 
+def test_receive_many_returns_a_batch_of_distinct_messages_never_more_than_asked(
+    harness: QueueHarness,
+) -> None:
+    bodies = [f"batch-{n}" for n in range(5)]
+    for body in bodies:
+        harness.send(body)
+    first = harness.queue.receive_many(wait_seconds=1, visibility_timeout=30, max_messages=3)
+    # SQS may answer with fewer than are there, never with more than asked.
+    assert 1 <= len(first) <= 3
+    received = list(first)
+    while (more := harness.queue.receive_many(0, 30, 10)) != []:
+        received.extend(more)
+    assert sorted(m.body for m in received) == sorted(bodies)
+    assert len({m.message_id for m in received}) == len(bodies)
+    assert all(m.receive_count == 1 for m in received)
+
+
+def test_receive_many_is_capped_at_sqs_s_ten(harness: QueueHarness) -> None:
+    # SQS rejects MaxNumberOfMessages above 10: the queue clamps what it asks for.
+    for n in range(12):
+        harness.send(f"many-{n}")
+    batch = harness.queue.receive_many(wait_seconds=1, visibility_timeout=30, max_messages=25)
+    assert 1 <= len(batch) <= 10
+
+
+def test_receive_many_of_an_empty_queue_returns_an_empty_batch(harness: QueueHarness) -> None:
+    assert harness.queue.receive_many(wait_seconds=1, visibility_timeout=30, max_messages=4) == []
+
+
 # --- FIFO queues ----------------------------------------------------------------------
 
 

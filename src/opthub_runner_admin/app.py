@@ -193,8 +193,7 @@ def build_worker(
     queue_info = queue.check()
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
-    # ``workers`` is the concurrency key of issue 9 (a sibling branch); 1 until it exists.
-    docker_client = connect_docker(workers=int(getattr(config, "workers", 1)))
+    docker_client = connect_docker(workers=config.workers)
     removed = remove_orphans(docker_client)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
@@ -234,9 +233,19 @@ def build_worker(
         visibility_window=config.visibility_timeout,
         max_jobs=config.num,
         grace_period=config.grace_period,
+        workers=config.workers,
+        max_jobs_per_group=config.max_jobs_per_participant,
     )
     kind = " (FIFO queue)" if queue_info.fifo else ""
-    log.info("%s %s ready on %s%s (table %s)", mode, instance, queue_url, kind, config.table_name)
+    log.info(
+        "%s %s ready on %s%s (table %s, %d workers)",
+        mode,
+        instance,
+        queue_url,
+        kind,
+        config.table_name,
+        config.workers,
+    )
     return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
 
 

@@ -7,6 +7,7 @@ distinct exit code (2: configuration, 1: cannot run), never a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__, pidfiles
-from .config import Config, ConfigError, load_config
+from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
 from .file_permissions import exposed_secrets_warning
 from .worker import Worker
@@ -78,18 +79,22 @@ def install_signal_handlers(worker: Worker) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if worker.stopping:
-            log.warning("%s again: stopping the running job now", name)
+            log.warning("%s again: stopping the running jobs now", name)
             worker.stop(force=True)
         else:
-            log.warning("%s: finishing the running job, then exiting (again to stop it now)", name)
+            log.warning(
+                "%s: finishing the running jobs, then exiting (again to stop them now)", name
+            )
             worker.stop()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
 
 
-def run_mode(mode: str, config_path: str, dev: bool) -> None:
+def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None) -> None:
     config = read_config(config_path)
+    if workers is not None:
+        config = dataclasses.replace(config, workers=workers)
     from .app import Options, build_monitor, build_worker
 
     try:
@@ -114,11 +119,12 @@ def run_mode(mode: str, config_path: str, dev: bool) -> None:
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
-        "%s stopped: %d done, %d dropped, %d put back",
+        "%s stopped: %d done, %d dropped, %d put back, %d sent back unstarted",
         mode,
         stats.done,
         stats.dropped,
         stats.retried,
+        stats.held_back,
     )
 
 
@@ -131,8 +137,14 @@ def _mode_command(mode: str) -> Callable[..., Any]:
         help="YAML configuration file.",
     )
     @click.option("--dev", is_flag=True, help="Use OptHub's development stack.")
-    def command(config_path: str, dev: bool) -> None:
-        run_mode(mode, config_path, dev)
+    @click.option(
+        "--workers",
+        type=click.IntRange(1, MAX_WORKERS),
+        default=None,
+        help="Jobs run at once (overrides 'workers' in the config file; default 1).",
+    )
+    def command(config_path: str, dev: bool, workers: int | None) -> None:
+        run_mode(mode, config_path, dev, workers)
 
     command.__doc__ = (
         "Evaluate submitted solutions with the problem image."

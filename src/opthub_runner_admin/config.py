@@ -26,6 +26,9 @@ MODES = ("evaluator", "scorer")
 
 #: SQS keeps a message invisible for at most 12 hours.
 SQS_MAX_VISIBILITY = 43200
+#: Most jobs one process runs at once: each holds a thread, a heartbeat and Docker
+#: connections; beyond this, start more runner processes (or hosts) instead.
+MAX_WORKERS = 64
 
 
 class ConfigError(Exception):
@@ -87,6 +90,9 @@ class Config:
     max_deferrals: int = 30
     defer_seconds: int = 10
     cache_dir: Path | None = None
+    # Concurrency (issue 9): jobs at once, and at most this many of one participant.
+    workers: int = 1
+    max_jobs_per_participant: int | None = None
     # Observability (status line, JSON logs, metrics, status page, health).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -149,6 +155,8 @@ _INTS: dict[str, int] = {
     "grace_period": 0,
     "max_deferrals": 0,
     "defer_seconds": 0,
+    "workers": 1,
+    "max_jobs_per_participant": 1,
     "metrics_port": 0,
     "status_interval": 0,
     "slow_job_warning": 1,
@@ -184,7 +192,7 @@ _REQUIRED = ("region_name", "table_name")
 #: config file holding one should be readable by its owner only.
 SECRET_KEYS = ("access_key_id", "secret_access_key")
 _SECRETS = set(SECRET_KEYS)
-_NULLABLE = {"grace_period", "metrics_port", "command"}
+_NULLABLE = {"grace_period", "max_jobs_per_participant", "metrics_port", "command"}
 
 # Container isolation keys: sizes take bytes or text such as 512m; key -> smallest.
 _SIZES: dict[str, int] = {
@@ -308,21 +316,25 @@ def parse_command(value: Any, where: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+def _check_int(key: str, value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
+    if value < _INTS[key]:
+        raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
+    if key == "workers" and value > MAX_WORKERS:
+        raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
+    if key == "metrics_port" and value > 65535:
+        raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
+    if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
+        raise ConfigError(f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}")
+    return value
+
+
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
     if key in _OWN_CHECKS:
         return _OWN_CHECKS[key](key, value, source)
     if key in _INTS:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: '{key}' must be a whole number, got {value!r}")
-        if value < _INTS[key]:
-            raise ConfigError(f"{source}: '{key}' must be at least {_INTS[key]}, got {value}")
-        if key == "metrics_port" and value > 65535:
-            raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
-        if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
-            raise ConfigError(
-                f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}"
-            )
-        return value
+        return _check_int(key, value, source)
     if key in _BOOLS:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")

@@ -89,7 +89,7 @@ def test_bad_messages_are_dropped_and_counted_and_good_ones_still_pass(
             "every bad message handled",
         )
         # Then good messages, one padded with an unknown key up to the size limit: the
-        # runner (paused after the administrator's error) still takes them.
+        # runner (the unknown match backing off alone) still takes them.
         (plain,) = submit(aws, match, [[1, 2]])
         padded = TrialRef(match, "p-2", "0001")
         put_solution(aws.clients.dynamodb, aws.table_name, padded, [3])

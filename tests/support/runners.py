@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,14 +125,18 @@ class RunnerPool:
         self.started: list[RunnerProcess] = []
 
     def start(
-        self, mode: str, config_path: Path, env: Mapping[str, str] | None = None
+        self,
+        mode: str,
+        config_path: Path,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> RunnerProcess:
-        """``opthub-runner <mode> --config <config_path>`` with HOME in the test's folder."""
+        """``opthub-runner <mode> --config <config_path> [args]`` with HOME in the test's folder."""
         log_path = self._workdir / f"runner-{mode}-{len(self.started)}.log"
         command = [sys.executable, "-m", "opthub_runner_admin.cli", mode]
         with log_path.open("wb") as log_file:
             popen = subprocess.Popen(
-                [*command, "--config", str(config_path)],
+                [*command, "--config", str(config_path), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -58,9 +58,9 @@ class EvaluateJob(TrialJob[Evaluation]):
         if too_large is not None:
             log.info("%s evaluation Failed: %s", ref, too_large.message)
             return self.write_failure(ref, too_large, ctx.cancel)
-        match = self.matches.get(ref.match_id)
+        match = self.match_of(ref)
         log.info("evaluating %s with %s", ref, match.problem.image)
-        execution = self.run_container(match.problem, [line], ctx)
+        execution = self.run_container(ref, match.problem, [line], ctx)
         result = redact_failure(
             interpret_evaluation(execution, time_limit=self.timeout), match.problem.environment
         )

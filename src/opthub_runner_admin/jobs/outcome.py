@@ -31,20 +31,35 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Cause:
+    """What a failure is blamed on, so that only the work meeting it backs off.
+
+    ``key`` names the cause (``match:<id>``, ``docker``, ``aws``, ``api``):
+    while it backs off, messages whose admission lists the key go back to the
+    queue without running. ``shared`` causes are met by every message (the
+    Docker daemon or AWS away): they pause receiving altogether.
+    """
+
+    key: str
+    shared: bool = False
+
+
+@dataclass(frozen=True)
 class Retry:
     """Nothing was decided: hand the message back, visible again after ``delay`` seconds.
 
     ``body`` set means requeue a fresh copy with that body (resetting the
     receive count so deliberate retries never reach the dead-letter queue);
-    otherwise the message itself is released. ``backoff`` asks the worker to
-    pause before taking more work, for trouble that the next message would
-    meet too (an administrator's mistake, the Docker daemon gone).
+    otherwise the message itself is released. ``backoff`` names the cause of
+    trouble that other messages would meet too (an administrator's mistake
+    about one match, the Docker daemon gone): the worker backs off from that
+    cause alone, doubling its pause while the trouble lasts.
     """
 
     delay: int
     reason: str
     body: str | None = None
-    backoff: bool = False
+    backoff: Cause | None = None
 
 
 Outcome = Done | Drop | Retry

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class ScoreJob(TrialJob[Score]):
     kind = "score"
+    ordered = True
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class ScoreJob(TrialJob[Score]):
                 job.deferrals,
             )
             self.history.give_up(ref, history.missing)
-        match = self.matches.get(ref.match_id)
+        match = self.match_of(ref)
         lines = [
             json.dumps(evaluation.as_json()),
             json.dumps([entry.as_json() for entry in history.entries]),
@@ -87,7 +88,7 @@ class ScoreJob(TrialJob[Score]):
             match.indicator.image,
             len(history.entries),
         )
-        execution = self.run_container(match.indicator, lines, ctx)
+        execution = self.run_container(ref, match.indicator, lines, ctx)
         result = redact_failure(
             interpret_score(execution, time_limit=self.timeout), match.indicator.environment
         )

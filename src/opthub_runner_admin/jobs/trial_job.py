@@ -8,6 +8,7 @@ is the same and lives here once.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -24,12 +25,13 @@ from ..errors import (
     TransientError,
 )
 from ..executor import Cancelled, Execution, Executor, RunSpec
-from ..matches import ImageSpec, MatchSource
+from ..matches import ImageSpec, MatchSource, MatchSpec
 from ..model import Failure, Timing, TrialRef
 from ..queue import Message
 from ..store import Store
+from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
-from .outcome import Done, Drop, JobContext, Outcome, Retry
+from .outcome import Cause, Done, Drop, JobContext, Outcome, Retry
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,38 @@ UNEXPECTED_RETRY_DELAY = 30
 #: Longest pause between two attempts to write a result.
 MAX_WRITE_BACKOFF = 30.0
 
+#: Causes every message would meet: the worker pauses receiving while they back off.
+DOCKER = Cause("docker", shared=True)
+AWS = Cause("aws", shared=True)
+API = Cause("api", shared=True)
+
+
+def match_cause(match_id: str) -> Cause:
+    """Trouble with one match (unknown to the source, its image missing or refused)."""
+    return Cause(f"match:{match_id}")
+
+
+class Blamed(Exception):
+    """An administrator's or transient error, with the cause it is blamed on.
+
+    Raised by the steps that talk to the match source and to Docker, so that
+    the job can tell one broken match from an outage; anything else a job
+    meets comes from the table (AWS).
+    """
+
+    def __init__(self, error: AdminError | TransientError, cause: Cause) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.cause = cause
+
 
 class TrialJob(ABC, Generic[R]):
     """Template of one job; subclasses say what to read, run and write."""
 
     #: "evaluation" or "score", for log lines.
     kind: str
+    #: Whether one participant's trials must run in trial order (the scorer's history).
+    ordered: bool = False
 
     def __init__(
         self,
@@ -71,6 +99,18 @@ class TrialJob(ABC, Generic[R]):
         self.timeout = timeout
         self.command = command
 
+    def admission(self, message: Message) -> Admission:
+        """The participant is the group; the scorer orders by trial; the match may back off."""
+        try:
+            ref = parse_body(message.body).ref
+        except BadMessage:
+            return UNRESTRICTED
+        return Admission(
+            group=json.dumps([ref.match_id, ref.participant_id]),
+            position=int(ref.trial_no) if self.ordered else None,
+            causes=(match_cause(ref.match_id).key,),
+        )
+
     def __call__(self, message: Message, ctx: JobContext) -> Outcome:
         try:
             job = parse_body(message.body)
@@ -81,16 +121,38 @@ class TrialJob(ABC, Generic[R]):
             return Drop(str(exc))
         try:
             return self.handle(job, message, ctx)
-        except AdminError as exc:
-            log.error("%s: %s (the message goes back to the queue and is retried)", job.ref, exc)
-            return Retry(ADMIN_RETRY_DELAY, str(exc), body=message.body, backoff=True)
-        except TransientError as exc:
-            log.warning("%s: %s (retrying later)", job.ref, exc)
-            return Retry(TRANSIENT_RETRY_DELAY, str(exc), body=message.body, backoff=True)
+        except Blamed as blamed:
+            return self.put_back(job, message, blamed.error, blamed.cause)
+        except (AdminError, TransientError) as exc:
+            # Not from the match source nor Docker: from the table.
+            return self.put_back(job, message, exc, AWS)
         except (Cancelled, FatalError):
             raise
         except Exception as exc:  # a poison message must never loop forever
             return self.unexpected(job, message, exc, ctx)
+
+    def put_back(
+        self,
+        job: JobMessage,
+        message: Message,
+        error: AdminError | TransientError,
+        cause: Cause,
+    ) -> Outcome:
+        """Nothing decided: a fresh copy goes back, and the worker backs off from ``cause``."""
+        if isinstance(error, AdminError):
+            log.error("%s: %s (the message goes back to the queue and is retried)", job.ref, error)
+            return Retry(ADMIN_RETRY_DELAY, str(error), body=message.body, backoff=cause)
+        log.warning("%s: %s (retrying later)", job.ref, error)
+        return Retry(TRANSIENT_RETRY_DELAY, str(error), body=message.body, backoff=cause)
+
+    def match_of(self, ref: TrialRef) -> MatchSpec:
+        """The match's images; an unknown match blames the match, an API outage the API."""
+        try:
+            return self.matches.get(ref.match_id)
+        except AdminError as exc:
+            raise Blamed(exc, match_cause(ref.match_id)) from exc
+        except TransientError as exc:
+            raise Blamed(exc, API) from exc
 
     @abstractmethod
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
@@ -163,12 +225,14 @@ class TrialJob(ABC, Generic[R]):
         return Retry(TRANSIENT_RETRY_DELAY, f"no {what}")
 
     def run_container(
-        self, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
+        self, ref: TrialRef, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
     ) -> Execution:
         """Run at most ``timeout`` seconds, and stop by the job's deadline whatever that leaves.
 
         The deadline is absolute, so a slow pull or container creation cannot
-        push the run past SQS's 12-hour cap on the message.
+        push the run past SQS's 12-hour cap on the message. An image that is
+        missing or refused blames the trial's match (whose image it is); a
+        Docker daemon away blames Docker.
         """
         spec = RunSpec(
             image=image.image,
@@ -178,7 +242,12 @@ class TrialJob(ABC, Generic[R]):
             command=image.command if image.command is not None else self.command,
             deadline=ctx.deadline,
         )
-        return self.executor.run(spec, ctx.cancel)
+        try:
+            return self.executor.run(spec, ctx.cancel)
+        except AdminError as exc:
+            raise Blamed(exc, match_cause(ref.match_id)) from exc
+        except TransientError as exc:
+            raise Blamed(exc, DOCKER) from exc
 
     def write(
         self,

@@ -36,6 +36,16 @@ class Queue(Protocol):
         """Long-poll for up to ``wait_seconds``; return at most one message or None."""
         ...
 
+    def receive_many(
+        self, wait_seconds: int, visibility_timeout: int, max_messages: int
+    ) -> list[Message]:
+        """Long-poll as ``receive`` does; return up to ``max_messages`` (1..10) messages.
+
+        Returns as soon as any message is there: the batch is what was
+        available, not a wait for ``max_messages``.
+        """
+        ...
+
     def delete(self, message: Message) -> None:
         """The job is finished: remove the message for good."""
         ...

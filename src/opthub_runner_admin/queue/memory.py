@@ -21,6 +21,7 @@ from .errors import ReceiptExpired
 from .sqs import (
     FALLBACK_GROUP_ID,
     MAX_DELAY_SECONDS,
+    MAX_RECEIVE_BATCH,
     MAX_VISIBILITY_SECONDS,
     MAX_WAIT_SECONDS,
     QueueInfo,
@@ -88,15 +89,26 @@ class MemoryQueue:
 
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
         """Wait up to ``wait_seconds`` for a visible message; hide it for ``visibility_timeout``."""
+        messages = self.receive_many(wait_seconds, visibility_timeout, 1)
+        return messages[0] if messages else None
+
+    def receive_many(
+        self, wait_seconds: int, visibility_timeout: int, max_messages: int
+    ) -> list[Message]:
+        """As ``receive``, returning up to ``max_messages`` (1..10) of those visible at once."""
         deadline = time.monotonic() + _clamp(wait_seconds, 0, MAX_WAIT_SECONDS)
+        wanted = _clamp(max_messages, 1, MAX_RECEIVE_BATCH)
         with self._condition:
             while True:
                 now = time.monotonic()
-                stored = self._next_visible(now)
-                if stored is not None:
-                    return self._deliver(stored, now, visibility_timeout)
-                if now >= deadline:
-                    return None
+                batch: list[Message] = []
+                while len(batch) < wanted:
+                    stored = self._next_visible(now)
+                    if stored is None:
+                        break
+                    batch.append(self._deliver(stored, now, visibility_timeout))
+                if batch or now >= deadline:
+                    return batch
                 # Wake at the deadline, when a held message becomes visible, or on a notify.
                 wake = min([deadline, *self._hidden_deadlines(now)])
                 self._condition.wait(wake - now)

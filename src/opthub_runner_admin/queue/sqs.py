@@ -42,6 +42,8 @@ MAX_VISIBILITY_SECONDS = 43200
 MIN_BOTO3 = "1.34.101"
 #: SQS's longest per-message delay.
 MAX_DELAY_SECONDS = 900
+#: SQS hands out at most this many messages per receive.
+MAX_RECEIVE_BATCH = 10
 
 #: Codes SQS answers with when the queue URL names no queue (query and JSON protocol).
 _NO_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -140,10 +142,12 @@ class SqsQueue:
         except ParamValidationError as exc:
             raise errors.FatalError(_too_old(exc)) from exc
 
-    def _receive_params(self, wait_seconds: int, visibility_timeout: int) -> dict[str, Any]:
+    def _receive_params(
+        self, wait_seconds: int, visibility_timeout: int, max_messages: int = 1
+    ) -> dict[str, Any]:
         return {
             "QueueUrl": self._url,
-            "MaxNumberOfMessages": 1,
+            "MaxNumberOfMessages": _clamp(max_messages, 1, MAX_RECEIVE_BATCH),
             "WaitTimeSeconds": _clamp(wait_seconds, 0, MAX_WAIT_SECONDS),
             "VisibilityTimeout": _clamp(visibility_timeout, 0, MAX_VISIBILITY_SECONDS),
             "MessageSystemAttributeNames": _SYSTEM_ATTRIBUTES,
@@ -151,24 +155,19 @@ class SqsQueue:
 
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
         """Long-poll for one message, hidden from others for ``visibility_timeout`` seconds."""
+        messages = self.receive_many(wait_seconds, visibility_timeout, 1)
+        return messages[0] if messages else None
+
+    def receive_many(
+        self, wait_seconds: int, visibility_timeout: int, max_messages: int
+    ) -> list[Message]:
+        """Long-poll for up to ``max_messages`` messages (SQS allows 1..10 a call)."""
         with self._calling("receive from"):
             response = self._client.receive_message(
-                **self._receive_params(wait_seconds, visibility_timeout)
+                **self._receive_params(wait_seconds, visibility_timeout, max_messages)
             )
         received_at = time.monotonic()
-        messages = response.get("Messages", [])
-        if not messages:
-            return None
-        raw = messages[0]
-        attributes = raw.get("Attributes", {})
-        return Message(
-            message_id=raw.get("MessageId", ""),
-            body=raw.get("Body", ""),
-            receipt=raw.get("ReceiptHandle", ""),
-            receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
-            received_at=received_at,
-            group_id=attributes.get("MessageGroupId"),
-        )
+        return [_message(raw, received_at) for raw in response.get("Messages", [])]
 
     def delete(self, message: Message) -> None:
         """Remove the message for good."""
@@ -248,6 +247,18 @@ class SqsQueue:
         if is_transient(exc):
             return errors.TransientError(f"cannot {where}: {describe(exc)}")
         return errors.AdminError(f"cannot {where}: {describe(exc)}")
+
+
+def _message(raw: Any, received_at: float) -> Message:
+    attributes = raw.get("Attributes", {})
+    return Message(
+        message_id=raw.get("MessageId", ""),
+        body=raw.get("Body", ""),
+        receipt=raw.get("ReceiptHandle", ""),
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        received_at=received_at,
+        group_id=attributes.get("MessageGroupId"),
+    )
 
 
 def _too_old(exc: ParamValidationError) -> str:

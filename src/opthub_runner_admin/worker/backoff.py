@@ -1,0 +1,92 @@
+"""Backing off per cause: one broken match never slows the others.
+
+A failure is blamed on a cause (``match:<id>``, ``docker``, ``aws``...); the
+cause's pause doubles with each failure in a row, up to a maximum, and ends
+with a success of work that met it. While a cause backs off, messages that
+would meet it go back to the queue without running; when its pause is over,
+a single message is let through as a probe, and the others wait for the
+probe's outcome rather than all failing at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class _State:
+    pause: float
+    until: float
+    probing: bool = False
+
+
+class Backoffs:
+    """The causes backing off now; not thread-safe (the worker holds its lock)."""
+
+    def __init__(
+        self, *, initial: float, maximum: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._clock = clock
+        self._states: dict[str, _State] = {}
+
+    def failed(self, key: str) -> float:
+        """Work blamed ``key`` for a failure: start or double its pause; return the pause."""
+        state = self._states.get(key)
+        pause = self._initial if state is None else min(state.pause * 2, self._maximum)
+        self._states[key] = _State(pause=pause, until=self._clock() + pause)
+        return pause
+
+    def succeeded(self, keys: Iterable[str]) -> list[str]:
+        """Work that met ``keys`` succeeded: they no longer back off. Returns those that did."""
+        return [key for key in keys if self._states.pop(key, None) is not None]
+
+    def probe_ended(self, keys: Iterable[str]) -> None:
+        """A probe ended with neither a failure nor a success of its cause: let another through."""
+        for key in keys:
+            state = self._states.get(key)
+            if state is not None:
+                state.probing = False
+
+    def blocking(self, keys: Iterable[str]) -> tuple[str, float] | None:
+        """None when work meeting ``keys`` may run now, else (the blocking key, seconds left).
+
+        A key whose pause is over lets one probe through at a time (see ``started``).
+        """
+        now = self._clock()
+        for key in keys:
+            state = self._states.get(key)
+            if state is None:
+                continue
+            if state.until > now:
+                return key, state.until - now
+            if state.probing:
+                return key, state.pause
+        return None
+
+    def started(self, keys: Iterable[str]) -> None:
+        """Work meeting ``keys`` starts: for a key still backing off it is the probe.
+
+        The caller reports the probe's end with ``failed``, ``succeeded`` or ``probe_ended``.
+        """
+        for key in keys:
+            state = self._states.get(key)
+            if state is not None:
+                state.probing = True
+
+    def probing(self, key: str) -> bool:
+        """Whether a probe of ``key`` is out (its pause is over, its outcome not known yet)."""
+        state = self._states.get(key)
+        return state is not None and state.probing
+
+    def remaining(self, key: str) -> float:
+        """Seconds before ``key`` is over its pause (0 when it is not backing off)."""
+        state = self._states.get(key)
+        return max(0.0, state.until - self._clock()) if state is not None else 0.0
+
+    def backing_off(self) -> list[str]:
+        """Every key with a pause in force or a probe out."""
+        return sorted(self._states)

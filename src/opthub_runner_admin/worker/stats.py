@@ -1,0 +1,51 @@
+"""The worker's settings and counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..heartbeat import SQS_CAP, VisibilityCap
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    #: Seconds one long poll of an empty queue lasts (the ``interval`` key; 1..20).
+    poll_seconds: int = 2
+    #: Heartbeat window: a dead runner's message is visible again after at most this.
+    visibility_window: int = 60
+    #: Stop after this many finished jobs (0 = no limit).
+    max_jobs: int = 0
+    #: After stop(), seconds the running jobs may take before they are cancelled (None = no limit).
+    grace_period: float | None = None
+    #: First and longest pause of one cause of trouble (a match, Docker, AWS).
+    backoff_initial: float = 5.0
+    backoff_max: float = 300.0
+    #: SQS's 12-hour cap on one receipt and the margins kept inside it (tests shorten it).
+    visibility_cap: VisibilityCap = SQS_CAP
+    #: Jobs run at once (the ``workers`` key).
+    workers: int = 1
+    #: Jobs of one group (participant) run at once (None = no cap).
+    max_jobs_per_group: int | None = None
+
+
+@dataclass
+class WorkerStats:
+    """Counters, exact under concurrency: the worker changes them under its lock."""
+
+    received: int = 0
+    done: int = 0
+    dropped: int = 0
+    #: Jobs that ended in a Retry (put back by the job itself).
+    retried: int = 0
+    cancelled: int = 0
+    errors: int = 0
+    #: Messages sent back without running (their cause backs off, their group is full, or stop).
+    held_back: int = 0
+    #: Messages settled in any way (deleted, put back or cancelled).
+    settled: int = 0
+    #: Most jobs that ran at the same time.
+    peak_running: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.dropped

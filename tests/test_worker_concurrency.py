@@ -1,0 +1,325 @@
+"""The worker with several slots, on the in-memory queue: slots, admission, backoff, stopping.
+
+Handlers here are small classes that read a test body ``"<group>/<position>"``
+and implement the admission hook as a job does; what they do is recorded so
+that every assertion is on state (who ran, together with whom, what is back
+in the queue), never on a measured duration.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from opthub_runner_admin.errors import FatalError
+from opthub_runner_admin.executor import Cancelled
+from opthub_runner_admin.jobs.admission import Admission
+from opthub_runner_admin.jobs.outcome import Cause, Done, JobContext, Outcome, Retry
+from opthub_runner_admin.queue import Message
+from opthub_runner_admin.queue.memory import MemoryQueue
+from opthub_runner_admin.worker import Worker, WorkerSettings
+from tests.support.runners import wait_for
+
+FAST = WorkerSettings(poll_seconds=1, visibility_window=2, backoff_initial=30, backoff_max=60)
+
+
+class Keyed:
+    """A handler whose bodies are ``group/position``; ``work`` does the job."""
+
+    def __init__(self, work: Callable[[Message, JobContext], Outcome], *, ordered: bool = False):
+        self.work = work
+        self.ordered = ordered
+        self.lock = threading.Lock()
+        self.running: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.peak_total = 0
+        self.started: list[str] = []
+
+    def admission(self, message: Message) -> Admission:
+        group, _, position = message.body.partition("/")
+        return Admission(
+            group=group,
+            position=int(position) if self.ordered else None,
+            causes=(f"match:{group}",),
+        )
+
+    def __call__(self, message: Message, ctx: JobContext) -> Outcome:
+        group = message.body.partition("/")[0]
+        with self.lock:
+            self.started.append(message.body)
+            self.running[group] += 1
+            self.peak[group] = max(self.peak[group], self.running[group])
+            self.peak_total = max(self.peak_total, sum(self.running.values()))
+        try:
+            return self.work(message, ctx)
+        finally:
+            with self.lock:
+                self.running[group] -= 1
+
+    def count_started(self) -> int:
+        with self.lock:
+            return len(self.started)
+
+
+def worker_for(queue: MemoryQueue, handler: Any, **changes: Any) -> Worker:
+    return Worker(queue=queue, handler=handler, settings=replace(FAST, **changes), name="test")
+
+
+def start(worker: Worker) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def blocked_until(gate: threading.Event) -> Callable[[Message, JobContext], Outcome]:
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        while not gate.wait(0.05):
+            if ctx.cancel.is_set():
+                raise Cancelled(f"{message.body} cancelled")
+        return Done("ok")
+
+    return work
+
+
+def send(queue: MemoryQueue, *bodies: str) -> None:
+    for body in bodies:
+        queue.send(body)
+
+
+def test_n_slots_run_n_jobs_at_once_and_hold_no_more_messages() -> None:
+    queue = MemoryQueue()
+    send(queue, *(f"g{n}/1" for n in range(5)))
+    release = threading.Event()
+    handler = Keyed(blocked_until(release))
+    worker = worker_for(queue, handler, workers=3, max_jobs=5)
+    thread, _ = start(worker)
+    wait_for(lambda: handler.count_started() == 3, 10, "three jobs running")
+    # Never more messages than slots: the other two are still visible in the queue.
+    assert queue.in_flight_count() == 3 and queue.visible_count() == 2
+    release.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.done == 5 and handler.peak_total == 3
+    assert worker.stats.peak_running == 3
+
+
+def test_num_finishes_exactly_num_with_several_slots() -> None:
+    queue = MemoryQueue()
+    send(queue, *(f"g{n}/1" for n in range(12)))
+    handler = Keyed(lambda m, c: Done("ok"))
+    stats = worker_for(queue, handler, workers=4, max_jobs=5).run()
+    assert stats.done == 5
+    assert stats.received == 5  # nothing over-received near the limit, nothing handed back
+    assert queue.visible_count() == 7 and queue.in_flight_count() == 0
+
+
+def test_the_per_group_cap_holds_while_other_groups_use_the_slots() -> None:
+    queue = MemoryQueue()
+    send(queue, *(f"burst/{n}" for n in range(6)), "calm/1", "calm/2")
+    release = threading.Event()
+    handler = Keyed(blocked_until(release))
+    # The burst holds at most cap + 1 slots (two running, one waiting): two stay for others.
+    worker = worker_for(queue, handler, workers=5, max_jobs=8, max_jobs_per_group=2)
+    thread, _ = start(worker)
+    wait_for(lambda: handler.running["calm"] == 2, 20, "the calm group's jobs to run")
+    assert handler.running["burst"] == 2
+    release.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert worker.stats.done == 8
+    assert handler.peak["burst"] == 2
+    # The burst's extra messages went back to the queue rather than hold every slot.
+    assert worker.stats.held_back >= 1
+
+
+def test_one_group_runs_in_order_while_others_run_beside_it() -> None:
+    queue = MemoryQueue()
+    send(queue, *(f"{group}/{n}" for n in range(1, 5) for group in ("p", "q", "r")))
+    handler = Keyed(lambda m, c: Done("ok"), ordered=True)
+    stats = worker_for(queue, handler, workers=4, max_jobs=12).run()
+    assert stats.done == 12
+    for group in "pqr":
+        assert [b for b in handler.started if b.startswith(group)] == [
+            f"{group}/{n}" for n in range(1, 5)
+        ]
+        assert handler.peak[group] == 1
+
+
+def test_a_later_trial_waits_locally_for_an_earlier_one() -> None:
+    queue = MemoryQueue()
+    send(queue, "p/1", "p/2")
+    release = threading.Event()
+    handler = Keyed(blocked_until(release), ordered=True)
+    worker = worker_for(queue, handler, workers=2, max_jobs=2)
+    thread, _ = start(worker)
+    wait_for(lambda: queue.in_flight_count() == 2, 10, "both messages held")
+    wait_for(handler.count_started, 10, "the first job")
+    assert handler.started == ["p/1"]  # p/2 is held here, not running, not sent back
+    release.set()
+    thread.join(20)
+    assert handler.started == ["p/1", "p/2"]
+    assert worker.stats.held_back == 0 and worker.stats.received == 2
+
+
+def test_stop_sends_waiting_messages_back_at_once_and_drains_the_running() -> None:
+    queue = MemoryQueue()
+    send(queue, "p/1", "p/2")
+    release = threading.Event()
+    handler = Keyed(blocked_until(release), ordered=True)
+    worker = worker_for(queue, handler, workers=2, visibility_window=60)
+    thread, _ = start(worker)
+    wait_for(lambda: queue.in_flight_count() == 2, 10, "both messages held")
+    wait_for(handler.count_started, 10, "the first job")
+    worker.stop()
+    # p/2 never started: visible again now, although the window is a minute.
+    wait_for(lambda: queue.visible_count() == 1, 10, "the waiting message back")
+    assert thread.is_alive()  # p/1 still drains
+    release.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.done == 1 and handler.started == ["p/1"]
+
+
+def test_a_second_stop_cancels_every_job_and_hands_all_back() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1", "b/1", "c/1")
+    handler = Keyed(blocked_until(threading.Event()))
+    worker = worker_for(queue, handler, workers=3, visibility_window=60)
+    thread, _ = start(worker)
+    wait_for(lambda: handler.count_started() == 3, 10, "three jobs running")
+    worker.stop()
+    worker.stop()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.cancelled == 3 and worker.stats.done == 0
+    assert queue.visible_count() == 3
+
+
+def test_the_grace_period_cancels_every_job_that_runs_on() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1", "b/1")
+    handler = Keyed(blocked_until(threading.Event()))
+    worker = worker_for(queue, handler, workers=2, visibility_window=60, grace_period=0.3)
+    thread, _ = start(worker)
+    wait_for(lambda: handler.count_started() == 2, 10, "two jobs running")
+    worker.stop()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.cancelled == 2 and queue.visible_count() == 2
+
+
+def test_a_fatal_error_in_one_slot_cancels_the_others_and_raises() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1", "b/1", "fatal/1")
+    others_running = threading.Event()
+    handler: Keyed
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        if message.body.startswith("fatal"):
+            others_running.wait(10)
+            raise FatalError("the login can no longer be renewed")
+        if handler.running["a"] and handler.running["b"]:
+            others_running.set()
+        return blocked_until(threading.Event())(message, ctx)
+
+    handler = Keyed(work)
+    worker = worker_for(queue, handler, workers=3, visibility_window=60)
+    thread, errors = start(worker)
+    thread.join(30)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], FatalError)
+    assert worker.stats.cancelled == 2
+    assert queue.visible_count() == 3  # every message handed back at once
+
+
+def test_a_broken_match_backs_off_alone_while_a_healthy_one_flows() -> None:
+    queue = MemoryQueue(max_receive_count=2)
+    send(queue, "broken/1", "broken/2", "broken/3", *(f"healthy/{n}" for n in range(5)))
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        if message.body.startswith("broken"):
+            return Retry(60, "image missing", body=message.body, backoff=Cause("match:broken"))
+        return Done("ok")
+
+    handler = Keyed(work)
+    stats = worker_for(queue, handler, max_jobs=5).run()
+    assert stats.done == 5
+    # Tried once; its other messages went back without running, as fresh copies.
+    assert [b for b in handler.started if b.startswith("broken")] == ["broken/1"]
+    assert stats.retried == 1 and stats.held_back == 2
+    assert sorted(queue.bodies()) == ["broken/1", "broken/2", "broken/3"]
+    assert queue.dead_letter_bodies() == []
+
+
+def test_a_shared_cause_pauses_receiving_until_stopped() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1")
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+
+    handler = Keyed(work)
+    worker = worker_for(queue, handler, workers=2, backoff_initial=300, backoff_max=300)
+    thread, _ = start(worker)
+    wait_for(lambda: worker.stats.retried, 10, "the first attempt")
+    send(queue, "b/1")
+    # Every message would meet a Docker outage: nothing more runs meanwhile.
+    assert not wait_for_or_none(lambda: handler.count_started() > 1, 1.5)
+    assert worker.stats.retried == 1
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert sorted(queue.bodies()) == ["a/1", "b/1"]
+
+
+def wait_for_or_none(condition: Callable[[], bool], timeout: float) -> bool:
+    try:
+        wait_for(condition, timeout, "")
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_fewer_than_one_worker_is_refused(workers: int) -> None:
+    with pytest.raises(ValueError):
+        worker_for(MemoryQueue(), Keyed(lambda m, c: Done("ok")), workers=workers)
+
+
+def test_after_a_shared_pause_one_probe_runs_before_the_others() -> None:
+    queue = MemoryQueue()
+    send(queue, "a/1")
+    release = threading.Event()
+    first = threading.Event()
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        if not first.is_set():
+            first.set()
+            return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+        return blocked_until(release)(message, ctx)
+
+    handler = Keyed(work)
+    worker = worker_for(queue, handler, workers=3, max_jobs=4, backoff_initial=0.2)
+    thread, _ = start(worker)
+    wait_for(lambda: worker.stats.retried, 10, "the first failure")
+    send(queue, "b/1", "c/1", "d/1")
+    wait_for(lambda: handler.count_started() == 2, 10, "the probe after the pause")
+    # Docker may still be away: the others wait for the probe instead of all failing.
+    assert not wait_for_or_none(lambda: handler.count_started() > 2, 1.5)
+    release.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.stats.done == 4 and worker.stats.retried == 1
