@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,18 @@ class _Client:
         self.api = api
 
 
-def _executor(api: Any, labels: dict[str, str], **policy: Any) -> DockerExecutor:
+def _executor(
+    api: Any,
+    labels: dict[str, str],
+    *,
+    on_image_pulled: Callable[[str], None] | None = None,
+    **policy: Any,
+) -> DockerExecutor:
     return DockerExecutor(
         client=_Client(api),
         labels={**runner_labels("test"), **labels},
         images=ImagePolicy(**policy),
+        on_image_pulled=on_image_pulled,
     )
 
 
@@ -106,11 +113,19 @@ def test_always_pulls_a_tag_once_per_interval(
     name = f"opthub-test/interval-{uuid.uuid4().hex[:8]}"
     image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
     api = _CountingApi(docker_client.api)
-    executor = _executor(api, case_labels, pull_policy="always", pull_interval=LONG_INTERVAL)
+    reported: list[str] = []
+    executor = _executor(
+        api,
+        case_labels,
+        on_image_pulled=reported.append,
+        pull_policy="always",
+        pull_interval=LONG_INTERVAL,
+    )
     for _ in range(3):
         assert _run(executor, image) == "one\n"
     assert api.pulls == 1
     assert registry.manifest_requests == 1
+    assert reported == [image]  # what the runner's metrics count
 
 
 def test_concurrent_jobs_share_one_pull(
@@ -153,8 +168,9 @@ def test_a_failed_pull_is_retried_then_named_or_falls_back_to_the_local_copy(
     image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
     absent = f"{registry.host}/{name}:never-pushed"
     api = _CountingApi(docker_client.api)
-    policy = {"pull_attempts": 3, "pull_backoff": 0.05}
-    executor = _executor(api, case_labels, pull_policy="always", pull_interval=0, **policy)
+    executor = _executor(
+        api, case_labels, pull_policy="always", pull_interval=0, pull_attempts=3, pull_backoff=0.05
+    )
     with pytest.raises(ImageNotAvailable) as caught:
         _run(executor, absent)
     assert absent in str(caught.value)

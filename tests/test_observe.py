@@ -8,7 +8,6 @@ health and status-line logic is driven with an injected clock (no sleeps).
 from __future__ import annotations
 
 import json
-import logging
 import re
 import signal
 import urllib.error
@@ -20,7 +19,6 @@ import docker
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import opthub_runner_admin
 from opthub_runner_admin.config import Config
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.jobs.outcome import Done, Retry
@@ -222,27 +220,14 @@ def test_metrics_live_in_a_registry_of_their_own() -> None:
     assert other["opthub_runner_retries_total{mode=evaluator}"] == 0
 
 
-def test_the_executors_pull_line_is_counted_as_a_pull() -> None:
-    # The executor announces a finished pull only in its log; the monitor counts that line.
-    source = "\n".join(
-        path.read_text()
-        for path in (Path(opthub_runner_admin.__file__).parent / "executor").rglob("*.py")
-    )
-    assert 'log.info("pulled image %s", image)' in source
+def test_pulls_reported_by_the_executor_are_counted() -> None:
+    # The executor calls ``image_pulled`` after each completed pull
+    # (tests/test_executor_images.py checks that against a real registry).
     monitor = Monitor(
         mode="evaluator", config=Config(region_name="r", table_name="t"), depth=lambda: None
     )
-    executor_log = logging.getLogger("opthub_runner_admin.executor.docker")
-    level = executor_log.level
-    executor_log.setLevel(logging.INFO)
-    monitor.start()
-    try:
-        executor_log.info("pulled image %s", "opthub-test/pulled:1")
-        executor_log.info("image %s is not present: pulling it", "opthub-test/pulled:1")
-    finally:
-        monitor.stop()
-        executor_log.setLevel(level)
-    executor_log.info("pulled image %s", "after-stop:1")
+    monitor.events.image_pulled("opthub-test/pulled:1")
+    monitor.events.image_pulled("opthub-test/pulled:2")
 
     values = samples(monitor.metrics.exposition().decode())
-    assert values["opthub_runner_image_pulls_total{mode=evaluator}"] == 1
+    assert values["opthub_runner_image_pulls_total{mode=evaluator}"] == 2

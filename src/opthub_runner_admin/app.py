@@ -124,6 +124,8 @@ def build_executor(
     docker_client: docker.DockerClient,
     labels: Mapping[str, str],
     resources: ExitStack | None = None,
+    *,
+    on_image_pulled: Callable[[str], None] | None = None,
 ) -> DockerExecutor:
     """The one place the executor is made, so that the daemon and ``try`` run alike.
 
@@ -147,6 +149,7 @@ def build_executor(
         runtime=config.runtime,
         prestart=config.prestart and resources is not None,
         limits=limits,
+        on_image_pulled=on_image_pulled,
     )
     if resources is not None:
         resources.callback(executor.close)
@@ -199,7 +202,13 @@ def build_worker(
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
     labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
-    executor: Executor = build_executor(config, docker_client, labels, resources)
+    executor: Executor = build_executor(
+        config,
+        docker_client,
+        labels,
+        resources,
+        on_image_pulled=options.events.image_pulled if options.events else None,
+    )
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)
     matches = build_match_source(config, options, clients.session)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
-from .events import JobEvents, NoEvents
+from .events import NoEvents
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,6 @@ STRUCTURED_FIELDS = (
     "queue_depth",
     "slow_jobs",
 )
-#: Where the executor logs; its "pulled image" lines are counted as pulls.
-EXECUTOR_LOGGER = "opthub_runner_admin.executor"
 
 
 class JsonFormatter(logging.Formatter):
@@ -86,20 +83,3 @@ class JobLog(NoEvents):
                 "duration_s": round(seconds, 3),
             },
         )
-
-
-class PullCounter(logging.Handler):
-    """Reports the executor's "pulled image" log lines as ``image_pulled`` events.
-
-    The executor has no observer of its own: its log line is the one place a
-    completed pull is announced, and this keeps the executor untouched.
-    """
-
-    def __init__(self, *, events: JobEvents) -> None:
-        super().__init__(level=logging.INFO)
-        self._events = events
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, str) and record.msg.startswith("pulled image") and record.args:
-            args = record.args if isinstance(record.args, Sequence) else (record.args,)
-            self._events.image_pulled(str(args[0]))

@@ -10,7 +10,7 @@ from types import TracebackType
 from ..config import Config
 from .board import StatusBoard
 from .events import Fanout
-from .logs import EXECUTOR_LOGGER, JobLog, PullCounter
+from .logs import JobLog
 from .metrics import RunnerMetrics
 from .server import MonitorServer, health_check
 from .status import StatusReporter
@@ -43,7 +43,6 @@ class Monitor:
             depth=depth,
             interval=config.status_interval,
         )
-        self._pulls = PullCounter(events=self.events)
         self.server: MonitorServer | None = None
         if config.metrics_port is not None:
             stall = float(config.health_stall_seconds)
@@ -57,7 +56,6 @@ class Monitor:
             )
 
     def start(self) -> None:
-        logging.getLogger(EXECUTOR_LOGGER).addHandler(self._pulls)
         if self.server is not None:
             self.server.start()
             host, port = self.server.address
@@ -68,7 +66,6 @@ class Monitor:
         self._reporter.stop()
         if self.server is not None:
             self.server.stop()
-        logging.getLogger(EXECUTOR_LOGGER).removeHandler(self._pulls)
 
     def __enter__(self) -> Monitor:
         self.start()

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -68,6 +68,7 @@ class DockerExecutor:
         runtime: str | None = None,
         prestart: bool = False,
         limits: ContainerLimits | None = None,
+        on_image_pulled: Callable[[str], None] | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -76,7 +77,7 @@ class DockerExecutor:
         self._output_limit = output_limit
         self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
         self._stop_timeout = stop_timeout
-        self._images = ImageProvider(api=self._api, policy=images)
+        self._images = ImageProvider(api=self._api, policy=images, on_pulled=on_image_pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
         self._remover = Remover(remove=self._remove) if prestart else None

@@ -70,10 +70,13 @@ class ImageProvider:
         api: Any,
         policy: ImagePolicy = DEFAULT_IMAGE_POLICY,
         clock: Callable[[], float] = time.monotonic,
+        on_pulled: Callable[[str], None] | None = None,
     ) -> None:
         self._api = api
         self._policy = policy
         self._clock = clock
+        #: Told of every completed pull (the runner's metrics count them).
+        self._on_pulled = on_pulled
         #: image -> when it was last found present or (re)pulled.
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -168,6 +171,8 @@ class ImageProvider:
                 delay *= 2
             else:
                 log.info("pulled image %s", image)
+                if self._on_pulled is not None:
+                    self._on_pulled(image)
                 return
 
     def _pull_once(self, image: str) -> None:
