@@ -205,6 +205,13 @@ def test_a_helper_killed_for_memory_does_not_spoil_a_result_printed_with_exit_0(
     assert result == Evaluation(objective=1)
 
 
+def test_a_result_printed_before_a_memory_kill_with_a_nonzero_exit_still_counts() -> None:
+    # The contract: a non-zero exit with a valid result line is a success (with a
+    # warning for the administrator), whatever ended the process afterwards.
+    result = interpret_evaluation(_killed_for_memory('{"objective": 2}\n'), time_limit=60)
+    assert result == Evaluation(objective=2)
+
+
 # -- the solution bound --------------------------------------------------------
 
 

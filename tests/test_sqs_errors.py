@@ -8,6 +8,7 @@ one never disturbs the session's shared server.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ import botocore.session
 import pytest
 
 from opthub_runner_admin import errors
+from opthub_runner_admin.app import warn_about_redrive
 from opthub_runner_admin.aws import aws_clients
 from opthub_runner_admin.demo.stack import FAKE_KEY, REGION, MotoServer, create_queue, create_table
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
@@ -219,3 +221,20 @@ def test_a_botocore_that_cannot_form_a_receive_fails_at_start_in_one_line(
     assert "pip install -U" in message and "\n" not in message
     with pytest.raises(errors.FatalError):  # and a receive is never retried as if it could pass
         queue.receive(0, 30)
+
+
+@pytest.mark.parametrize(("max_receives", "warned"), [(3, True), (5, True), (10, False)])
+def test_a_redrive_limit_within_the_runners_own_put_backs_is_warned_about(
+    aws: AwsStack, caplog: pytest.LogCaptureFixture, max_receives: int, warned: bool
+) -> None:
+    url = aws.new_queue("redrive-warning", dead_letter_max_receives=max_receives)
+    info = SqsQueue(aws.clients.sqs, url, config_key="evaluator_queue_url").check()
+
+    with caplog.at_level(logging.WARNING, logger="opthub_runner_admin.app"):
+        warn_about_redrive(info, "evaluator_queue_url")
+
+    lines = [r.getMessage() for r in caplog.records if "maxReceiveCount" in r.getMessage()]
+    assert bool(lines) is warned
+    if warned:
+        expected = f"its dead-letter queue takes a message after {max_receives} receives"
+        assert lines[0].startswith(f"evaluator_queue_url: {expected}")

@@ -34,13 +34,14 @@ from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
 from .jobs.score import ScoreJob
+from .jobs.trial_job import MISSING_INPUT_RECEIVES
 from .matches import MatchSource
 from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
 from .observe.events import JobEvents
 from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
-from .queue.sqs import SqsQueue
+from .queue.sqs import QueueInfo, SqsQueue
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
@@ -119,6 +120,24 @@ def container_limits(config: Config) -> ContainerLimits:
     )
 
 
+def warn_about_redrive(info: QueueInfo, key: str) -> None:
+    """A redrive limit at or below the runner's own put-backs sends waiting messages away.
+
+    A solution not yet in the table is put back for up to ``MISSING_INPUT_RECEIVES``
+    receives, and every receive counts toward the dead-letter limit.
+    """
+    limit = info.max_receive_count
+    if limit is not None and limit <= MISSING_INPUT_RECEIVES:
+        log.warning(
+            "%s: its dead-letter queue takes a message after %d receives, which a message"
+            " waiting for its solution (up to %d receives) can reach: raise the redrive"
+            " policy's maxReceiveCount to 10 or more",
+            key,
+            limit,
+            MISSING_INPUT_RECEIVES,
+        )
+
+
 def build_executor(
     config: Config,
     docker_client: docker.DockerClient,
@@ -194,6 +213,7 @@ def build_worker(
     )
     queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
     queue_info = queue.check()
+    warn_about_redrive(queue_info, f"{mode}_queue_url")
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
     docker_client = connect_docker(workers=config.workers)

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,18 +75,23 @@ def read_config(path: str) -> Config:
 
 
 def install_signal_handlers(worker: Worker) -> None:
-    """First SIGINT/SIGTERM drains, the second cancels the running job."""
+    """First SIGINT/SIGTERM drains, the second cancels the running job.
+
+    The handler runs on the main thread wherever it was interrupted, possibly
+    inside the worker's own locked section; ``stop()`` runs in a thread of its
+    own so that it never interleaves with that section.
+    """
 
     def handle(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if worker.stopping:
+        force = worker.stopping
+        if force:
             log.warning("%s again: stopping the running jobs now", name)
-            worker.stop(force=True)
         else:
             log.warning(
                 "%s: finishing the running jobs, then exiting (again to stop them now)", name
             )
-            worker.stop()
+        threading.Thread(target=worker.stop, kwargs={"force": force}, name="stop").start()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)

@@ -100,11 +100,11 @@ def read_result(
     A timeout names the configured ``time_limit``, not the measured time, which
     a loaded machine stretches.
     A memory kill comes first: it is the cause of whatever else went wrong.
+    A result line printed despite one (a helper process was killed, the exit
+    code is non-zero) still counts, as any result with a non-zero exit does.
     """
     parsed = parse_last_line(execution.stdout)
-    if execution.oom_killed and (
-        execution.timed_out or execution.exit_code != 0 or parsed.result is None
-    ):
+    if execution.oom_killed and (execution.timed_out or parsed.result is None):
         return Failure(
             message=memory_message(task, execution.memory_limit),
             admin_message=admin_details(execution, "", parsed.last_line),

@@ -72,7 +72,8 @@ class QueueInfo:
     """What a start-up check learns about a queue.
 
     ``max_receive_count`` is the redrive policy's limit (None when the queue
-    has no dead-letter queue): the worker bounds its own retries below it.
+    has no dead-letter queue): a runner warns at start when its own bounded
+    put-backs could reach it.
     """
 
     url: str
