@@ -174,6 +174,28 @@ def test_a_later_trial_waits_locally_for_an_earlier_one() -> None:
     assert worker.stats.held_back == 0 and worker.stats.received == 2
 
 
+def test_a_message_that_waited_too_long_goes_back_as_a_fresh_copy() -> None:
+    # Its 12-hour budget counts from its receive: after a long local wait it
+    # would run on what is left (and could be cut short), so a fresh copy (a
+    # fresh receipt) goes back instead, and runs when it comes round again.
+    queue = MemoryQueue()
+    send(queue, "p/1", "p/2")
+    release = threading.Event()
+    handler = Keyed(blocked_until(release), ordered=True)
+    worker = worker_for(queue, handler, workers=2, max_jobs=2, max_local_wait=0.2)
+    thread, _ = start(worker)
+    wait_for(lambda: queue.in_flight_count() == 2, 10, "both messages held")
+    wait_for(handler.count_started, 10, "the first job")
+    wait_for(lambda: worker.stats.received == 2, 10, "p/2 received")
+    threading.Event().wait(0.5)  # p/2 waits here longer than max_local_wait
+    release.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert handler.started == ["p/1", "p/2"]
+    assert worker.stats.held_back == 1  # p/2 went back once, unstarted
+    assert worker.stats.received == 3  # and its fresh copy was received and run
+
+
 def test_stop_sends_waiting_messages_back_at_once_and_drains_the_running() -> None:
     queue = MemoryQueue()
     send(queue, "p/1", "p/2")

@@ -389,13 +389,25 @@ class Worker:
 
     def _job_ended(self, held: _Held, outcome: Outcome) -> None:
         """Free the slot, count, learn from the outcome and start the next waiter of its group."""
+        stale: list[_Held] = []
         with self._lock:
             self._running -= 1
             self._held.remove(held)
             self._count(outcome)
             for waiter in self._gate.finished(held):
-                self._start(waiter)
+                if time.monotonic() - waiter.message.received_at > self._settings.max_local_wait:
+                    self._gate.finished(waiter)  # it does not run on this receipt after all
+                    stale.append(waiter)
+                else:
+                    self._start(waiter)
             self._lock.notify_all()
+        for waiter in stale:
+            log.info(
+                "%s: message %s waited too long for its turn; it goes back as a fresh copy",
+                self._name,
+                waiter.message.message_id,
+            )
+            self._send_back(waiter, 0)
 
     def _count(self, outcome: Outcome) -> None:
         self.stats.settled += 1

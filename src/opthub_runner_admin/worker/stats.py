@@ -26,6 +26,10 @@ class WorkerSettings:
     workers: int = 1
     #: Jobs of one group (participant) run at once (None = no cap).
     max_jobs_per_group: int | None = None
+    #: Seconds a message may wait here for its turn and still start on its receipt.
+    #: Its 12-hour budget counts from the receive, so one that waited longer goes
+    #: back as a fresh copy (a fresh receipt) instead of running on what is left.
+    max_local_wait: float = 300.0
 
 
 @dataclass
