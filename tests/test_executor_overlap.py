@@ -55,6 +55,25 @@ def test_the_next_job_runs_in_a_container_started_ahead_with_its_own_stdin(
     assert len(containers_labelled(docker_client, case_labels)) == 2
 
 
+def test_a_container_started_ahead_that_died_meanwhile_is_not_used(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True)
+    try:
+        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
+        running = _wait_for_running(docker_client, case_labels)
+        assert len(running) == 1
+        docker_client.api.kill(running[0]["Id"])  # dies while it waits for its job
+        second = executor.run(_spec(image, "second"), threading.Event())
+        assert (second.exit_code, second.stdout) == (0, "second w\n")
+    finally:
+        executor.close()
+
+
 def _wait_for_running(client: docker.DockerClient, labels: dict[str, str]) -> list[dict[str, Any]]:
     filters = {"label": [f"{k}={v}" for k, v in labels.items()], "status": "running"}
     deadline = time.monotonic() + 30

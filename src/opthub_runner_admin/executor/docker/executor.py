@@ -117,6 +117,12 @@ class DockerExecutor:
             if self._warm is not None:
                 self._warm.fit(self._active)
         container = self._warm.take(key) if self._warm is not None else None
+        if container is not None and not self._still_waiting(container):
+            # Killed, or its attach stream lost (a daemon restart), while it waited:
+            # a job run in it would read as the participant's failure.
+            log.warning("container %s started ahead is gone: starting a new one", container.name)
+            self._discard(container)
+            container = None
         try:
             if container is None:
                 container = self._create_attached(spec, cancel)
@@ -217,6 +223,15 @@ class DockerExecutor:
             user=self._limits.user,
             use_config_proxy=False,
         )
+
+    def _still_waiting(self, container: LiveContainer) -> bool:
+        """A container started ahead still runs and its output is still being read."""
+        if not container.attachment.reader.is_alive():
+            return False
+        try:
+            return bool(self._api.inspect_container(container.name)["State"]["Running"])
+        except docker.errors.NotFound:
+            return False
 
     def _supervise(
         self, spec: RunSpec, cancel: threading.Event, container: LiveContainer
