@@ -11,20 +11,14 @@ logged. What a successful image prints as its result (``objective``,
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TypeVar
 
 from ..executor import Execution
 from ..model import Failure
+from ..redaction import redact, secret_forms
 
 R = TypeVar("R")
-
-#: Values shorter than this (a dimension, a flag) are not treated as secrets:
-#: blanking every "100" or "true" would garble the messages for nothing.
-MIN_SECRET_LENGTH = 6
-#: What a secret is replaced with.
-MASK = "[redacted]"
 
 
 def redact_failure(result: R | Failure, environment: Mapping[str, str]) -> R | Failure:
@@ -53,25 +47,3 @@ def redact_streams(execution: Execution, environment: Mapping[str, str]) -> Exec
         stdout=redact(execution.stdout, secrets),
         stderr=redact(execution.stderr, secrets),
     )
-
-
-def secret_forms(values: Iterable[str]) -> list[str]:
-    """Each long enough value as written and as it appears inside a JSON string, longest first.
-
-    The admin message quotes the last stdout line raw, where a value holding
-    a quote or a backslash appears escaped.
-    """
-    forms: set[str] = set()
-    for value in values:
-        if len(value) >= MIN_SECRET_LENGTH:
-            forms.add(value)
-            forms.add(json.dumps(value)[1:-1])
-            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-    return sorted(forms, key=len, reverse=True)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with each of ``secrets`` (longest first, see ``secret_forms``) masked."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text

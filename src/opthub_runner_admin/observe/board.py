@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import Done, Drop, Outcome
 from ..queue import Message
+from ..redaction import redact
 from .events import NoEvents
 
 #: Recent results kept for the page.
@@ -25,7 +26,6 @@ RECENT_RESULTS = 20
 RATE_WINDOW = 300.0
 #: Longest administrator's message shown (the table keeps it whole).
 ADMIN_MESSAGE_LIMIT = 500
-REDACTED = "[redacted]"
 
 
 def outcome_word(outcome: Outcome) -> str:
@@ -144,7 +144,7 @@ class StatusBoard(NoEvents):
                     outcome=word,
                     seconds=seconds,
                     finished=now,
-                    admin_message=_redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT],
+                    admin_message=redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT],
                 )
             )
             self._counts[word] += 1
@@ -182,12 +182,6 @@ class StatusBoard(NoEvents):
     def _touch(self) -> None:
         with self._lock:
             self._last_activity = self._clock()
-
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def stalled(snapshot: Snapshot, *, stall_after: float, job_limit: float) -> str | None:

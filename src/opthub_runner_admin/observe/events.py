@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ..jobs.outcome import Outcome
 from ..queue import Message
+from ..redaction import secret_forms
 
 
 class JobEvents(Protocol):
@@ -114,8 +115,8 @@ class Fanout(NoEvents):
 
 
 def environment_values(environment: Mapping[str, str]) -> list[str]:
-    """The values worth redacting (very short ones would mangle any text)."""
-    return [value for value in environment.values() if len(value) >= 3]
+    """The values the status page masks (the package's one redaction rule)."""
+    return secret_forms(environment.values())
 
 
 def current_thread_id() -> int:

@@ -12,10 +12,9 @@ import docker.errors
 import requests
 
 from ...errors import RunnerError
+from ...redaction import redact, secret_forms
 from ..base import ContainerRejected, DockerUnavailable, ImageNotAvailable, RunSpec
 
-#: Secrets shorter than this are not redacted from messages (would mangle the text).
-_MIN_REDACTED_LENGTH = 3
 #: Reasons quoted from Docker or requests are cut to this many characters (one log line).
 _MAX_REASON_LENGTH = 300
 
@@ -45,7 +44,7 @@ def translate(exc: BaseException, spec: RunSpec, *, runtime: str | None) -> Runn
 def mentions_secret(exc: BaseException, spec: RunSpec) -> bool:
     """Whether the error's text quotes one of the job's environment values."""
     text = str(exc)
-    return any(secret in text for secret in _secrets(spec))
+    return any(secret in text for secret in secret_forms(spec.environment.values()))
 
 
 def not_available(image: str, reason: str) -> ImageNotAvailable:
@@ -65,11 +64,5 @@ def short_reason(exc: BaseException, spec: RunSpec) -> str:
     text = str(exc)
     if isinstance(exc, docker.errors.APIError) and exc.explanation:
         text = str(exc.explanation)  # without the URL and status docker-py prepends
-    for secret in _secrets(spec):
-        text = text.replace(secret, "***")
+    text = redact(text, secret_forms(spec.environment.values()))
     return " ".join(text.split())[:_MAX_REASON_LENGTH]  # redact first: a cut could split a secret
-
-
-def _secrets(spec: RunSpec) -> list[str]:
-    """Environment values long enough to redact (shorter ones would mangle any text)."""
-    return [value for value in spec.environment.values() if len(value) >= _MIN_REDACTED_LENGTH]
