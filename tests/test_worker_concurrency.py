@@ -334,11 +334,13 @@ def test_after_a_shared_pause_one_probe_runs_before_the_others() -> None:
         return blocked_until(release)(message, ctx)
 
     handler = Keyed(work)
-    worker = worker_for(queue, handler, workers=3, max_jobs=4, backoff_initial=0.2)
+    # The others wait for the probe for at most the pause (then another may probe):
+    # a pause well above the 1.5 s looked at below.
+    worker = worker_for(queue, handler, workers=3, max_jobs=4, backoff_initial=5)
     thread, _ = start(worker)
     wait_for(lambda: worker.stats.retried, 10, "the first failure")
     send(queue, "b/1", "c/1", "d/1")
-    wait_for(lambda: handler.count_started() == 2, 10, "the probe after the pause")
+    wait_for(lambda: handler.count_started() == 2, 20, "the probe after the pause")
     # Docker may still be away: the others wait for the probe instead of all failing.
     assert not wait_for_or_none(lambda: handler.count_started() > 2, 1.5)
     release.set()

@@ -126,3 +126,20 @@ def test_a_probe_that_decides_nothing_lets_the_next_through() -> None:
     backoffs.probe_ended(["docker"])
     assert backoffs.blocking(["docker"]) is None
     assert backoffs.remaining("docker") == 0
+
+
+def test_a_probe_running_longer_than_the_pause_lets_another_through() -> None:
+    # A probe job of hours must not hold every other message of its cause back.
+    clock = Clock()
+    backoffs = Backoffs(initial=5, maximum=60, clock=clock)
+    backoffs.failed("docker")
+    clock.now += 5
+    backoffs.started(["docker"])
+    clock.now += 4
+    assert backoffs.probing("docker")
+    assert backoffs.blocking(["docker"]) is not None
+    clock.now += 2  # the probe has now run longer than the 5 s pause
+    assert not backoffs.probing("docker")
+    assert backoffs.blocking(["docker"]) is None
+    backoffs.started(["docker"])  # the next one goes out as a probe in its turn
+    assert backoffs.blocking(["docker"]) is not None

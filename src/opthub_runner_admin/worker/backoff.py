@@ -5,7 +5,9 @@ cause's pause doubles with each failure in a row, up to a maximum, and ends
 with a success of work that met it. While a cause backs off, messages that
 would meet it go back to the queue without running; when its pause is over,
 a single message is let through as a probe, and the others wait for the
-probe's outcome rather than all failing at once.
+probe's outcome rather than all failing at once. A probe that runs longer
+than its cause's pause (a job of hours) does not hold the others back for
+its whole run: after that pause, another probe may go.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 class _State:
     pause: float
     until: float
-    probing: bool = False
+    #: When the probe now out started (None: no probe out).
+    probe_since: float | None = None
 
 
 class Backoffs:
@@ -49,7 +52,7 @@ class Backoffs:
         for key in keys:
             state = self._states.get(key)
             if state is not None:
-                state.probing = False
+                state.probe_since = None
 
     def blocking(self, keys: Iterable[str]) -> tuple[str, float] | None:
         """None when work meeting ``keys`` may run now, else (the blocking key, seconds left).
@@ -63,7 +66,7 @@ class Backoffs:
                 continue
             if state.until > now:
                 return key, state.until - now
-            if state.probing:
+            if self._probe_out(state, now):
                 return key, state.pause
         return None
 
@@ -74,13 +77,18 @@ class Backoffs:
         """
         for key in keys:
             state = self._states.get(key)
-            if state is not None:
-                state.probing = True
+            if state is not None and not self._probe_out(state, self._clock()):
+                state.probe_since = self._clock()
 
     def probing(self, key: str) -> bool:
         """Whether a probe of ``key`` is out (its pause is over, its outcome not known yet)."""
         state = self._states.get(key)
-        return state is not None and state.probing
+        return state is not None and self._probe_out(state, self._clock())
+
+    @staticmethod
+    def _probe_out(state: _State, now: float) -> bool:
+        """A probe is out, and has not yet run longer than the pause it ends."""
+        return state.probe_since is not None and now - state.probe_since < state.pause
 
     def remaining(self, key: str) -> float:
         """Seconds before ``key`` is over its pause (0 when it is not backing off)."""

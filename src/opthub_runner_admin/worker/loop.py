@@ -330,7 +330,10 @@ class Worker:
         """Run ``held`` in a thread of its own (lock held)."""
         self._running += 1
         self.stats.peak_running = max(self.stats.peak_running, self._running)
-        self._backoffs.started([*self._shared_causes, *held.admission.causes])
+        # A job is no probe of receiving: the next receive is, and a job of
+        # hours must not hold receiving back.
+        shared = [key for key in self._shared_causes if key != RECEIVING.key]
+        self._backoffs.started([*shared, *held.admission.causes])
         if self._cancel_all:
             held.cancel.set()
         thread = threading.Thread(
