@@ -458,6 +458,26 @@ def test_remove_orphans_removes_only_dead_runners_containers_of_this_host(
     assert left == {alive, other_host}
 
 
+def test_runners_starting_together_reap_the_same_orphans_without_failing(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    # Two runners starting on one host at once both try to remove a dead
+    # runner's containers; Docker answers the slower one 409 "removal already
+    # in progress", which once ended a runner's start-up. The race is real
+    # (several threads on the real daemon), so it is not met on every run.
+    image = _image(image_factory, "sleep", "echo started\nsleep 30\n")
+    labels = {**runner_labels("orphan-race"), **case_labels, LABEL_PID: str(_dead_pid())}
+    orphans = {_orphan_candidate(docker_client, image, labels, start=True) for _ in range(6)}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: remove_orphans(docker_client), range(4)))
+
+    assert orphans <= {cid for removed in results for cid in removed}
+    assert not list(containers_labelled(docker_client, case_labels))
+
+
 def test_runner_labels_identify_this_process() -> None:
     labels = runner_labels("instance-7")
     assert labels["opthub-runner"] == "1"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import docker
 
 from .aws import aws_clients
-from .config import Config
+from .config import Config, ConfigError
 from .executor import Executor
 from .executor.docker import (
     LABEL_INSTANCE,
@@ -29,6 +29,7 @@ from .executor.docker import (
     remove_orphans,
     runner_labels,
 )
+from .executor.limits import ContainerLimits, host_mismatch
 from .history import HistoryBuilder, SqliteHistoryCache
 from .jobs.evaluate import EvaluateJob
 from .jobs.outcome import Handler
@@ -98,6 +99,26 @@ def build_match_source(
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
+def container_limits(config: Config) -> ContainerLimits:
+    """What every container of this runner may use, from the config's isolation keys."""
+    return ContainerLimits(
+        memory=config.memory,
+        memory_swap=config.memory_swap,
+        cpus=config.cpus,
+        pids=config.pids_limit,
+        nofile=config.nofile,
+        network=config.network,
+        read_only=config.read_only,
+        tmpfs_size=config.tmpfs_size,
+        user=config.user,
+        no_new_privileges=config.no_new_privileges,
+        cap_add=config.cap_add,
+        log_max_size=config.log_max_size,
+        log_max_files=config.log_max_files,
+        gpus=config.gpus,
+    )
+
+
 def build_executor(
     config: Config,
     docker_client: docker.DockerClient,
@@ -108,9 +129,15 @@ def build_executor(
 
     With ``resources``, the executor overlaps its work with the runner's
     (``prestart``) and is closed when ``resources`` is; without, it does not
-    overlap and needs no closing.
+    overlap and needs no closing. Raises ``ConfigError`` when the limits
+    cannot be honoured on Docker's host.
     """
     check_runtime(docker_client, config.runtime)
+    limits = container_limits(config)
+    if limits.cpus is not None:
+        mismatch = host_mismatch(limits, int(docker_client.info().get("NCPU") or 0))
+        if mismatch is not None:
+            raise ConfigError(mismatch)
     executor = DockerExecutor(
         client=docker_client,
         rm=config.rm,
@@ -119,6 +146,7 @@ def build_executor(
         images=ImagePolicy(pull_policy=config.pull_policy, pull_interval=config.pull_interval),
         runtime=config.runtime,
         prestart=config.prestart and resources is not None,
+        limits=limits,
     )
     if resources is not None:
         resources.callback(executor.close)
@@ -183,6 +211,7 @@ def build_worker(
             executor=executor,
             timeout=config.timeout,
             command=config.command,
+            max_solution_bytes=config.max_solution_bytes,
         )
     else:
         cache_dir = config.cache_dir or default_cache_dir()

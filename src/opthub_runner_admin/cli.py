@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,6 +23,7 @@ import click
 from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
+from .file_permissions import exposed_secrets_warning
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -65,6 +67,9 @@ def read_config(path: str) -> Config:
     setup_logging(loaded.config.log_level, loaded.config.log_format)
     for warning in loaded.warnings:
         log.warning("%s", warning)
+    exposed = exposed_secrets_warning(Path(path), loaded.config)
+    if exposed is not None:
+        log.warning("%s", exposed)
     return loaded.config
 
 

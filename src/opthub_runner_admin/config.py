@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from .sizes import parse_size
+
 log = logging.getLogger(__name__)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -105,6 +107,23 @@ class Config:
     pull_interval: int = 300
     runtime: str | None = None
     prestart: bool = False
+    # Container isolation and input bounds (see the README's "Isolation").
+    # ``None`` means no limit; executor.limits.ContainerLimits has the same defaults.
+    memory: int | None = 4 * 1024**3
+    memory_swap: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = 1024
+    nofile: int | None = 4096
+    network: str = "bridge"
+    read_only: bool = False
+    tmpfs_size: int = 256 * 1024**2
+    user: str | None = None
+    no_new_privileges: bool = True
+    cap_add: tuple[str, ...] = ()
+    log_max_size: int = 10 * 1024**2
+    log_max_files: int = 1
+    gpus: str | tuple[str, ...] | None = None
+    max_solution_bytes: int = 1024 * 1024
 
     def queue_url(self, mode: str) -> str:
         """The queue of ``mode``; a missing one is a configuration error."""
@@ -143,8 +162,9 @@ _INTS: dict[str, int] = {
     "slow_job_warning": 1,
     "health_stall_seconds": 1,
     "pull_interval": 0,
+    "log_max_files": 1,
 }
-_BOOLS = ("rm", "force", "prestart")
+_BOOLS = ("rm", "force", "prestart", "read_only", "no_new_privileges")
 _STRS = (
     "region_name",
     "table_name",
@@ -168,9 +188,25 @@ LOG_FORMATS = ("text", "json")
 _CHOICES = {"pull_policy": ("always", "if-missing", "never")}
 _PATHS = ("matches_file", "cache_dir")
 _REQUIRED = ("region_name", "table_name")
-#: Never echoed back in an error message.
-_SECRETS = {"access_key_id", "secret_access_key"}
+#: Keys holding credentials: never echoed back in an error message, and a
+#: config file holding one should be readable by its owner only.
+SECRET_KEYS = ("access_key_id", "secret_access_key")
+_SECRETS = set(SECRET_KEYS)
 _NULLABLE = {"grace_period", "max_jobs_per_participant", "metrics_port", "command"}
+
+# Container isolation keys: sizes take bytes or text such as 512m; key -> smallest.
+_SIZES: dict[str, int] = {
+    "memory": 6 * 1024**2,  # Docker refuses less than 6 MiB
+    "memory_swap": 6 * 1024**2,
+    "tmpfs_size": 1024**2,
+    "log_max_size": 1024,
+    "max_solution_bytes": 1,
+}
+#: Keys whose ``null`` removes the limit (their default is a limit).
+_NULL_MEANS_NO_LIMIT = {"memory", "memory_swap", "cpus", "pids_limit", "nofile", "user", "gpus"}
+#: Smallest pids_limit and nofile: below these not even a shell starts its pipeline.
+_COUNTS = {"pids_limit": 8, "nofile": 16}
+_NETWORK_MODES = ("bridge", "none")
 
 
 @dataclass(frozen=True)
@@ -227,9 +263,13 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
     values: dict[str, Any] = {}
     for key in known & {str(k) for k in raw}:
         value = raw[key]
+        if value is None and key in _NULL_MEANS_NO_LIMIT:
+            values[key] = None
+            continue
         if value is None and (key in _NULLABLE or key in _STRS or key in _PATHS):
             continue
         values[key] = _check(key, value, source, base_dir)
+    _check_swap(values, source)
     for key in _REQUIRED:
         if not values.get(key):
             raise ConfigError(f"{source}: '{key}' is required ({_MEANING[key]})")
@@ -291,8 +331,8 @@ def _check_int(key: str, value: Any, source: str) -> int:
 
 
 def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
-    if key == "command":
-        return parse_command(value, f"{source}: 'command'")
+    if key in _OWN_CHECKS:
+        return _OWN_CHECKS[key](key, value, source)
     if key in _INTS:
         return _check_int(key, value, source)
     if key in _BOOLS:
@@ -312,3 +352,108 @@ def _check(key: str, value: Any, source: str, base_dir: Path) -> Any:
             f"{source}: '{key}' must be one of {', '.join(_CHOICES[key])}, got {value!r}"
         )
     return value
+
+
+# -- container isolation ---------------------------------------------------
+
+
+def _check_size(key: str, value: Any, source: str) -> int:
+    if key == "memory_swap" and value == -1:
+        return -1  # Docker's "unlimited swap"
+    try:
+        size = parse_size(value) if isinstance(value, (int, str)) else -1
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise ConfigError(
+            f"{source}: '{key}' must be a size in bytes or such as 512m or 2g, got {value!r}"
+        )
+    if size < _SIZES[key]:
+        raise ConfigError(f"{source}: '{key}' must be at least {_SIZES[key]} bytes, got {value!r}")
+    return size
+
+
+def _check_count(key: str, value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < _COUNTS[key]:
+        raise ConfigError(
+            f"{source}: '{key}' must be a whole number of at least {_COUNTS[key]}"
+            f" (or null for no limit), got {value!r}"
+        )
+    return value
+
+
+def _check_cpus(key: str, value: Any, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(
+            f"{source}: '{key}' must be a number of CPUs above 0 such as 1.5, got {value!r}"
+        )
+    return float(value)
+
+
+def _check_network(key: str, value: Any, source: str) -> str:
+    if value not in _NETWORK_MODES:
+        raise ConfigError(
+            f"{source}: '{key}' must be one of {', '.join(_NETWORK_MODES)}, got {value!r}"
+        )
+    return str(value)
+
+
+def _check_user(key: str, value: Any, source: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value) == "":
+        raise ConfigError(
+            f"{source}: '{key}' must be a user as docker run --user takes it"
+            f" (name, uid or uid:gid), got {value!r}"
+        )
+    return str(value)
+
+
+def _check_cap_add(key: str, value: Any, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(cap, str) and cap for cap in value):
+        raise ConfigError(
+            f"{source}: '{key}' must be a list of capability names such as [CHOWN], got {value!r}"
+        )
+    return tuple(cap.upper() for cap in value)
+
+
+def _check_gpus(key: str, value: Any, source: str) -> str | tuple[str, ...]:
+    if value == "all":
+        return "all"
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in value)
+    ):
+        return tuple(str(device) for device in value)
+    raise ConfigError(
+        f"{source}: '{key}' must be all or a list of GPU device ids such as [0, 1], got {value!r}"
+    )
+
+
+def _check_swap(values: dict[str, Any], source: str) -> None:
+    """Docker refuses a memory+swap total below the memory limit; say so before it does."""
+    memory = values.get("memory", Config.memory)
+    swap = values.get("memory_swap")
+    if memory is None and swap is not None:
+        raise ConfigError(f"{source}: 'memory_swap' needs 'memory' (Docker refuses it alone)")
+    if memory is not None and swap is not None and swap != -1 and swap < memory:
+        raise ConfigError(
+            f"{source}: 'memory_swap' is memory plus swap and must be at least 'memory'"
+            f" ({memory} bytes), or -1 for unlimited swap"
+        )
+
+
+def _check_command(key: str, value: Any, source: str) -> tuple[str, ...]:
+    return parse_command(value, f"{source}: '{key}'")
+
+
+#: Keys with a checker of their own: key -> check(key, value, source).
+_OWN_CHECKS = {
+    "command": _check_command,
+    **{key: _check_size for key in _SIZES},
+    **{key: _check_count for key in _COUNTS},
+    "cpus": _check_cpus,
+    "network": _check_network,
+    "user": _check_user,
+    "cap_add": _check_cap_add,
+    "gpus": _check_gpus,
+}

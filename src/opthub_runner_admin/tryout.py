@@ -8,6 +8,8 @@ administrator gets. ``ImageTrial`` runs the image through the same
 lines the jobs write, and reads the output with the jobs' own
 ``interpret_evaluation`` / ``interpret_score``, so that nothing here can
 drift from what the daemon does. The CLI's ``try`` and ``doctor`` call it.
+The environment's values are blanked out of everything it reports, as the
+jobs blank them out of Failed items.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import requests
 from .executor import Execution, Executor, RunSpec
 from .jobs.evaluate import interpret_evaluation
 from .jobs.protocol import STDERR_TAIL
+from .jobs.redaction import redact_failure, redact_streams
 from .jobs.score import interpret_score
 from .matches import ImageSpec
 from .matches.file import FileMatchSource
@@ -132,14 +135,11 @@ class ImageTrial:
     def problem(self, image: ImageSpec, solution: JSON) -> TryResult:
         """Evaluate ``solution`` (the variable a participant submits)."""
         execution, peak = self._run(image, [json.dumps(solution)])
-        return TryResult(
-            "problem",
-            image.image,
-            self._timeout,
-            interpret_evaluation(execution, time_limit=self._timeout),
-            execution,
-            peak,
+        outcome = redact_failure(
+            interpret_evaluation(execution, time_limit=self._timeout), image.environment
         )
+        shown = redact_streams(execution, image.environment)
+        return TryResult("problem", image.image, self._timeout, outcome, shown, peak)
 
     def indicator(
         self, image: ImageSpec, current: Evaluation, history: Sequence[Mapping[str, Any]]
@@ -147,14 +147,11 @@ class ImageTrial:
         """Score ``current`` after ``history`` (earlier trials as the scorer sends them)."""
         lines = [json.dumps(current.as_json()), json.dumps(list(history))]
         execution, peak = self._run(image, lines)
-        return TryResult(
-            "indicator",
-            image.image,
-            self._timeout,
-            interpret_score(execution, time_limit=self._timeout),
-            execution,
-            peak,
+        outcome = redact_failure(
+            interpret_score(execution, time_limit=self._timeout), image.environment
         )
+        shown = redact_streams(execution, image.environment)
+        return TryResult("indicator", image.image, self._timeout, outcome, shown, peak)
 
     def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None]:
         spec = RunSpec(

@@ -37,6 +37,8 @@ class Execution:
     result is the last line of stdout, and the end of stderr is what an
     administrator needs. ``stdout_truncated`` says that the start was cut.
     ``exit_code`` is None when the container was killed at the timeout.
+    ``oom_killed`` says that the kernel killed a process of the container for
+    exceeding ``memory_limit`` (bytes; None when the container had no limit).
     """
 
     exit_code: int | None
@@ -47,6 +49,8 @@ class Execution:
     finished_at: datetime
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    oom_killed: bool = False
+    memory_limit: int | None = None
 
 
 class ImageNotAvailable(AdminError):

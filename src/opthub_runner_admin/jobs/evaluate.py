@@ -5,20 +5,45 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 
-from ..executor import Execution
+from ..executor import Execution, Executor
+from ..matches import MatchSource
 from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
+from ..sizes import format_size
+from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
 from .protocol import admin_details, read_result
+from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
 
+#: Largest solution (its JSON line, in bytes) given to a problem image by default.
+DEFAULT_MAX_SOLUTION_BYTES = 1024 * 1024
+
 
 class EvaluateJob(TrialJob[Evaluation]):
+    """``max_solution_bytes`` bounds the solution's JSON line: a larger one fails unrun."""
+
     kind = "evaluation"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        matches: MatchSource,
+        executor: Executor,
+        timeout: int,
+        command: Sequence[str] | None = None,
+        max_solution_bytes: int = DEFAULT_MAX_SOLUTION_BYTES,
+    ) -> None:
+        super().__init__(
+            store=store, matches=matches, executor=executor, timeout=timeout, command=command
+        )
+        self.max_solution_bytes = max_solution_bytes
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
@@ -28,10 +53,17 @@ class EvaluateJob(TrialJob[Evaluation]):
         solution = self.store.get_solution(ref)
         if solution is None:
             return self.missing_input("solution", job, message)
+        line = json.dumps(solution.variable)
+        too_large = self.oversized(line)
+        if too_large is not None:
+            log.info("%s evaluation Failed: %s", ref, too_large.message)
+            return self.write_failure(ref, too_large, ctx.cancel)
         match = self.match_of(ref)
         log.info("evaluating %s with %s", ref, match.problem.image)
-        execution = self.run_container(ref, match.problem, [json.dumps(solution.variable)], ctx)
-        result = interpret_evaluation(execution, time_limit=self.timeout)
+        execution = self.run_container(ref, match.problem, [line], ctx)
+        result = redact_failure(
+            interpret_evaluation(execution, time_limit=self.timeout), match.problem.environment
+        )
         if execution.exit_code not in (0, None) and isinstance(result, Evaluation):
             log.warning(
                 "%s: the problem image exited with code %s but printed a result; "
@@ -51,6 +83,26 @@ class EvaluateJob(TrialJob[Evaluation]):
     def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
         return self.write(
             ref, lambda r: self.store.put_evaluation(ref, r, timing_of()), failure, cancel
+        )
+
+    def oversized(self, line: str) -> Failure | None:
+        """A Failed evaluation for a solution over ``max_solution_bytes``, before any container.
+
+        A huge solution costs memory in the runner and in the problem image
+        for nothing a fair competition needs; the participant learns the bound.
+        """
+        size = len(line.encode("utf-8"))
+        if size <= self.max_solution_bytes:
+            return None
+        return Failure(
+            message=(
+                f"The solution is too large: {format_size(size)} where at most"
+                f" {format_size(self.max_solution_bytes)} is accepted."
+            ),
+            admin_message=(
+                f"solution of {size} bytes (as JSON) exceeds max_solution_bytes"
+                f" ({self.max_solution_bytes}); no container was started"
+            ),
         )
 
 

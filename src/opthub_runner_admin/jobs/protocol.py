@@ -8,6 +8,7 @@ from typing import Any
 
 from ..executor import Execution
 from ..model import Failure
+from ..sizes import format_size
 from ..values import replace_lone_surrogates, truncate_middle
 
 #: How much of stderr an administrator's message carries.
@@ -55,6 +56,8 @@ def admin_details(execution: Execution, problem: str = "", last_line: str = "") 
     parts = []
     if problem:
         parts.append(problem)
+    if execution.oom_killed:
+        parts.append(f"killed for memory (limit {_limit_text(execution.memory_limit)})")
     if execution.timed_out:
         parts.append("container killed at the timeout")
     elif execution.exit_code is not None:
@@ -96,13 +99,21 @@ def read_result(
     participant's messages; ``hint`` follows the message when there is no result.
     A timeout names the configured ``time_limit``, not the measured time, which
     a loaded machine stretches.
+    A memory kill comes first: it is the cause of whatever else went wrong.
     """
+    parsed = parse_last_line(execution.stdout)
+    if execution.oom_killed and (
+        execution.timed_out or execution.exit_code != 0 or parsed.result is None
+    ):
+        return Failure(
+            message=memory_message(task, execution.memory_limit),
+            admin_message=admin_details(execution, "", parsed.last_line),
+        )
     if execution.timed_out:
         return Failure(
             message=f"The {task} timed out after {time_limit:g} seconds.",
             admin_message=admin_details(execution, "timed out"),
         )
-    parsed = parse_last_line(execution.stdout)
     if parsed.result is None:
         return Failure(
             message=f"The {task} failed: the {program} printed no result.{hint}",
@@ -118,3 +129,15 @@ def read_result(
             ),
         )
     return ResultLine(parsed.result, parsed.last_line)
+
+
+def memory_message(task: str, memory_limit: int | None) -> str:
+    """The participant's message for a run the kernel killed for memory."""
+    return (
+        f"The {task} exceeded the memory limit ({_limit_text(memory_limit)}) and was stopped."
+        " Check whether the solution makes the program use too much memory."
+    )
+
+
+def _limit_text(memory_limit: int | None) -> str:
+    return format_size(memory_limit) if memory_limit else "the host's memory"

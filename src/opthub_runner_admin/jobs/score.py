@@ -17,6 +17,7 @@ from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome, Retry
 from .protocol import admin_details, read_result
+from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,9 @@ class ScoreJob(TrialJob[Score]):
             len(history.entries),
         )
         execution = self.run_container(ref, match.indicator, lines, ctx)
-        result = interpret_score(execution, time_limit=self.timeout)
+        result = redact_failure(
+            interpret_score(execution, time_limit=self.timeout), match.indicator.environment
+        )
         if execution.exit_code not in (0, None) and isinstance(result, Score):
             log.warning(
                 "%s: the indicator exited with code %s but printed a score; counted as a success",

@@ -24,12 +24,12 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-from docker.types import LogConfig
 
 from ..base import Cancelled, Execution, RunSpec
+from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .reaping import LABEL_KEEP
-from .redaction import explanation, mentions_secret, translate
+from .redaction import explanation, mentions_secret, short_reason, translate
 from .removal import Remover
 from .streams import Attachment, ExitWaiter, StdinWriter
 from .warm import LiveContainer, WarmPool
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 #: How often the main thread looks at the cancel flag and the deadline (seconds).
 POLL_INTERVAL = 0.2
-#: json-file log bound: ``docker logs`` still works for rm=false debugging, disk stays bounded.
-LOG_MAX_SIZE = "10m"
 
 
 class DockerExecutor:
@@ -54,6 +52,8 @@ class DockerExecutor:
     ``prestart`` overlaps Docker's work with the runner's: the next job's
     container is started ahead (``warm``) and finished ones are removed in
     the background (``removal``); ``close()`` must then be called at the end.
+    ``limits`` is what every container may use (``executor/limits.py``; None:
+    the defaults).
     """
 
     def __init__(
@@ -67,6 +67,7 @@ class DockerExecutor:
         images: ImagePolicy = DEFAULT_IMAGE_POLICY,
         runtime: str | None = None,
         prestart: bool = False,
+        limits: ContainerLimits | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -77,6 +78,7 @@ class DockerExecutor:
         self._stop_timeout = stop_timeout
         self._images = ImageProvider(api=self._api, policy=images)
         self._runtime = runtime
+        self._limits = limits or ContainerLimits()
         self._remover = Remover(remove=self._remove) if prestart else None
         self._warm = WarmPool(discard=self._discard) if prestart else None
         self._active = 0
@@ -96,7 +98,9 @@ class DockerExecutor:
             self._images.ensure(spec.image, cancel)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            translated = translate(exc, spec, runtime=self._runtime)
+            translated = gpu_failure(short_reason(exc, spec), self._limits) or translate(
+                exc, spec, runtime=self._runtime
+            )
             if translated is None:
                 raise
             # Docker quotes invalid variables in its errors: drop such an
@@ -213,10 +217,7 @@ class DockerExecutor:
 
     def _create_container(self, spec: RunSpec, name: str) -> None:
         host_config = self._api.create_host_config(
-            log_config=LogConfig(
-                type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
-            ),
-            runtime=self._runtime,
+            **host_config_kwargs(self._limits), runtime=self._runtime
         )
         # detach=False with stdin_open=True is what makes docker-py set
         # StdinOnce (and the Attach* flags): the daemon then closes the
@@ -232,6 +233,7 @@ class DockerExecutor:
             environment=dict(spec.environment),
             labels=self._labels,
             host_config=host_config,
+            user=self._limits.user,
             use_config_proxy=False,
         )
 
@@ -263,7 +265,14 @@ class DockerExecutor:
             exit_code = waiter.result()
         reader.finish(sock, self._stop_timeout)
         stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
-        log.debug("container %s of %s ended: exit %s", name, spec.image, exit_code)
+        oom_killed, memory_limit = self._memory_state(name)
+        log.debug(
+            "container %s of %s ended: exit %s%s",
+            name,
+            spec.image,
+            exit_code,
+            " (killed for memory)" if oom_killed else "",
+        )
         return Execution(
             exit_code=exit_code,
             stdout=stdout[0],
@@ -273,7 +282,23 @@ class DockerExecutor:
             finished_at=finished_at,
             stdout_truncated=stdout[1],
             stderr_truncated=stderr[1],
+            oom_killed=oom_killed,
+            memory_limit=memory_limit,
         )
+
+    def _memory_state(self, name: str) -> tuple[bool, int | None]:
+        """Whether the kernel killed a process of the container for memory, and the limit.
+
+        Read from ``docker inspect`` before the container is removed: the exit
+        code alone (137) cannot tell a memory kill from our own timeout kill.
+        """
+        try:
+            info = self._api.inspect_container(name)
+        except docker.errors.NotFound:
+            return False, None  # removed behind our back: nothing to tell
+        oom_killed = bool((info.get("State") or {}).get("OOMKilled"))
+        memory = (info.get("HostConfig") or {}).get("Memory") or 0
+        return oom_killed, int(memory) or None
 
     def _await_exit(
         self,

@@ -19,6 +19,9 @@ from ...processes import pid_alive
 
 log = logging.getLogger(__name__)
 
+#: Docker's answer when a removal of the same container is already in progress.
+HTTP_CONFLICT = 409
+
 #: Label on every container a runner creates; ``remove_orphans`` filters on it.
 LABEL_RUNNER = "opthub-runner"
 #: Host name of the runner that created the container (pids only mean something there).
@@ -65,6 +68,10 @@ def remove_orphans(
             client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             continue  # gone meanwhile
+        except docker.errors.APIError as exc:
+            if exc.status_code == HTTP_CONFLICT:
+                continue  # another runner starting on this host is removing it right now
+            raise
         log.warning("removed container %s left behind by dead runner pid %s", container_id, pid)
         removed.append(container_id)
     return removed
