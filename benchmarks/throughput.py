@@ -219,6 +219,12 @@ def runners(config: Path, target: Target, workers: int) -> Iterator[list[subproc
         log.close()
 
 
+#: Seconds between looks at the results. Each look is a query the moto server answers on
+#: the same 2 cores as the runner; it ends no measured span (those are the items' own
+#: timestamps), so looking often only takes CPU from the runner that the bare loop keeps.
+RESULTS_POLL = 1.0
+
+
 def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + 60 + count * 5
     while len(stack.results()) < count:
@@ -227,7 +233,7 @@ def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[byt
                 f"the runner did not finish {count} jobs; its log:\n"
                 + (stack.workdir / "runner.log").read_text(errors="replace")[-3000:]
             )
-        time.sleep(0.2)
+        time.sleep(RESULTS_POLL)
 
 
 def _wait_until_ready(stack: Stack, processes: Sequence[subprocess.Popen[bytes]]) -> None:

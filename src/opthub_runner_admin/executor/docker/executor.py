@@ -123,26 +123,46 @@ class DockerExecutor:
             log.warning("container %s started ahead is gone: starting a new one", container.name)
             self._discard(container)
             container = None
+        warm = self._warm
+
+        def start_next() -> None:
+            """Start a container ahead for the next job of this key (once the key starts)."""
+            if warm is not None:
+                warm.prepare(key, lambda: self._start_ahead(spec))
+
         try:
             if container is None:
                 container = self._create_attached(spec, cancel)
-            elif self._warm is not None:
+                # The next one starts as soon as Docker started this one, not after
+                # the run: with several workers, each cold job would else leave the
+                # job after it to wait for a start of its own.
+                execution = self._supervise_and_dispose(spec, cancel, container, start_next)
+            else:
                 log.debug("using container %s started ahead", container.name)
                 # This key starts fine: start the next one now, so that its start
                 # overlaps this job's run and the runner's work between jobs.
-                self._warm.prepare(key, lambda: self._start_ahead(spec))
-            try:
-                execution = self._supervise(spec, cancel, container)
-            finally:
-                container.attachment.close()
-                self._dispose(container.name)
+                start_next()
+                execution = self._supervise_and_dispose(spec, cancel, container, None)
         finally:
             with self._active_lock:
                 self._active -= 1
-        if self._warm is not None:
-            # Only after a run that worked: a broken image must not be started twice.
-            self._warm.prepare(key, lambda: self._start_ahead(spec))
+        # Never after a failed start: a broken image must not be started twice. After a
+        # run, the pool refills up to the runs seen at once.
+        start_next()
         return execution
+
+    def _supervise_and_dispose(
+        self,
+        spec: RunSpec,
+        cancel: threading.Event,
+        container: LiveContainer,
+        on_started: Callable[[], None] | None,
+    ) -> Execution:
+        try:
+            return self._supervise(spec, cancel, container, on_started)
+        finally:
+            container.attachment.close()
+            self._dispose(container.name)
 
     def _create_attached(self, spec: RunSpec, cancel: threading.Event) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
@@ -234,12 +254,18 @@ class DockerExecutor:
             return False
 
     def _supervise(
-        self, spec: RunSpec, cancel: threading.Event, container: LiveContainer
+        self,
+        spec: RunSpec,
+        cancel: threading.Event,
+        container: LiveContainer,
+        on_started: Callable[[], None] | None = None,
     ) -> Execution:
         name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
         started_at = _now()
         if not container.started:
             self._api.start(name)
+            if on_started is not None:
+                on_started()
         deadline = time.monotonic() + spec.timeout
         if spec.deadline is not None:
             deadline = min(deadline, spec.deadline)

@@ -51,6 +51,8 @@ class WarmPool:
         self._ready: list[tuple[Hashable, LiveContainer]] = []
         #: Keys being started now; the condition is notified when one is ready (or failed).
         self._preparing: list[Hashable] = []
+        #: Jobs waiting in ``take``, per key, in arrival order: each claims one container.
+        self._waiting: dict[Hashable, list[object]] = {}
         self._changed = threading.Condition(self._lock)
         self._capacity = 1
         self._closed = False
@@ -61,9 +63,22 @@ class WarmPool:
 
         A container for ``key`` still starting is waited for: it will be ready
         sooner than a new one, which would also compete with it for the CPU.
+        But each container serves one job: the n-th job waiting for ``key``
+        waits only while an n-th one is on its way, so that concurrent jobs
+        do not queue one behind another for a single container started ahead.
         """
+        me = object()
         with self._lock:
-            self._changed.wait_for(lambda: key not in self._preparing, timeout=PREPARE_WAIT)
+            waiting = self._waiting.setdefault(key, [])
+            waiting.append(me)
+            try:
+                self._changed.wait_for(
+                    lambda: self._may_go(key, waiting.index(me)), timeout=PREPARE_WAIT
+                )
+            finally:
+                waiting.remove(me)
+                if not waiting:
+                    del self._waiting[key]
             found = next((c for k, c in self._ready if k == key), None)
             stale = [c for k, c in self._ready if k != key]
             self._ready = [(k, c) for k, c in self._ready if c is not found and k == key]
@@ -71,6 +86,15 @@ class WarmPool:
             log.debug("warm container %s does not fit the job: removing it", container.name)
             self._discard(container)
         return found
+
+    def _may_go(self, key: Hashable, place: int) -> bool:
+        """Whether the job at ``place`` among those waiting for ``key`` stops waiting (lock held).
+
+        It goes when a ready container is there for it, or when no container
+        being started is left for it (the ones before it claim theirs first).
+        """
+        ready = sum(1 for k, _ in self._ready if k == key)
+        return ready > place or self._preparing.count(key) + ready <= place
 
     def fit(self, concurrent_runs: int) -> None:
         """Keep up to as many warm containers as runs seen at once."""
