@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opthub_runner_admin.executor import RunSpec
-from opthub_runner_admin.executor.docker.redaction import short_reason
+from opthub_runner_admin.executor.docker.errors import short_reason
 from opthub_runner_admin.jobs.redaction import redact_failure
 from opthub_runner_admin.model import Failure
 from opthub_runner_admin.observe.events import environment_values

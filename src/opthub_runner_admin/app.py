@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import docker
 
-from .aws import aws_clients
+from .aws import config_clients
 from .config import Config, ConfigError
 from .executor import Executor
 from .executor.docker import (
@@ -205,12 +205,7 @@ def build_worker(
     """
     options = options or Options()
     queue_url = config.queue_url(mode)
-    clients = aws_clients(
-        region_name=config.region_name,
-        endpoint_url=config.endpoint_url,
-        access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key,
-    )
+    clients = config_clients(config)
     queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
     queue_info = queue.check()
     warn_about_redrive(queue_info, f"{mode}_queue_url")
@@ -281,13 +276,7 @@ def build_worker(
 def build_monitor(mode: str, config: Config) -> Monitor:
     """The runner's status line, metrics and status page, reading the queue's depth."""
     queue_url = config.queue_url(mode)
-    clients = aws_clients(
-        region_name=config.region_name,
-        endpoint_url=config.endpoint_url,
-        access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key,
-        max_attempts=2,
-    )
+    clients = config_clients(config, max_attempts=2)
 
     def depth() -> int | None:
         attributes = clients.sqs.get_queue_attributes(

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
+    from .config import Config as RunnerConfig
+
 log = logging.getLogger(__name__)
 
 #: Attempts per call, first one included. Standard mode backs off exponentially
@@ -301,3 +303,14 @@ def describe(exc: BaseException) -> str:
         text = repr(exc)
     text = " ".join(text.split())
     return text if len(text) <= DESCRIBE_LIMIT else text[: DESCRIBE_LIMIT - 3] + "..."
+
+
+def config_clients(config: RunnerConfig, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
+    """``aws_clients`` for the region, endpoint and keys of an operator's config."""
+    return aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        max_attempts=max_attempts,
+    )

@@ -110,17 +110,10 @@ class Doctor:
         return Check("Docker", True, f"reachable (server {version})")
 
     def _clients(self) -> AwsClients | Check:
-        from .aws import aws_clients
+        from .aws import config_clients
 
-        config = self._config
         try:
-            return aws_clients(
-                region_name=config.region_name,
-                endpoint_url=config.endpoint_url,
-                access_key_id=config.access_key_id,
-                secret_access_key=config.secret_access_key,
-                max_attempts=DOCTOR_AWS_ATTEMPTS,
-            )
+            return config_clients(self._config, max_attempts=DOCTOR_AWS_ATTEMPTS)
         except RunnerError as exc:
             return Check("AWS", False, str(exc), "fix the AWS keys in config.yml")
 

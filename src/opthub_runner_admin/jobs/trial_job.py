@@ -268,7 +268,7 @@ class TrialJob(ABC, Generic[R]):
                 notes = put(result)
             except AlreadyDone:
                 log.info("%s already has a %s; nothing written", ref, self.kind)
-                return Done(f"{self.kind} already done")
+                return self.already_done()
             except ResultRejected as exc:
                 if replaced:
                     # Not even the short Failed item was accepted: retrying cannot help.

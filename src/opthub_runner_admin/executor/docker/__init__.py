@@ -1,7 +1,7 @@
 """The Docker executor, one concern a module.
 
 ``executor`` runs one job's container; ``images`` makes sure its image is
-there; ``streams`` serves the attach stream; ``redaction`` turns Docker's
+there; ``streams`` serves the attach stream; ``errors`` turns Docker's
 errors into the seam's, without secrets; ``reaping`` removes what a crashed
 runner left behind; ``connection`` connects at start-up.
 """

@@ -27,9 +27,9 @@ import requests
 
 from ..base import Cancelled, Execution, RunSpec
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
+from .errors import explanation, mentions_secret, short_reason, translate
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
-from .reaping import LABEL_KEEP
-from .redaction import explanation, mentions_secret, short_reason, translate
+from .reaping import HTTP_CONFLICT, LABEL_KEEP
 from .removal import Remover
 from .streams import Attachment, ExitWaiter, StdinWriter
 from .warm import LiveContainer, WarmPool
@@ -357,7 +357,7 @@ class DockerExecutor:
         except docker.errors.NotFound:
             pass  # never created, or already removed
         except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # 409: removal already in progress
+            if exc.status_code != HTTP_CONFLICT:  # a removal already in progress
                 log.error("could not remove container %s: %s", name, explanation(exc))
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             log.error(

@@ -31,7 +31,7 @@ from typing import Any
 import docker.errors
 
 from ..base import Cancelled, ImageNotAvailable
-from .redaction import explanation, not_available
+from .errors import explanation, not_available
 
 log = logging.getLogger(__name__)
 
