@@ -27,8 +27,11 @@ SHARED_CONNECTIONS = 4
 def pool_size(workers: int) -> int:
     """docker-py's connection pool for ``workers`` concurrent jobs.
 
-    Its default (10) is fine for one job; beyond, urllib3 opens throwaway
-    connections and warns "Connection pool is full" on every return.
+    docker-py keeps one pool of this size per request URL, so a container's
+    own calls never share one; what concurrent jobs of a match share is the
+    image's inspect, about one connection per job. A pool smaller than that
+    makes urllib3 close the extra connections and warn "Connection pool is
+    full" (tests/test_docker_connection_pool.py); the margin here is generous.
     """
     return max(10, CONNECTIONS_PER_JOB * workers + SHARED_CONNECTIONS)
 
