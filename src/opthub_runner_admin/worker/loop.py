@@ -33,6 +33,7 @@ from ..jobs.admission import UNRESTRICTED, Admission, Admits
 from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
 from ..observe.events import JobEvents, NoEvents
 from ..queue import Message, Queue
+from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH
 from .backoff import Backoffs
 from .gate import Gate
 from .settle import Settler
@@ -40,8 +41,6 @@ from .stats import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
 
-#: SQS hands out at most this many messages per receive.
-MAX_BATCH = 10
 #: Seconds before a message sent back because its group is full is visible again.
 GROUP_FULL_DELAY = 5
 #: Seconds receiving rests when a whole batch went back without running (a backlog of
@@ -51,8 +50,6 @@ HELD_BACK_REST = 1.0
 UNEXPECTED_ERROR_DELAY = 30
 #: Longest wait on the worker's state without looking again (signals, timers).
 IDLE_WAKE = 1.0
-#: SQS's longest per-message delay: a message held back by a long backoff returns by then.
-MAX_HOLD_BACK = 900
 #: Receiving failed: every message would meet that, so receiving pauses.
 RECEIVING = Cause("queue", shared=True)
 
@@ -68,7 +65,7 @@ class _Held:
         self.thread: threading.Thread | None = None
 
     def end_heartbeat(self) -> None:
-        self.heartbeat.__exit__(None, None, None)
+        self.heartbeat.stop()
 
 
 class Worker:
@@ -206,7 +203,7 @@ class Worker:
                     room = min(room, limit - finished - len(self._held))
                 pause = self._shared_pause()
                 if room > 0 and pause <= 0:
-                    return min(room, MAX_BATCH)
+                    return min(room, MAX_RECEIVE_BATCH)
                 self._lock.wait(min(pause, IDLE_WAKE) if pause > 0 else IDLE_WAKE)
 
     def _shared_pause(self) -> float:
@@ -251,7 +248,7 @@ class Worker:
         heartbeat = Heartbeat(
             self._queue, message, self._settings.visibility_window, self._settings.visibility_cap
         )
-        heartbeat.__enter__()
+        heartbeat.start()
         held = _Held(message, self._admission_of(message), heartbeat)
         with self._lock:
             self.stats.received += 1
@@ -284,7 +281,7 @@ class Worker:
                 key,
                 seconds,
             )
-            return [(held, min(MAX_HOLD_BACK, max(1, math.ceil(seconds))))]
+            return [(held, min(MAX_DELAY_SECONDS, max(1, math.ceil(seconds))))]
         decision = self._gate.offer(held)
         if decision.start:
             self._start(held)
