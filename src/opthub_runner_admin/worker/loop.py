@@ -352,9 +352,14 @@ class Worker:
             with self._lock:
                 # Before the message is back in the queue, where it could be received again.
                 self._learn(held.admission, outcome)
-            self._settle(held.message, outcome)
+            if not isinstance(outcome, (Done, Drop)):
+                self._settle(held.message, outcome)
             self._job_ended(held, outcome)
             self._events.job_finished(held.message, outcome, time.monotonic() - started)
+            if isinstance(outcome, (Done, Drop)):
+                # The result is written: the slot already takes the next message while
+                # this one is deleted (a delete that fails only brings back a done trial).
+                self._settler.delete(held.message)
 
     def _call(self, held: _Held) -> Outcome:
         deadline = receipt_deadline(held.message, self._settings.visibility_cap)
@@ -379,10 +384,8 @@ class Worker:
                 self.stats.errors += 1
             return Retry(UNEXPECTED_ERROR_DELAY, "unexpected error")
 
-    def _settle(self, message: Message, outcome: Outcome) -> None:
-        if isinstance(outcome, (Done, Drop)):
-            self._settler.delete(message)
-        elif outcome.body is not None:
+    def _settle(self, message: Message, outcome: Retry) -> None:
+        if outcome.body is not None:
             self._settler.requeue(message, outcome.body, outcome.delay)
         else:
             self._settler.hand_back(message, outcome.delay)
