@@ -3,7 +3,9 @@
 Up to ``workers`` jobs run at once, each in its own thread with its own
 message, heartbeat and cancel switch. The receiving thread asks the queue for
 no more messages than there are free slots (at most 10 a call, SQS's limit),
-and a message is under heartbeat from the moment it is received. Before a
+and a message is under heartbeat from the moment it is received. A slot is
+free once its job's result is written: the job's thread deletes the message
+after that, while the slot already runs the next one. Before a
 message runs, the handler's admission (opaque keys: a group, a position, the
 causes it would meet) decides whether it starts, waits here for an earlier
 message of its group, or goes back to the queue: see ``gate`` and ``backoff``.
