@@ -363,7 +363,9 @@ def print_ratios(figures: dict[str, float], workers_list: Sequence[int]) -> None
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=40, help="jobs per measurement (M)")
-    parser.add_argument("--sleepy-jobs", type=int, default=16, help="jobs of the 1 s image")
+    parser.add_argument(
+        "--sleepy-jobs", type=int, help="jobs of the 1 s image (default: as --jobs)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
     parser.add_argument(
         "--docker-host", help="another daemon, e.g. unix:///run/opthub-bench/docker.sock"
@@ -375,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--memory-only", action="store_true", help="only the memory figure (implies --memory)"
     )
     args = parser.parse_args(argv)
+    if args.sleepy_jobs is None:
+        # The same M for both: with few jobs a round of four, its cold first
+        # containers and its last stragglers weigh on the figure.
+        args.sleepy_jobs = args.jobs
     target = Target(args.docker_host, args.runtime)
     client = (
         docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()

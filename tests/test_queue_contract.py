@@ -7,6 +7,8 @@ and ``requeue`` (a fresh message that never does).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -367,3 +369,16 @@ def test_fifo_requeued_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness)
     fifo.queue.delete(second)
     third = _fifo_receive(fifo)
     assert third is not None and third.body == "a-copy"
+
+
+def test_the_memory_queue_needs_no_aws_library() -> None:
+    """SQS's limits live on the seam, not in the boto3 adapter the memory queue models."""
+    probe = (
+        "import sys\n"
+        "import opthub_runner_admin.queue.memory\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", result.stdout

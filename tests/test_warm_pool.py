@@ -53,3 +53,51 @@ def test_a_job_takes_a_ready_container_of_its_key_and_discards_the_others() -> N
     assert pool.take("new") is None  # each container serves one job
     pool.close()
     assert discarded == ["old-1"]  # at the take, or at the close if it was still starting
+
+
+def _starts_offered_then_taken(pool: WarmPool, key: str) -> int:
+    """Offer three starts ahead for ``key``, then take until none is left: how many started."""
+    for _ in range(3):
+        pool.prepare(key, lambda: _container(key))
+    found = 0
+    while pool.take(key) is not None:  # waits for each one still on its way
+        found += 1
+    return found
+
+
+def _hit(pool: WarmPool, key: str) -> None:
+    """One job of ``key`` finds the container started ahead for it."""
+    pool.prepare(key, lambda: _container(key))
+    assert pool.take(key) is not None
+
+
+def test_jobs_in_a_row_that_found_their_container_keep_one_more_on_its_way() -> None:
+    discarded: list[str] = []
+    pool = WarmPool(discard=lambda container: discarded.append(container.name))
+    pool.fit(1)  # one worker
+    try:
+        _hit(pool, "key")
+        # One hit: as many on their way as runs at once.
+        assert _starts_offered_then_taken(pool, "key") == 1
+        # (the last take of the count found nothing: a miss). Two hits in a row:
+        _hit(pool, "key")
+        _hit(pool, "key")
+        assert _starts_offered_then_taken(pool, "key") == 2
+    finally:
+        pool.close()
+    assert discarded == []
+
+
+def test_a_job_of_another_key_drops_the_extra_container() -> None:
+    discarded: list[str] = []
+    pool = WarmPool(discard=lambda container: discarded.append(container.name))
+    pool.fit(1)
+    try:
+        for _ in range(3):
+            _hit(pool, "key")
+        assert pool.take("other") is None  # another match's job: a miss
+        # Back to as many as runs at once: interleaved matches waste one start, not two.
+        assert _starts_offered_then_taken(pool, "key") == 1
+    finally:
+        pool.close()
+    assert discarded == []

@@ -126,6 +126,37 @@ def test_num_finishes_exactly_num_with_several_slots() -> None:
     assert queue.visible_count() == 7 and queue.in_flight_count() == 0
 
 
+class SlowDeletes(MemoryQueue):
+    """A memory queue whose deletes wait for ``release`` (an SQS call that is slow today)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.deleting = 0
+
+    def delete(self, message: Message) -> None:
+        self.deleting += 1
+        self.release.wait(30)
+        super().delete(message)
+
+
+def test_the_next_job_starts_while_a_finished_message_is_being_deleted() -> None:
+    queue = SlowDeletes()
+    send(queue, "g1/1", "g2/1")
+    handler = Keyed(lambda m, c: Done("ok"))
+    worker = worker_for(queue, handler, workers=1, max_jobs=2)
+    thread, errors = start(worker)
+    # The first result is written and its delete hangs: the one slot runs the second job.
+    wait_for(lambda: handler.count_started() == 2, 10, "the second job started")
+    assert queue.deleting >= 1 and queue.in_flight_count() >= 1
+    queue.release.set()
+    thread.join(20)
+    # run() returned only once both messages were deleted.
+    assert not thread.is_alive() and errors == []
+    assert worker.stats.done == 2
+    assert queue.in_flight_count() == 0 and queue.visible_count() == 0
+
+
 def test_the_per_group_cap_holds_while_other_groups_use_the_slots() -> None:
     queue = MemoryQueue()
     send(queue, *(f"burst/{n}" for n in range(6)), "calm/1", "calm/2")

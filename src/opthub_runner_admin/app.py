@@ -41,7 +41,8 @@ from .matches.file import FileMatchSource
 from .observe.events import JobEvents
 from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
-from .queue.sqs import QueueInfo, SqsQueue
+from .queue.base import QueueInfo
+from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings

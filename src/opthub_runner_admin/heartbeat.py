@@ -68,8 +68,18 @@ class Heartbeat:
         )
         self.renewals = 0
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> None:
+        """Renew from now on (the worker starts at receipt and stops at settlement)."""
         self._thread.start()
+
+    def stop(self) -> None:
+        """No renewal after this returns: the message can be settled or handed back."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
         return self
 
     def __exit__(
@@ -78,8 +88,7 @@ class Heartbeat:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._done.set()
-        self._thread.join()
+        self.stop()
 
     def _beat(self) -> None:
         period = max(self._window / 3, 0.2)

@@ -5,6 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+#: SQS's longest long poll.
+MAX_WAIT_SECONDS = 20
+#: SQS's longest visibility timeout, and its cap on a message's total
+#: invisibility counted from its receipt.
+MAX_VISIBILITY_SECONDS = 43200
+#: SQS's longest per-message delay.
+MAX_DELAY_SECONDS = 900
+#: SQS hands out at most this many messages per receive (``receive_many``'s bound).
+MAX_RECEIVE_BATCH = 10
+#: Group of a copy put back on a FIFO queue when the original's group id was not received.
+FALLBACK_GROUP_ID = "opthub-runner"
+
 
 @dataclass(frozen=True)
 class Message:
@@ -26,6 +38,22 @@ class Message:
     group_id: str | None = None
 
 
+@dataclass(frozen=True)
+class QueueInfo:
+    """What a start-up check learns about a queue.
+
+    ``max_receive_count`` is the redrive policy's limit (None when the queue
+    has no dead-letter queue): a runner warns at start when its own bounded
+    put-backs could reach it.
+    """
+
+    url: str
+    visibility_timeout: int
+    max_receive_count: int | None
+    #: A FIFO queue: sends need a MessageGroupId and refuse per-message delays.
+    fifo: bool = False
+
+
 class Queue(Protocol):
     """A queue whose messages stay invisible to others while one consumer holds them.
 
@@ -39,7 +67,7 @@ class Queue(Protocol):
     def receive_many(
         self, wait_seconds: int, visibility_timeout: int, max_messages: int
     ) -> list[Message]:
-        """Long-poll as ``receive`` does; return up to ``max_messages`` (1..10) messages.
+        """Long-poll as ``receive`` does; return up to ``max_messages`` (1..MAX_RECEIVE_BATCH).
 
         Returns as soon as any message is there: the batch is what was
         available, not a wait for ``max_messages``.

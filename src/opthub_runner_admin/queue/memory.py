@@ -16,16 +16,16 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .base import Message
-from .errors import ReceiptExpired
-from .sqs import (
+from .base import (
     FALLBACK_GROUP_ID,
     MAX_DELAY_SECONDS,
     MAX_RECEIVE_BATCH,
     MAX_VISIBILITY_SECONDS,
     MAX_WAIT_SECONDS,
+    Message,
     QueueInfo,
 )
+from .errors import ReceiptExpired
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import botocore
@@ -24,7 +23,15 @@ from botocore.validate import validate_parameters
 
 from .. import errors
 from ..aws import credentials_problem, describe, error_code, error_message, is_transient
-from .base import Message
+from .base import (
+    FALLBACK_GROUP_ID,
+    MAX_DELAY_SECONDS,
+    MAX_RECEIVE_BATCH,
+    MAX_VISIBILITY_SECONDS,
+    MAX_WAIT_SECONDS,
+    Message,
+    QueueInfo,
+)
 from .errors import ReceiptExpired
 
 if TYPE_CHECKING:
@@ -33,17 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: SQS's longest long poll.
-MAX_WAIT_SECONDS = 20
-#: SQS's longest visibility timeout, and its cap on a message's total
-#: invisibility counted from its receipt.
-MAX_VISIBILITY_SECONDS = 43200
 #: First boto3/botocore release whose SQS model has ReceiveMessage's MessageSystemAttributeNames.
 MIN_BOTO3 = "1.34.101"
-#: SQS's longest per-message delay.
-MAX_DELAY_SECONDS = 900
-#: SQS hands out at most this many messages per receive.
-MAX_RECEIVE_BATCH = 10
 
 #: Codes SQS answers with when the queue URL names no queue (query and JSON protocol).
 _NO_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -56,8 +54,6 @@ _RECEIPT_CODES = frozenset(
         "AWS.SimpleQueueService.MessageNotInflight",
     }
 )
-#: Group of a copy put back on a FIFO queue when the original's group id was not received.
-FALLBACK_GROUP_ID = "opthub-runner"
 #: What a receive asks SQS to report of each message.
 _SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
     "ApproximateReceiveCount",
@@ -65,22 +61,6 @@ _SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
 ]
 #: Which config keys hold a queue URL, for the message when none is given.
 _DEFAULT_CONFIG_KEY = "evaluator_queue_url or scorer_queue_url"
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    """What a start-up check learns about a queue.
-
-    ``max_receive_count`` is the redrive policy's limit (None when the queue
-    has no dead-letter queue): a runner warns at start when its own bounded
-    put-backs could reach it.
-    """
-
-    url: str
-    visibility_timeout: int
-    max_receive_count: int | None
-    #: A FIFO queue: sends need a MessageGroupId and refuse per-message delays.
-    fifo: bool = False
 
 
 def _clamp(value: int, low: int, high: int) -> int:

@@ -3,7 +3,9 @@
 Up to ``workers`` jobs run at once, each in its own thread with its own
 message, heartbeat and cancel switch. The receiving thread asks the queue for
 no more messages than there are free slots (at most 10 a call, SQS's limit),
-and a message is under heartbeat from the moment it is received. Before a
+and a message is under heartbeat from the moment it is received. A slot is
+free once its job's result is written: the job's thread deletes the message
+after that, while the slot already runs the next one. Before a
 message runs, the handler's admission (opaque keys: a group, a position, the
 causes it would meet) decides whether it starts, waits here for an earlier
 message of its group, or goes back to the queue: see ``gate`` and ``backoff``.
@@ -33,6 +35,7 @@ from ..jobs.admission import UNRESTRICTED, Admission, Admits
 from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
 from ..observe.events import JobEvents, NoEvents
 from ..queue import Message, Queue
+from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH
 from .backoff import Backoffs
 from .gate import Gate
 from .settle import Settler
@@ -40,8 +43,6 @@ from .stats import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
 
-#: SQS hands out at most this many messages per receive.
-MAX_BATCH = 10
 #: Seconds before a message sent back because its group is full is visible again.
 GROUP_FULL_DELAY = 5
 #: Seconds receiving rests when a whole batch went back without running (a backlog of
@@ -51,8 +52,6 @@ HELD_BACK_REST = 1.0
 UNEXPECTED_ERROR_DELAY = 30
 #: Longest wait on the worker's state without looking again (signals, timers).
 IDLE_WAKE = 1.0
-#: SQS's longest per-message delay: a message held back by a long backoff returns by then.
-MAX_HOLD_BACK = 900
 #: Receiving failed: every message would meet that, so receiving pauses.
 RECEIVING = Cause("queue", shared=True)
 
@@ -68,7 +67,7 @@ class _Held:
         self.thread: threading.Thread | None = None
 
     def end_heartbeat(self) -> None:
-        self.heartbeat.__exit__(None, None, None)
+        self.heartbeat.stop()
 
 
 class Worker:
@@ -206,7 +205,7 @@ class Worker:
                     room = min(room, limit - finished - len(self._held))
                 pause = self._shared_pause()
                 if room > 0 and pause <= 0:
-                    return min(room, MAX_BATCH)
+                    return min(room, MAX_RECEIVE_BATCH)
                 self._lock.wait(min(pause, IDLE_WAKE) if pause > 0 else IDLE_WAKE)
 
     def _shared_pause(self) -> float:
@@ -251,7 +250,7 @@ class Worker:
         heartbeat = Heartbeat(
             self._queue, message, self._settings.visibility_window, self._settings.visibility_cap
         )
-        heartbeat.__enter__()
+        heartbeat.start()
         held = _Held(message, self._admission_of(message), heartbeat)
         with self._lock:
             self.stats.received += 1
@@ -284,7 +283,7 @@ class Worker:
                 key,
                 seconds,
             )
-            return [(held, min(MAX_HOLD_BACK, max(1, math.ceil(seconds))))]
+            return [(held, min(MAX_DELAY_SECONDS, max(1, math.ceil(seconds))))]
         decision = self._gate.offer(held)
         if decision.start:
             self._start(held)
@@ -355,9 +354,14 @@ class Worker:
             with self._lock:
                 # Before the message is back in the queue, where it could be received again.
                 self._learn(held.admission, outcome)
-            self._settle(held.message, outcome)
+            if not isinstance(outcome, (Done, Drop)):
+                self._settle(held.message, outcome)
             self._job_ended(held, outcome)
             self._events.job_finished(held.message, outcome, time.monotonic() - started)
+            if isinstance(outcome, (Done, Drop)):
+                # The result is written: the slot already takes the next message while
+                # this one is deleted (a delete that fails only brings back a done trial).
+                self._settler.delete(held.message)
 
     def _call(self, held: _Held) -> Outcome:
         deadline = receipt_deadline(held.message, self._settings.visibility_cap)
@@ -382,10 +386,8 @@ class Worker:
                 self.stats.errors += 1
             return Retry(UNEXPECTED_ERROR_DELAY, "unexpected error")
 
-    def _settle(self, message: Message, outcome: Outcome) -> None:
-        if isinstance(outcome, (Done, Drop)):
-            self._settler.delete(message)
-        elif outcome.body is not None:
+    def _settle(self, message: Message, outcome: Retry) -> None:
+        if outcome.body is not None:
             self._settler.requeue(message, outcome.body, outcome.delay)
         else:
             self._settler.hand_back(message, outcome.delay)

@@ -12,8 +12,14 @@ started as soon as a job takes the warm one, so that its start overlaps the
 job's own run as well.
 
 A warm container that does not fit the next job (another match, an image
-pulled or tagged again meanwhile) is removed, never used. The pool holds at
-most as many containers as there were runs at once, and ``close`` removes
+pulled or tagged again meanwhile) is removed, never used. The pool holds as
+many containers as there were runs at once, and one more while consecutive
+jobs keep finding theirs: Docker takes longer to start a container than a
+short job runs, so with one container on its way the next job waits for the
+rest of its start, while two on their way overlap their starts (measured:
+about 4.0 against 4.9 trivial jobs a second with one worker). A job that
+finds none (another match came, or the first job) drops the extra one, so
+that interleaved matches do not waste two starts a job. ``close`` removes
 them at the runner's stop; a crashed runner's are reaped at the next start
 by their pid label like any other container.
 """
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Longest wait for a container being started ahead before the job starts its own.
 PREPARE_WAIT = 30.0
+#: Jobs in a row that found their container before the pool keeps one more on its way.
+HITS_FOR_ONE_MORE = 2
 
 
 @dataclass
@@ -55,6 +63,8 @@ class WarmPool:
         self._waiting: dict[Hashable, list[object]] = {}
         self._changed = threading.Condition(self._lock)
         self._capacity = 1
+        #: Jobs in a row that found a container of their key.
+        self._hits = 0
         self._closed = False
         self._threads: list[threading.Thread] = []
 
@@ -82,6 +92,7 @@ class WarmPool:
             found = next((c for k, c in self._ready if k == key), None)
             stale = [c for k, c in self._ready if k != key]
             self._ready = [(k, c) for k, c in self._ready if c is not found and k == key]
+            self._hits = self._hits + 1 if found is not None else 0
         for container in stale:
             log.debug("warm container %s does not fit the job: removing it", container.name)
             self._discard(container)
@@ -97,7 +108,7 @@ class WarmPool:
         return ready > place or self._preparing.count(key) + ready <= place
 
     def fit(self, concurrent_runs: int) -> None:
-        """Keep up to as many warm containers as runs seen at once."""
+        """Keep at least as many warm containers as runs seen at once."""
         with self._lock:
             self._capacity = max(self._capacity, concurrent_runs)
 
@@ -107,7 +118,8 @@ class WarmPool:
             # Containers ready for another key make room: the latest job is the best guess.
             stale = [c for k, c in self._ready if k != key]
             self._ready = [(k, c) for k, c in self._ready if k == key]
-            full = len(self._ready) + len(self._preparing) >= self._capacity
+            one_more = 1 if self._hits >= HITS_FOR_ONE_MORE else 0
+            full = len(self._ready) + len(self._preparing) >= self._capacity + one_more
             if not (self._closed or full):
                 self._preparing.append(key)
                 thread = threading.Thread(
