@@ -127,16 +127,16 @@ def test_num_finishes_exactly_num_with_several_slots() -> None:
 
 
 class SlowDeletes(MemoryQueue):
-    """A memory queue whose deletes wait for ``release`` (an SQS call that is slow today)."""
+    """A memory queue whose deletes wait for ``deletes_go`` (an SQS call that is slow today)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.release = threading.Event()
+        self.deletes_go = threading.Event()
         self.deleting = 0
 
     def delete(self, message: Message) -> None:
         self.deleting += 1
-        self.release.wait(30)
+        self.deletes_go.wait(30)
         super().delete(message)
 
 
@@ -149,7 +149,7 @@ def test_the_next_job_starts_while_a_finished_message_is_being_deleted() -> None
     # The first result is written and its delete hangs: the one slot runs the second job.
     wait_for(lambda: handler.count_started() == 2, 10, "the second job started")
     assert queue.deleting >= 1 and queue.in_flight_count() >= 1
-    queue.release.set()
+    queue.deletes_go.set()
     thread.join(20)
     # run() returned only once both messages were deleted.
     assert not thread.is_alive() and errors == []
