@@ -17,8 +17,8 @@ _PERMISSION_HINT = (
 )
 
 
-#: HTTP connections one running job may hold at once: the exit wait (held for the
-#: whole run), the call in flight (create, start, kill) and the next container's start.
+#: Connections per job in the pool of a URL that every job calls at once (the
+#: image's inspect needs about one: see ``pool_size``); three leaves room.
 CONNECTIONS_PER_JOB = 3
 #: The background remover, image pulls and look-ups.
 SHARED_CONNECTIONS = 4
