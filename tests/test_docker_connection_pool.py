@@ -24,16 +24,18 @@ import pytest
 
 from opthub_runner_admin.executor import RunSpec
 from opthub_runner_admin.executor.docker import DockerExecutor, connect_docker, runner_labels
+from opthub_runner_admin.executor.docker.connection import pool_size
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
 
 WORKERS = 4
 ROUNDS = 3
 #: Reads its job, then prints the host's uptime (``/proc/uptime`` is not namespaced)
-#: when it started working and when it ended, a second later: the run's own span.
+#: when it started working and when it ended, two seconds later: the run's own span
+#: (long enough that four runs overlap however slowly a busy daemon starts them).
 NAP_SCRIPT = (
     "IFS= read -r line\n"
     "read -r up _ < /proc/uptime\n"
-    "sleep 1\n"
+    "sleep 2\n"
     "read -r down _ < /proc/uptime\n"
     'echo "$line $up $down"\n'
 )
@@ -45,6 +47,9 @@ def test_concurrent_jobs_never_overflow_dockers_connection_pool(
 ) -> None:
     image = image_factory(f"{TEST_IMAGE_PREFIX}pool-nap:latest", NAP_SCRIPT)
     client = connect_docker(workers=WORKERS)  # as the runner builds it for `workers: 4`
+    # The size asked for is the size docker-py's pools get (one pool per URL).
+    adapter = client.api.get_adapter("http+docker://localhost/version")
+    assert adapter.max_pool_size == pool_size(WORKERS) >= WORKERS
     executor = DockerExecutor(
         client=client, labels={**runner_labels("test"), **case_labels}, prestart=True
     )

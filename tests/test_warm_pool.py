@@ -101,3 +101,26 @@ def test_a_job_of_another_key_drops_the_extra_container() -> None:
     finally:
         pool.close()
     assert discarded == []
+
+
+def test_containers_on_their_way_at_a_switch_of_key_are_discarded_not_leaked() -> None:
+    discarded: list[str] = []
+    release = threading.Event()
+    pool = WarmPool(discard=lambda container: discarded.append(container.name))
+    pool.fit(1)
+
+    def start_slowly() -> LiveContainer:
+        release.wait(60)
+        return _container("slow")
+
+    try:
+        pool.prepare("key", lambda: _container("ready"))
+        for _ in range(2):
+            _hit(pool, "key")  # a streak: one more may be on its way
+        pool.prepare("key", lambda: _container("ready"))
+        pool.prepare("key", start_slowly)  # the extra one, still starting
+        assert pool.take("other") is None  # another match: the ready one goes now
+        release.set()
+    finally:
+        pool.close()  # and the one that was starting, once it has started
+    assert sorted(discarded) == ["ready", "slow"]

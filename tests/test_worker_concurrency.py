@@ -129,13 +129,15 @@ def test_num_finishes_exactly_num_with_several_slots() -> None:
 class SlowDeletes(MemoryQueue):
     """A memory queue whose deletes wait for ``deletes_go`` (an SQS call that is slow today)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, fifo: bool = False) -> None:
+        super().__init__(fifo=fifo)
         self.deletes_go = threading.Event()
+        self._count_lock = threading.Lock()
         self.deleting = 0
 
     def delete(self, message: Message) -> None:
-        self.deleting += 1
+        with self._count_lock:
+            self.deleting += 1
         self.deletes_go.wait(30)
         super().delete(message)
 
@@ -144,17 +146,53 @@ def test_the_next_job_starts_while_a_finished_message_is_being_deleted() -> None
     queue = SlowDeletes()
     send(queue, "g1/1", "g2/1")
     handler = Keyed(lambda m, c: Done("ok"))
-    worker = worker_for(queue, handler, workers=1, max_jobs=2)
+    # A long window: the finished messages must stay hidden while their deletes hang.
+    worker = worker_for(queue, handler, workers=1, max_jobs=2, visibility_window=60)
     thread, errors = start(worker)
-    # The first result is written and its delete hangs: the one slot runs the second job.
-    wait_for(lambda: handler.count_started() == 2, 10, "the second job started")
-    assert queue.deleting >= 1 and queue.in_flight_count() >= 1
+    # The first job finished and its delete hangs: the one slot runs the second job.
+    wait_for(lambda: worker.stats.done == 2, 10, "both jobs done while the first delete hangs")
+    assert handler.count_started() == 2
+    # run() does not return before the deletes: both messages are still in flight.
+    assert thread.is_alive() and queue.in_flight_count() == 2
     queue.deletes_go.set()
     thread.join(20)
-    # run() returned only once both messages were deleted.
     assert not thread.is_alive() and errors == []
-    assert worker.stats.done == 2
+    assert queue.deleting == 2
     assert queue.in_flight_count() == 0 and queue.visible_count() == 0
+
+
+def test_a_fifo_message_is_deleted_before_its_slot_takes_the_next_of_its_group() -> None:
+    """A FIFO message holds its group back until deleted: freeing the slot first gains nothing."""
+    queue = SlowDeletes(fifo=True)
+    for body in ("g/1", "g/2"):
+        queue.send(body, group_id="g")
+    handler = Keyed(lambda m, c: Done("ok"))
+    worker = worker_for(queue, handler, workers=1, max_jobs=2, visibility_window=60)
+    thread, errors = start(worker)
+    wait_for(lambda: queue.deleting == 1, 10, "the first delete")
+    # The job is not over (its slot not free) until its message is deleted.
+    assert worker.stats.done == 0 and handler.count_started() == 1
+    queue.deletes_go.set()
+    thread.join(20)
+    assert not thread.is_alive() and errors == []
+    assert handler.started == ["g/1", "g/2"] and worker.stats.done == 2
+
+
+def test_a_fifo_group_freed_by_a_delete_is_received_at_once() -> None:
+    """The memory queue wakes a long poll when a delete frees a FIFO group, as SQS does."""
+    queue = MemoryQueue(fifo=True)
+    for body in ("g/1", "g/2"):
+        queue.send(body, group_id="g")
+    handler = Keyed(lambda m, c: Done("ok"))
+    # Two slots: the free one long-polls (20 s) while the group is held by the first
+    # message; without the wake-up at its delete the second would wait the poll out.
+    worker = worker_for(
+        queue, handler, workers=2, max_jobs=2, poll_seconds=20, visibility_window=60
+    )
+    thread, errors = start(worker)
+    wait_for(lambda: worker.stats.done == 2, 10, "the group's second message, received at once")
+    thread.join(20)
+    assert not thread.is_alive() and errors == []
 
 
 def test_the_per_group_cap_holds_while_other_groups_use_the_slots() -> None:

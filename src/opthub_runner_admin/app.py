@@ -41,7 +41,7 @@ from .matches.file import FileMatchSource
 from .observe.events import JobEvents
 from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
-from .queue.base import QueueInfo
+from .queue.base import MAX_WAIT_SECONDS, QueueInfo
 from .queue.sqs import SqsQueue
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
@@ -53,9 +53,6 @@ if TYPE_CHECKING:
     from .auth.credentials import Credentials
 
 log = logging.getLogger(__name__)
-
-#: SQS's longest long poll.
-MAX_POLL_SECONDS = 20
 
 
 @dataclass
@@ -254,7 +251,7 @@ def build_worker(
             fifo_queue=queue_info.fifo,
         )
     settings = WorkerSettings(
-        poll_seconds=max(1, min(config.interval, MAX_POLL_SECONDS)),
+        poll_seconds=max(1, min(config.interval, MAX_WAIT_SECONDS)),
         visibility_window=config.visibility_timeout,
         max_jobs=config.num,
         grace_period=config.grace_period,

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .queue.base import MAX_VISIBILITY_SECONDS
 from .sizes import parse_size
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MODES = ("evaluator", "scorer")
 
-#: SQS keeps a message invisible for at most 12 hours.
-SQS_MAX_VISIBILITY = 43200
 #: Most jobs one process runs at once: each holds a thread, a heartbeat and Docker
 #: connections; beyond this, start more runner processes (or hosts) instead.
 MAX_WORKERS = 64
@@ -325,8 +324,10 @@ def _check_int(key: str, value: Any, source: str) -> int:
         raise ConfigError(f"{source}: 'workers' must be at most {MAX_WORKERS}, got {value}")
     if key == "metrics_port" and value > 65535:
         raise ConfigError(f"{source}: 'metrics_port' must be a TCP port (1..65535)")
-    if key == "visibility_timeout" and value > SQS_MAX_VISIBILITY:
-        raise ConfigError(f"{source}: 'visibility_timeout' must be at most {SQS_MAX_VISIBILITY}")
+    if key == "visibility_timeout" and value > MAX_VISIBILITY_SECONDS:
+        raise ConfigError(
+            f"{source}: 'visibility_timeout' must be at most {MAX_VISIBILITY_SECONDS}"
+        )
     return value
 
 

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from .config import SQS_MAX_VISIBILITY
 from .errors import RunnerError, TransientError
 from .queue import Message, Queue
+from .queue.base import MAX_VISIBILITY_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class VisibilityCap:
     before it, so minutes lie between the two. Tests inject a short cap.
     """
 
-    seconds: int = SQS_MAX_VISIBILITY
+    seconds: int = MAX_VISIBILITY_SECONDS
     job_margin: int = 600
     renewal_margin: int = 120
 

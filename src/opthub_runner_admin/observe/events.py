@@ -25,7 +25,7 @@ class JobEvents(Protocol):
         """A message was received and its job begins in the calling thread."""
 
     def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
-        """The job of ``message`` ended with ``outcome`` (its message is settled)."""
+        """The job of ``message`` ended with ``outcome`` (a finished one may still be deleted)."""
 
     def container_started(self, image: str, secrets: Sequence[str]) -> None:
         """The calling thread's job starts a container of ``image``.

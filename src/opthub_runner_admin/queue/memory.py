@@ -121,6 +121,7 @@ class MemoryQueue:
             stored = self._held(message)
             del self._messages[stored.message_id]
             self._deleted_receipts.add(message.receipt)
+            self._condition.notify_all()  # a FIFO group may be free now
 
     def extend(self, message: Message, seconds: int) -> None:
         """Hide the message for ``seconds`` from now, within the 12-hour cap from its receipt."""

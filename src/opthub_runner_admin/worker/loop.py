@@ -4,8 +4,10 @@ Up to ``workers`` jobs run at once, each in its own thread with its own
 message, heartbeat and cancel switch. The receiving thread asks the queue for
 no more messages than there are free slots (at most 10 a call, SQS's limit),
 and a message is under heartbeat from the moment it is received. A slot is
-free once its job's result is written: the job's thread deletes the message
-after that, while the slot already runs the next one. Before a
+free once its job is finished (its result written, or nothing to write): on
+a standard queue the job's thread deletes the message after that, while the
+slot already runs the next one; a FIFO message is deleted first, since it
+holds its group back until then. Before a
 message runs, the handler's admission (opaque keys: a group, a position, the
 causes it would meet) decides whether it starts, waits here for an earlier
 message of its group, or goes back to the queue: see ``gate`` and ``backoff``.
@@ -354,14 +356,22 @@ class Worker:
             with self._lock:
                 # Before the message is back in the queue, where it could be received again.
                 self._learn(held.admission, outcome)
-            if not isinstance(outcome, (Done, Drop)):
-                self._settle(held.message, outcome)
-            self._job_ended(held, outcome)
-            self._events.job_finished(held.message, outcome, time.monotonic() - started)
-            if isinstance(outcome, (Done, Drop)):
-                # The result is written: the slot already takes the next message while
-                # this one is deleted (a delete that fails only brings back a done trial).
+            finished = isinstance(outcome, (Done, Drop))
+            # A FIFO message blocks its group until deleted: free the slot after.
+            delete_now = finished and held.message.group_id is not None
+            if delete_now:
                 self._settler.delete(held.message)
+            elif not isinstance(outcome, (Done, Drop)):
+                self._settle(held.message, outcome)
+            try:
+                self._job_ended(held, outcome)
+                self._events.job_finished(held.message, outcome, time.monotonic() - started)
+            finally:
+                if finished and not delete_now:
+                    # Nothing is left to do for it: the slot already takes the next
+                    # message while this one is deleted (a delete that fails only
+                    # brings back a finished trial, which is then seen as done).
+                    self._settler.delete(held.message)
 
     def _call(self, held: _Held) -> Outcome:
         deadline = receipt_deadline(held.message, self._settings.visibility_cap)

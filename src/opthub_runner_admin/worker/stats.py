@@ -45,7 +45,8 @@ class WorkerStats:
     errors: int = 0
     #: Messages sent back without running (their cause backs off, their group is full, or stop).
     held_back: int = 0
-    #: Messages settled in any way (deleted, put back or cancelled).
+    #: Messages settled in any way (deleted, put back or cancelled); a finished job's
+    #: message counts at the job's end, its delete may follow.
     settled: int = 0
     #: Most jobs that ran at the same time.
     peak_running: int = 0
