@@ -7,8 +7,6 @@ and ``requeue`` (a fresh message that never does).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +20,7 @@ from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.queue.sqs import SqsQueue
+from tests.support.imports import aws_libraries_imported_by
 
 #: Redrive limit of every queue in this suite.
 MAX_RECEIVES = 2
@@ -373,12 +372,4 @@ def test_fifo_requeued_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness)
 
 def test_the_memory_queue_needs_no_aws_library() -> None:
     """SQS's limits live on the seam, not in the boto3 adapter the memory queue models."""
-    probe = (
-        "import sys\n"
-        "import opthub_runner_admin.queue.memory\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    assert aws_libraries_imported_by("opthub_runner_admin.queue.memory") == []

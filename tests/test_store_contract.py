@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from opthub_runner_admin.store.dynamodb import DynamoStore
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.values import DYNAMO_MAX, ERROR_TEXT_LIMIT
 from tests.support.aws_fixtures import AwsStack
+from tests.support.imports import aws_libraries_imported_by
 
 MATCH = "3b7c0b1e-0000-4000-8000-000000000001"
 PARTICIPANT = "p-42"
@@ -513,12 +512,4 @@ def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> 
 
 def test_the_memory_store_needs_no_aws_library() -> None:
     """Item shapes and trial-state logic live apart from the boto3 adapter."""
-    probe = (
-        "import sys\n"
-        "import opthub_runner_admin.store.memory\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    assert aws_libraries_imported_by("opthub_runner_admin.store.memory") == []
