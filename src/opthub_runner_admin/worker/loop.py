@@ -356,22 +356,29 @@ class Worker:
             with self._lock:
                 # Before the message is back in the queue, where it could be received again.
                 self._learn(held.admission, outcome)
-            finished = isinstance(outcome, (Done, Drop))
-            # A FIFO message blocks its group until deleted: free the slot after.
-            delete_now = finished and held.message.group_id is not None
-            if delete_now:
-                self._settler.delete(held.message)
-            elif not isinstance(outcome, (Done, Drop)):
-                self._settle(held.message, outcome)
-            try:
-                self._job_ended(held, outcome)
-                self._events.job_finished(held.message, outcome, time.monotonic() - started)
-            finally:
-                if finished and not delete_now:
-                    # Nothing is left to do for it: the slot already takes the next
-                    # message while this one is deleted (a delete that fails only
-                    # brings back a finished trial, which is then seen as done).
-                    self._settler.delete(held.message)
+            self._end(held, outcome, time.monotonic() - started)
+
+    def _end(self, held: _Held, outcome: Outcome, seconds: float) -> None:
+        """Settle the message and free the slot, the slot held no longer than needed.
+
+        A message put back goes back before its slot is free. A finished job's
+        message on a standard queue is deleted after: its slot already takes
+        the next message meanwhile (a delete that fails only brings back a
+        finished trial, which is then seen as done). A FIFO message is deleted
+        first, since it holds its group back until then.
+        """
+        message = held.message
+        delete_after = isinstance(outcome, (Done, Drop)) and message.group_id is None
+        if isinstance(outcome, Retry):
+            self._settle(message, outcome)
+        elif not delete_after:
+            self._settler.delete(message)
+        try:
+            self._job_ended(held, outcome)
+            self._events.job_finished(message, outcome, seconds)
+        finally:
+            if delete_after:
+                self._settler.delete(message)
 
     def _call(self, held: _Held) -> Outcome:
         deadline = receipt_deadline(held.message, self._settings.visibility_cap)
