@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/ruff check opthub_runner_admin tests benchmarks
+.venv/bin/ruff format --check opthub_runner_admin tests benchmarks
 .venv/bin/mypy
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"
