@@ -385,5 +385,15 @@ def demo(solutions: int, keep: bool) -> None:
         fail(str(exc), EXIT_FATAL)
 
 
+def _add_fleet_commands() -> None:
+    from .fleet.commands import dlq, status
+
+    main.add_command(status)
+    main.add_command(dlq)
+
+
+_add_fleet_commands()
+
+
 if __name__ == "__main__":
     main()
