@@ -8,6 +8,7 @@ Ctrl-C sends, must stop it all: no process, no container, no temp folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -98,9 +99,18 @@ def served(tmp_path: Path) -> Iterator[Demo]:
     try:
         yield demo
     finally:
+        # A failed test must not leave the demo's moto server (its own session) behind.
+        children = demo.children()
         if demo.process.poll() is None:
-            demo.process.kill()
-            demo.process.wait(timeout=30)
+            demo.process.send_signal(signal.SIGINT)
+            try:
+                demo.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.process.kill()
+                demo.process.wait(timeout=30)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_demo_serve_keeps_a_stack_up_for_other_commands_and_ctrl_c_leaves_nothing(

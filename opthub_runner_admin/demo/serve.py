@@ -66,7 +66,7 @@ STATUS_INTERVAL = 10
 
 
 def serve_demo(*, every: float, port: int, host: str = "127.0.0.1") -> None:
-    """Run until SIGINT or SIGTERM; raise ``FatalError`` when the stack cannot start."""
+    """Run until SIGINT, SIGTERM or SIGHUP; raise ``FatalError`` when the stack cannot start."""
     require_moto_server()
     stop = threading.Event()
     _on_signals(stop)
@@ -89,8 +89,9 @@ def _on_signals(stop: threading.Event) -> None:
             click.echo(f"\n{signal.Signals(signum).name}: stopping the demo...", err=True)
         stop.set()
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    # SIGHUP too: a closed terminal must not leave the moto server (its own session) behind.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handle)
 
 
 def _serve(
