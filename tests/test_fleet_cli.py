@@ -22,6 +22,8 @@ from opthub_runner_admin.cli import main
 from opthub_runner_admin.demo.stack import dead_letter_queue_name
 from tests.support.aws_fixtures import AwsStack
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def fleet(tmp_path: Path, aws: AwsStack) -> tuple[Path, str, str]:
@@ -131,6 +133,8 @@ def test_dlq_of_a_queue_without_redrive_policy_says_so_in_one_line(
         f"Error: evaluator_queue_url ({aws.evaluator_queue_url}) has no dead-letter queue"
         " (no RedrivePolicy): there are no dead letters to see"
     ]
+    quoted = " ".join((ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8").split())
+    assert "has no dead-letter queue (no RedrivePolicy): there are no dead letters to see" in quoted
 
 
 def test_dlq_show_of_an_unknown_id_names_the_command_that_lists_them(
