@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from opthub_runner_admin.cli import main
 from opthub_runner_admin.demo.stack import dead_letter_queue_name
 from tests.support.aws_fixtures import AwsStack
+from tests.support.e2e import queue_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,12 +151,4 @@ def test_dlq_show_of_an_unknown_id_names_the_command_that_lists_them(
 
 
 def _count(aws: AwsStack, url: str) -> int:
-    attributes = aws.clients.sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return sum(queue_counts(aws, url))

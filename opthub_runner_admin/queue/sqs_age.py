@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import describe
+from ..aws import ACCESS_DENIED_CODES, CREDENTIAL_CODES, describe, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -31,14 +31,18 @@ class OldestAge:
 
     A missing permission (``cloudwatch:GetMetricStatistics``) or an endpoint
     without CloudWatch makes the age unknown, logged once, never an error:
-    the counts still matter more.
+    the counts still matter more. After a refusal of the keys it stops asking
+    (a runner samples every minute for weeks).
     """
 
     def __init__(self, *, client: CloudWatchClient) -> None:
         self._client = client
         self._warned = False
+        self._refused = False
 
     def __call__(self, queue_url: str) -> float | None:
+        if self._refused:
+            return None
         name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         now = datetime.now(timezone.utc)
         try:
@@ -52,6 +56,10 @@ class OldestAge:
                 Statistics=["Maximum"],
             )
         except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and error_code(exc) in (
+                ACCESS_DENIED_CODES | CREDENTIAL_CODES
+            ):
+                self._refused = True
             if not self._warned:
                 self._warned = True
                 log.warning(
