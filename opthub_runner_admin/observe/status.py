@@ -30,6 +30,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
     )
     if snapshot.retried or snapshot.dropped:
         text += f", {snapshot.retried} put back, {snapshot.dropped} dropped"
+    if snapshot.queue is not None and snapshot.queue.dead_letters:
+        text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
     for job in snapshot.slow:
         minutes = job.running_for(snapshot.now) / 60
         text += (
