@@ -152,3 +152,25 @@ def test_dlq_show_of_an_unknown_id_names_the_command_that_lists_them(
 
 def _count(aws: AwsStack, url: str) -> int:
     return sum(queue_counts(aws, url))
+
+
+def test_status_of_an_unreachable_endpoint_says_what_to_check_in_one_line(
+    tmp_path: Path, aws: AwsStack
+) -> None:
+    config = tmp_path / "config.yml"
+    unreachable = "http://127.0.0.1:9"
+    config.write_text(
+        yaml.safe_dump(
+            aws.config(
+                endpoint_url=unreachable,
+                evaluator_queue_url=f"{unreachable}/123456789012/q",
+                log_level="WARNING",
+            )
+        )
+    )
+    config.chmod(0o600)
+    code, output = _run("status", "--config", str(config))
+    assert code == 1
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"Error: cannot read the attributes of SQS queue {unreachable}/")
+    assert line.endswith("(check the network and endpoint_url, then run it again)")

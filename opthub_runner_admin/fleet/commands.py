@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from ..config import Config, ConfigError
-from ..errors import RunnerError
+from ..errors import RunnerError, TransientError
 from . import MODES
 
 EXIT_FATAL = 1
@@ -46,6 +46,8 @@ def _guarded(action: Callable[[], None]) -> None:
         action()
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
+    except TransientError as exc:
+        _fail(f"{exc} (check the network and endpoint_url, then run it again)", EXIT_FATAL)
     except (RunnerError, NoDeadLetterQueue, MoveFailed) as exc:
         _fail(str(exc), EXIT_FATAL)
 
