@@ -17,11 +17,15 @@ group id and gets a fresh deduplication id.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import RunnerError
 from ..queue.base import MAX_RECEIVE_BATCH, FleetQueue, Message
+
+log = logging.getLogger(__name__)
 
 #: Seconds a listed or moving message stays hidden from others while this command holds it.
 PEEK_VISIBILITY = 60
@@ -64,9 +68,22 @@ def peek(dead_letter: FleetQueue, limit: int) -> list[Message]:
             for message in batch:
                 seen.setdefault(message.message_id, message)
     finally:
-        for message in held:
-            dead_letter.release(message, 0)
+        _release_all(dead_letter, held)
     return list(seen.values())
+
+
+def _release_all(dead_letter: FleetQueue, messages: list[Message]) -> None:
+    """Make ``messages`` visible again at once; one that cannot be is back after its hiding."""
+    for message in messages:
+        try:
+            dead_letter.release(message, 0)
+        except RunnerError as exc:
+            log.warning(
+                "message %s is visible again in %d s at the latest (%s)",
+                message.message_id,
+                PEEK_VISIBILITY,
+                exc,
+            )
 
 
 def summary(message: Message) -> str:
@@ -142,8 +159,7 @@ def redrive(
             try:
                 copy = destination.send(message.body, group_id=message.group_id)
             except BaseException:
-                for unsent in batch[n:]:
-                    dead_letter.release(unsent, 0)
+                _release_all(dead_letter, batch[n:])
                 raise
             dead_letter.delete(message)
             moved += 1
