@@ -119,3 +119,37 @@ def test_every_problem_is_an_error_line_of_its_own(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert [line.split("'")[1] for line in lines] == ["workers", "region_name", "table_name"]
     assert all(line.startswith("Error: config.yml: '") for line in lines)
+
+
+def test_the_editor_checks_config_files_with_the_committed_schema() -> None:
+    settings = json.loads((ROOT / ".vscode" / "settings.json").read_text(encoding="utf-8"))
+    schemas = settings["yaml.schemas"]
+    assert "config*.yml" in schemas["./docs/config.schema.json"]
+    assert (ROOT / "docs" / "config.schema.json").is_file()
+    recommended = json.loads((ROOT / ".vscode" / "extensions.json").read_text(encoding="utf-8"))
+    assert "redhat.vscode-yaml" in recommended["recommendations"]
+
+
+def test_the_editor_launches_real_commands() -> None:
+    import click
+
+    from opthub_runner_admin.cli import main
+
+    launch = json.loads((ROOT / ".vscode" / "launch.json").read_text(encoding="utf-8"))
+    commands = []
+    for configuration in launch["configurations"]:
+        if configuration["module"] == "pytest":
+            continue
+        assert configuration["module"] == "opthub_runner_admin.cli"
+        words = [w for w in configuration["args"] if not w.startswith("${")]
+        context = main.make_context("opthub-runner", list(words), resilient_parsing=True)
+        command: click.Command = main
+        for word in words:
+            if not isinstance(command, click.Group) or word.startswith("-"):
+                break
+            found = command.get_command(context, word)
+            if found is None:
+                break
+            command = found
+        commands.append(command.name)
+    assert commands == ["evaluator", "scorer", "problem", "doctor", "demo"]
