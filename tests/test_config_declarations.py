@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from opthub_runner_admin.config_docs import (
     schema_text,
     table,
 )
+from tests.test_config import _cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = "region_name: r\ntable_name: t\n"
@@ -93,17 +92,6 @@ def test_a_misspelt_key_is_named_with_the_key_it_looks_like() -> None:
         "c.yml: unknown key 'workes' is ignored (did you mean 'workers'?)",
         "c.yml: unknown key 'frobnicate' is ignored (check its spelling)",
     ]
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_config_schema_command_prints_the_schema(tmp_path: Path) -> None:
