@@ -17,7 +17,7 @@ import difflib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import Field, ValidationError
@@ -186,7 +186,7 @@ def _given(key: str, value: Any) -> bool:
         return True
     annotation = info.annotation
     takes_null = type(None) in get_args(annotation)
-    return takes_null or not (annotation is str or get_origin(annotation) is not None)
+    return takes_null or not (annotation is str or get_origin(annotation) is Literal)
 
 
 def _position(error: ErrorDetails, order: list[Any]) -> int:
