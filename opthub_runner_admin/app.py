@@ -28,6 +28,7 @@ from .executor.docker import (
     connect_docker,
     remove_orphans,
     runner_labels,
+    scope_labels,
 )
 from .executor.limits import ContainerLimits, host_mismatch
 from .history import HistoryBuilder, SqliteHistoryCache
@@ -43,6 +44,7 @@ from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
 from .queue.base import MAX_WAIT_SECONDS, QueueInfo
 from .queue.sqs import SqsQueue
+from .runner_scope import scope_of
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
@@ -210,11 +212,17 @@ def build_worker(
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
     docker_client = connect_docker(workers=config.workers)
-    removed = remove_orphans(docker_client)
+    runner_scope = scope_of(mode, config)
+    removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
-    labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
+    labels = {
+        **runner_labels(instance),
+        **scope_labels(runner_scope),
+        "opthub-runner.mode": mode,
+        **options.extra_labels,
+    }
     executor: Executor = build_executor(
         config,
         docker_client,
