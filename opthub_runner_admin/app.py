@@ -8,6 +8,7 @@ all three exercise the same assembly.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -71,7 +72,10 @@ class Options:
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "opthub-runner"
+    """``$XDG_CACHE_HOME/opthub-runner`` (the systemd unit's CacheDirectory), else ``~/.cache``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "opthub-runner"
 
 
 def build_match_source(

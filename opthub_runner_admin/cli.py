@@ -1,7 +1,11 @@
 """The ``opthub-runner`` command: parses arguments, wires the runner, handles signals.
 
-Every failure an operator can meet ends here in one line on stderr and a
-distinct exit code (2: configuration, 1: cannot run), never a traceback.
+Every failure an operator can meet ends here in one line on stderr and an
+exit code from ``sysexits.h``, never a traceback: 78 (``EX_CONFIG``) for
+what only the operator can fix (the config file, a refused password, an
+unknown user pool, a queue URL that is not one), which the systemd unit
+lists in ``RestartPreventExitStatus``; 1 for what may pass (the network,
+Docker away), which systemd retries; 2 for a wrong command line (click's).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import click
 
 from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
-from .errors import FatalError, RunnerError
+from .errors import FatalError, RunnerError, SetupError
 from .file_permissions import exposed_secrets_warning
 from .runner_scope import RunnerScope, scope_of
 from .worker import Worker
@@ -35,7 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("opthub_runner_admin")
 
 EXIT_FATAL = 1
-EXIT_CONFIG = 2
+#: sysexits.h EX_CONFIG: a restart cannot help (systemd's RestartPreventExitStatus lists it).
+EXIT_CONFIG = 78
+#: A wrong command line (what click itself exits with).
+EXIT_USAGE = 2
 
 _NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
 
@@ -98,10 +105,18 @@ def install_signal_handlers(worker: Worker) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
-def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None) -> None:
+def run_mode(
+    mode: str,
+    config_path: str,
+    dev: bool,
+    workers: int | None = None,
+    grace_period: int | None = None,
+) -> None:
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
+    if grace_period is not None:
+        config = dataclasses.replace(config, grace_period=grace_period)
     from .app import Options, build_monitor, build_worker
 
     try:
@@ -111,7 +126,7 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
             install_signal_handlers(worker)
             with pidfiles.registered(mode, scope_of(mode, config)), monitor:
                 stats = worker.run()
-    except ConfigError as exc:
+    except (ConfigError, SetupError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:
         fail(str(exc), EXIT_FATAL)
@@ -150,8 +165,15 @@ def _mode_command(mode: str) -> Callable[..., Any]:
         default=None,
         help="Jobs run at once (overrides 'workers' in the config file; default 1).",
     )
-    def command(config_path: str, dev: bool, workers: int | None) -> None:
-        run_mode(mode, config_path, dev, workers)
+    @click.option(
+        "--grace-period",
+        type=click.IntRange(0),
+        default=None,
+        help="Seconds a stop lets the running jobs finish (overrides 'grace_period';"
+        " the systemd unit sets it below its TimeoutStopSec).",
+    )
+    def command(config_path: str, dev: bool, workers: int | None, grace_period: int | None) -> None:
+        run_mode(mode, config_path, dev, workers, grace_period)
 
     command.__doc__ = (
         "Evaluate submitted solutions with the problem image."
@@ -206,7 +228,7 @@ def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: fl
       opthub-runner stop --config /etc/opthub-runner/compA.yml
     """
     if config_path is not None and every:
-        fail("give --config or --all, not both", EXIT_CONFIG)
+        fail("give --config or --all, not both", EXIT_USAGE)
     scopes = _stop_scopes(mode, config_path)
     modes = None if mode == "all" else mode
 
@@ -223,7 +245,7 @@ def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: fl
         fail(
             f"runners of {len(tables)} tables run on this machine ({', '.join(tables)}): pass"
             " --config with the config.yml of the competition to stop, or --all to stop them all",
-            EXIT_CONFIG,
+            EXIT_USAGE,
         )
     for runner in runners:
         served = f", {runner.scope.describe()}" if runner.scope else ""
@@ -346,7 +368,7 @@ def try_indicator(
 
 def _input_text(value: str | None, path: str | None, name: str) -> str:
     if value is not None and path is not None:
-        fail(f"give {name} or {name}-file, not both", EXIT_CONFIG)
+        fail(f"give {name} or {name}-file, not both", EXIT_USAGE)
     if value is not None:
         return value
     if path is not None:
@@ -354,9 +376,9 @@ def _input_text(value: str | None, path: str | None, name: str) -> str:
             with open(path, encoding="utf-8") as handle:
                 return handle.read()
         except OSError as exc:
-            fail(f"{path}: cannot read it ({exc.strerror})", EXIT_CONFIG)
+            fail(f"{path}: cannot read it ({exc.strerror})", EXIT_USAGE)
     if sys.stdin.isatty():
-        fail(f"give {name}, {name}-file, or the JSON on standard input", EXIT_CONFIG)
+        fail(f"give {name}, {name}-file, or the JSON on standard input", EXIT_USAGE)
     return sys.stdin.read()
 
 
@@ -382,7 +404,9 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     config = read_config(config_path) if config_path else Config(region_name="", table_name="")
     try:
         result = run(build_image_trial(config), config)
-    except (TryInputError, ConfigError, UnknownMatch) as exc:
+    except (TryInputError, UnknownMatch) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except RunnerError as exc:
         fail(f"the image could not be run: {exc}", EXIT_CANNOT_RUN)
@@ -412,7 +436,7 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     try:
         sample = parse_json(solution, "--solution")
     except TryInputError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_USAGE)
     first, config = check_config(config_path)
     click.echo(first.line())
     if config is None:

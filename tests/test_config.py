@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin.cli import EXIT_CONFIG
 from opthub_runner_admin.config import (
     DEVELOPMENT_API,
     PRODUCTION_API,
@@ -153,26 +154,26 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_missing_config_file_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_cli_missing_config_file_exits_78_with_one_line(tmp_path: Path) -> None:
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "config.yml: configuration file not found" in lines[0]
     assert "Traceback" not in result.stderr
 
 
-def test_cli_config_errors_exit_2(tmp_path: Path) -> None:
+def test_cli_config_errors_exit_78(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text("region_name: r\ntable_name: t\ninterval: x\n")
     result = _cli("scorer", "--config", "bad.yml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert result.stderr.strip() == "Error: bad.yml: 'interval' must be a whole number, got 'x'"
 
 
-def test_cli_missing_queue_url_exits_2(tmp_path: Path) -> None:
+def test_cli_missing_queue_url_exits_78(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text(MINIMAL)
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert "'evaluator_queue_url' is required" in result.stderr
     assert "Traceback" not in result.stderr
 
