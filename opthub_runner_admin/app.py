@@ -272,13 +272,14 @@ def build_worker(
     )
     kind = " (FIFO queue)" if queue_info.fifo else ""
     log.info(
-        "%s %s ready on %s%s (table %s, %d workers)",
+        "%s %s ready on %s%s (table %s, %d worker%s)",
         mode,
         instance,
         queue_url,
         kind,
         config.table_name,
         config.workers,
+        "" if config.workers == 1 else "s",
     )
     return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
 

@@ -140,14 +140,7 @@ def run_mode(
         fail("interrupted before the runner was ready", EXIT_FATAL)
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
-    log.info(
-        "%s stopped: %d done, %d dropped, %d put back, %d sent back unstarted",
-        mode,
-        stats.done,
-        stats.dropped,
-        stats.retried,
-        stats.held_back,
-    )
+    log.info("%s stopped: %s", mode, stats.summary())
 
 
 def _mode_command(mode: str) -> Callable[..., Any]:

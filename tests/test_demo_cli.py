@@ -9,7 +9,9 @@ from pathlib import Path
 
 import docker
 
-from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT
+from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.
 BLOCK_MOTO = """
@@ -59,13 +61,26 @@ def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
 
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("What the runner wrote to the table:")[1].strip().splitlines()
-    rows = [line.split()[:3] for line in table[1:]]
-    assert rows == [
+    header, rows, final = table[0], table[1:5], table[-1]
+    assert [line.split()[:3] for line in rows] == [
         ["alice", "0001", "Success"],
         ["bob", "0001", "Success"],
         ["alice", "0002", "Success"],
         ["bob", "0002", "Failed"],
     ]
+    # The numbers are right-aligned under their headers, decimal points in one column.
+    for name in ("objective", "score"):
+        end = header.index(name) + len(name)  # each number ends under its header's end
+        assert all(row[end - 7] == "." and row[end - 1].isdigit() for row in rows[:3]), rows
+        assert rows[3][end - 1] == "-"
+    assert 'as intended: the solution "not a vector" is malformed' in rows[3]
+    # The final line's counts agree with the runner's own stop lines (and the table).
+    assert "evaluator stopped: 3 done, 1 failed, 0 dropped" in result.stderr
+    assert "scorer stopped: 3 done, 0 failed, 0 dropped" in result.stderr
+    assert (
+        final == "4 solutions: 3 evaluations Success, 1 Failed (1 as intended), 3 scores written."
+    )
+    assert "(table opthub-demo, 1 worker)" in result.stderr
     assert not (tmp_path / ".demo").exists()
     assert processes_in(tmp_path) == []
 
@@ -81,5 +96,8 @@ def test_demo_without_moto_says_what_to_install_in_one_line(tmp_path: Path) -> N
     assert result.stderr.strip().splitlines() == [
         f"Error: the demo needs moto's server, which is not installed: {DEMO_EXTRA_HINT}"
     ]
-    assert DEMO_EXTRA_HINT == "pip install 'opthub-runner-admin[demo]'"
+    # This project from its checkout, never the earlier runner of the same name on PyPI.
+    assert DEMO_EXTRA_HINT.startswith("pip install '.[demo]' in the opthub-runner checkout")
+    assert "opthub-runner-admin" not in DEMO_EXTRA_HINT
+    assert f'demo = ["{DEMO_REQUIREMENT}"]' in (ROOT / "pyproject.toml").read_text()
     assert not (tmp_path / ".demo").exists()
