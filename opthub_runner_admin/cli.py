@@ -168,10 +168,15 @@ def _mode_command(mode: str) -> Callable[..., Any]:
     def command(config_path: str, dev: bool, workers: int | None, grace_period: int | None) -> None:
         run_mode(mode, config_path, dev, workers, grace_period)
 
-    command.__doc__ = (
+    what = (
         "Evaluate submitted solutions with the problem image."
         if mode == "evaluator"
         else "Score successful evaluations with the indicator image."
+    )
+    command.__doc__ = (
+        f"{what}\n\n"
+        "Runs until stopped (Ctrl-C or SIGTERM drain; a second one cancels the running jobs).\n\n"
+        f"\b\nExample:\n  opthub-runner {mode} --config config.yml --workers 2"
     )
     return command
 
@@ -179,7 +184,13 @@ def _mode_command(mode: str) -> Callable[..., Any]:
 @click.group()
 @click.version_option(__version__, prog_name="opthub-runner")
 def main() -> None:
-    """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB."""
+    """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB.
+
+    \b
+    Example:
+      opthub-runner doctor --config config.yml
+      opthub-runner evaluator --config config.yml
+    """
 
 
 main.command("evaluator")(_mode_command("evaluator"))
@@ -188,7 +199,12 @@ main.command("scorer")(_mode_command("scorer"))
 
 @main.command()
 def logout() -> None:
-    """Forget the administrator's tokens cached on this machine."""
+    """Forget the administrator's tokens cached on this machine.
+
+    \b
+    Example:
+      opthub-runner logout
+    """
     from .auth.token_file import remove_token_cache
 
     removed = remove_token_cache()
@@ -286,7 +302,12 @@ EXIT_CANNOT_RUN = 3
 
 @main.group("try")
 def try_group() -> None:
-    """Run a problem or indicator image exactly as the runner would (no AWS needed)."""
+    """Run a problem or indicator image exactly as the runner would (no AWS needed).
+
+    \b
+    Example:
+      opthub-runner try problem my-problem:1 --solution '[1.5, -2]'
+    """
 
 
 def _try_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -314,7 +335,12 @@ def try_problem(
     solution: str | None,
     solution_file: str | None,
 ) -> None:
-    """Evaluate one solution with IMAGE."""
+    """Evaluate one solution with IMAGE.
+
+    \b
+    Example:
+      opthub-runner try problem my-problem:1 --solution '[1.5, -2]' -e DIMENSION=2
+    """
     from . import tryout
 
     text = _input_text(solution, solution_file, "--solution")
@@ -345,7 +371,12 @@ def try_indicator(
     current: str,
     history_file: str | None,
 ) -> None:
-    """Score one evaluation with IMAGE after the trials in --history."""
+    """Score one evaluation with IMAGE after the trials in --history.
+
+    \b
+    Example:
+      opthub-runner try indicator my-indicator:1 --current '{"objective": 6.25}'
+    """
     from . import tryout
 
     history_text = _input_text(None, history_file, "--history") if history_file else "[]"
@@ -420,7 +451,12 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     help="The sample solution the problem image is tried on.",
 )
 def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) -> None:
-    """Check a setup, one line per part with the fix; exit 1 if anything failed."""
+    """Check a setup, one line per part with the fix; exit 1 if anything failed.
+
+    \b
+    Example:
+      opthub-runner doctor --config config.yml --match <match id>
+    """
     from .app import build_image_trial
     from .doctor import Doctor, DoctorOptions, check_config
     from .tryout import TryInputError, parse_json
@@ -446,7 +482,12 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
 @click.option("--solutions", default=5, show_default=True, help="Solutions to enqueue.")
 @click.option("--keep", is_flag=True, help="Keep the work directory (.demo/) afterwards.")
 def demo(solutions: int, keep: bool) -> None:
-    """Run the evaluator and the scorer on an embedded local stack (moto + local images)."""
+    """Run the evaluator and the scorer on an embedded local stack (moto + local images).
+
+    \b
+    Example:
+      opthub-runner demo --solutions 8
+    """
     from .demo.run import run_demo
 
     setup_logging("INFO")

@@ -216,3 +216,21 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + f"command: {value}\n")
     assert "'command'" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_interval_is_described_the_same_in_the_readme_and_the_default_config() -> None:
+    root = Path(__file__).resolve().parents[1]
+    (row,) = [
+        line
+        for line in (root / "README.md").read_text().splitlines()
+        if line.startswith("| `interval` |")
+    ]
+    in_readme = row.split("|")[4].strip()
+    (line,) = [
+        line
+        for line in (root / "config.default.yml").read_text().splitlines()
+        if line.startswith("interval:")
+    ]
+    in_default_config = line.split("#", 1)[1].strip()
+    assert in_readme == in_default_config
+    assert "long poll" in in_readme  # what it is: not a pause between polls
