@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import pytest
 
+from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
+from tests.support.docker_fixtures import remove_tags
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_IMAGES = (PROBLEM_IMAGE, INDICATOR_IMAGE)
 
 #: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.
 BLOCK_MOTO = """
@@ -54,8 +59,16 @@ def processes_in(folder: Path) -> list[int]:
     return found
 
 
+@pytest.fixture
+def demo_images(docker_client: docker.DockerClient) -> Iterator[None]:
+    """The demo's images are removed after the test, unless they were there before it."""
+    there = {tag for tag in DEMO_IMAGES if docker_client.api.images(name=tag)}
+    yield
+    remove_tags(docker_client, [tag for tag in DEMO_IMAGES if tag not in there])
+
+
 def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
-    tmp_path: Path, docker_client: docker.DockerClient
+    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None
 ) -> None:
     result = demo(tmp_path, "--solutions", "4")
 
