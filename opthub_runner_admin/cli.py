@@ -109,22 +109,27 @@ def run_mode(
     mode: str,
     config_path: str,
     dev: bool,
+    *,
     workers: int | None = None,
+    num: int | None = None,
     grace_period: int | None = None,
 ) -> None:
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
+    if num is not None:
+        config = dataclasses.replace(config, num=num)
     if grace_period is not None:
         config = dataclasses.replace(config, grace_period=grace_period)
     from .app import Options, build_monitor, build_worker
 
     try:
+        scope = scope_of(mode, config)  # first: names a missing queue URL by its key
         monitor = build_monitor(mode, config)
         with contextlib.ExitStack() as resources:
             worker = build_worker(mode, config, Options(dev=dev, events=monitor.events), resources)
             install_signal_handlers(worker)
-            with pidfiles.registered(mode, scope_of(mode, config)), monitor:
+            with pidfiles.registered(mode, scope), monitor:
                 stats = worker.run()
     except (ConfigError, SetupError) as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -159,14 +164,22 @@ def _mode_command(mode: str) -> Callable[..., Any]:
         help="Jobs run at once (overrides 'workers' in the config file; default 1).",
     )
     @click.option(
+        "--num",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Stop after this many finished jobs (overrides 'num'; 0 = never).",
+    )
+    @click.option(
         "--grace-period",
         type=click.IntRange(0),
         default=None,
         help="Seconds a stop lets the running jobs finish (overrides 'grace_period';"
         " the systemd unit sets it below its TimeoutStopSec).",
     )
-    def command(config_path: str, dev: bool, workers: int | None, grace_period: int | None) -> None:
-        run_mode(mode, config_path, dev, workers, grace_period)
+    def command(
+        config_path: str, dev: bool, workers: int | None, num: int | None, grace_period: int | None
+    ) -> None:
+        run_mode(mode, config_path, dev, workers=workers, num=num, grace_period=grace_period)
 
     what = (
         "Evaluate submitted solutions with the problem image."
@@ -481,20 +494,49 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
 @main.command()
 @click.option("--solutions", default=5, show_default=True, help="Solutions to enqueue.")
 @click.option("--keep", is_flag=True, help="Keep the work directory (.demo/) afterwards.")
-def demo(solutions: int, keep: bool) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the stack, the runners and the status page up until Ctrl-C; print a config.yml.",
+)
+@click.option(
+    "--port", default=8080, show_default=True, help="With --serve: the status page's port."
+)
+@click.option(
+    "--every", default=5.0, show_default=True, help="With --serve: seconds between solutions."
+)
+def demo(solutions: int, keep: bool, serve: bool, port: int, every: float) -> None:
     """Run the evaluator and the scorer on an embedded local stack (moto + local images).
 
     \b
     Example:
       opthub-runner demo --solutions 8
+      opthub-runner demo --serve --port 8080
     """
-    from .demo.run import run_demo
-
     setup_logging("INFO")
     try:
+        if serve:
+            from .demo.serve import serve_demo
+
+            serve_demo(every=every, port=port)
+            return
+        from .demo.run import run_demo
+
         run_demo(solutions=solutions, keep=keep)
     except FatalError as exc:
         fail(str(exc), EXIT_FATAL)
+    except OSError as exc:
+        fail(f"cannot serve the demo's status page: {exc} (choose another --port)", EXIT_FATAL)
+
+
+def _add_fleet_commands() -> None:
+    from .fleet.commands import dlq, status
+
+    main.add_command(status)
+    main.add_command(dlq)
+
+
+_add_fleet_commands()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def test_the_help_has_an_example(path: tuple[str, ...]) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "  Example:" in lines, result.output
-    example = lines[lines.index("  Example:") + 1].strip()
+    heading = next((line for line in lines if line in ("  Example:", "  Examples:")), None)
+    assert heading is not None, result.output
+    example = lines[lines.index(heading) + 1].strip()
     assert example.startswith(" ".join(("opthub-runner", *path))), example

@@ -218,11 +218,11 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
     assert "'command'" in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_interval_is_described_the_same_in_the_readme_and_the_default_config() -> None:
+def test_interval_is_described_the_same_in_the_docs_and_the_default_config() -> None:
     root = Path(__file__).resolve().parents[1]
     (row,) = [
         line
-        for line in (root / "README.md").read_text().splitlines()
+        for line in (root / "docs" / "configuration.md").read_text().splitlines()
         if line.startswith("| `interval` |")
     ]
     in_readme = row.split("|")[4].strip()
