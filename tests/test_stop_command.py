@@ -24,14 +24,22 @@ SLOW = "cat >/dev/null\nsleep 3\necho '{\"objective\": 42}'\n"
 
 
 def start_runner(
-    tmp_path: Path, aws: AwsStack, image: str, runtime: Path
-) -> tuple[subprocess.Popen[str], TrialRef]:
+    folder: Path, aws: AwsStack, image: str, runtime: Path, queue_url: str | None = None
+) -> tuple[subprocess.Popen[str], Path, TrialRef]:
+    """A runner (its config in ``folder``) with one slow job of ``queue_url`` already queued."""
+    queue_url = queue_url or aws.evaluator_queue_url
     match = str(uuid.uuid4())
-    config = write_config(tmp_path, aws, {match: match_entry(image)}, visibility_timeout=30)
+    config = write_config(
+        folder,
+        aws,
+        {match: match_entry(image)},
+        visibility_timeout=30,
+        evaluator_queue_url=queue_url,
+    )
     ref = TrialRef(match, "p-1", "0001")
     put_solution(aws.clients.dynamodb, aws.table_name, ref, [1])
-    send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime)}
+    send_job(aws.clients.sqs, queue_url, ref)
+    env = {**os.environ, "HOME": str(folder), "XDG_RUNTIME_DIR": str(runtime)}
     process = subprocess.Popen(
         [sys.executable, "-m", "opthub_runner_admin.cli", "evaluator", "--config", str(config)],
         env=env,
@@ -39,7 +47,7 @@ def start_runner(
         stderr=subprocess.PIPE,
         text=True,
     )
-    return process, ref
+    return process, config, ref
 
 
 def wait_for_container(client: docker.DockerClient, pid: int) -> None:
@@ -67,7 +75,7 @@ def test_stop_lets_the_running_job_finish(
 ) -> None:
     runtime = tmp_path / "run"
     image = image_factory("opthub-test/slow-3s:1", SLOW)
-    process, ref = start_runner(tmp_path, aws, image, runtime)
+    process, _, ref = start_runner(tmp_path, aws, image, runtime)
     try:
         wait_for_container(docker_client, process.pid)
         assert [r.pid for r in pidfiles.running("evaluator", runtime / "opthub-runner")] == [
@@ -93,7 +101,7 @@ def test_stop_now_cancels_the_job_and_hands_the_message_back(
 ) -> None:
     runtime = tmp_path / "run"
     image = image_factory("opthub-test/slow-3s:1", SLOW)
-    process, ref = start_runner(tmp_path, aws, image, runtime)
+    process, _, ref = start_runner(tmp_path, aws, image, runtime)
     try:
         wait_for_container(docker_client, process.pid)
         result = stop(runtime, "--now")
@@ -122,27 +130,7 @@ def start_runner_on(
     """A runner of its own queue (and config folder), with one slow job already running."""
     folder = tmp_path / name
     folder.mkdir()
-    queue_url = aws.new_queue(name)
-    match = str(uuid.uuid4())
-    config = write_config(
-        folder,
-        aws,
-        {match: match_entry(image)},
-        visibility_timeout=30,
-        evaluator_queue_url=queue_url,
-    )
-    ref = TrialRef(match, "p-1", "0001")
-    put_solution(aws.clients.dynamodb, aws.table_name, ref, [1])
-    send_job(aws.clients.sqs, queue_url, ref)
-    env = {**os.environ, "HOME": str(folder), "XDG_RUNTIME_DIR": str(runtime)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "opthub_runner_admin.cli", "evaluator", "--config", str(config)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return process, config, ref
+    return start_runner(folder, aws, image, runtime, aws.new_queue(name))
 
 
 def test_stop_with_a_config_stops_only_that_queues_runner(
