@@ -6,10 +6,11 @@ the queue URLs and the table name.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass
 
-from .setting_types import KEYS
+from .queue.urls import queue_url_problem
+from .setting_types import KEYS, refuse
 
 
 @dataclass(config=KEYS, kw_only=True, frozen=True)
@@ -49,3 +50,13 @@ class AwsKeys:
         description="one endpoint for SQS, DynamoDB and Cognito (a local stack); unset = real AWS",
         examples=["http://127.0.0.1:5000"],
     )
+
+    @model_validator(mode="after")
+    def _queue_urls_are_urls(self) -> AwsKeys:
+        """A queue's bare name (the earlier runner's) fails here, not at every request."""
+        for key in ("evaluator_queue_url", "scorer_queue_url"):
+            url = getattr(self, key)
+            problem = url and queue_url_problem(key, url, region_name=self.region_name)
+            if problem:
+                raise refuse(problem)
+        return self

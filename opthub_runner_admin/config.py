@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails
 
 from .auth.endpoints import ApiKeys
 from .aws_keys import AwsKeys
-from .executor.docker.keys import DockerKeys
+from .executor.keys import DockerKeys
 from .executor.limits import ContainerLimits
 from .jobs.keys import JobKeys
 from .matches.keys import MatchKeys

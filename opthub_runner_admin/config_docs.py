@@ -143,6 +143,7 @@ def _default_cell(name: str, info: FieldInfo) -> str:
 
 def _default_line(name: str, info: FieldInfo) -> str:
     if info.is_required() or info.default is None:
-        example = (info.examples or [""])[0]
-        return f"# {name}: {_value(example, info).strip()}".rstrip()
+        if not info.examples:
+            return f"# {name}:"
+        return f"# {name}: {_value(info.examples[0], info).strip()}"
     return f"{name}: {_value(info.default, info).strip()}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin.auth.endpoints import DEVELOPMENT_API, PRODUCTION_API
+from opthub_runner_admin.cli import EXIT_CONFIG
 from opthub_runner_admin.config import ConfigError, load_config, parse_config
 
 MINIMAL = "region_name: ap-northeast-1\ntable_name: opthub\n"
@@ -148,26 +149,26 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_missing_config_file_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_cli_missing_config_file_exits_78_with_one_line(tmp_path: Path) -> None:
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "config.yml: configuration file not found" in lines[0]
     assert "Traceback" not in result.stderr
 
 
-def test_cli_config_errors_exit_2(tmp_path: Path) -> None:
+def test_cli_config_errors_exit_78(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text("region_name: r\ntable_name: t\ninterval: x\n")
     result = _cli("scorer", "--config", "bad.yml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert result.stderr.strip() == "Error: bad.yml: 'interval' must be a whole number, got 'x'"
 
 
-def test_cli_missing_queue_url_exits_2(tmp_path: Path) -> None:
+def test_cli_missing_queue_url_exits_78(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text(MINIMAL)
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert "'evaluator_queue_url' is required" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -210,3 +211,16 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + f"command: {value}\n")
     assert "'command'" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_interval_is_described_the_same_in_the_docs_and_the_default_config() -> None:
+    from opthub_runner_admin.config import DECLARED
+    from opthub_runner_admin.config_docs import default_file, table
+
+    meaning = DECLARED["interval"].description or ""
+    assert "long poll" in meaning  # what it is: not a pause between polls
+    assert f"| `interval` | int ≥ 0 | `2` | {meaning} |" in table()
+    lines = default_file().splitlines()
+    at = lines.index("interval: 2")
+    comment = [line for line in lines[:at] if line.startswith("# ")][-2:]
+    assert " ".join(line[2:] for line in comment) == meaning

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from opthub_runner_admin.cli import EXIT_CONFIG
 from opthub_runner_admin.config import DECLARED, ConfigError, parse_config
 from opthub_runner_admin.config_docs import (
     TABLE_BEGIN,
@@ -57,7 +59,7 @@ def test_config_default_yml_reads_as_the_declared_defaults() -> None:
     config = parse_config(MINIMAL + default_file()).config
     for key in values:
         assert getattr(config, key) == DECLARED[key].default, key
-    commented = {line.split(":")[0][2:] for line in default_file().splitlines() if ": " in line}
+    commented = set(re.findall(r"^# (\w+):", default_file(), re.MULTILINE))
     assert set(DECLARED) - {"force"} <= set(values) | commented
 
 
@@ -103,7 +105,7 @@ def test_config_schema_command_prints_the_schema(tmp_path: Path) -> None:
 def test_every_problem_is_an_error_line_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("workers: 0\n")
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG
     lines = result.stderr.strip().splitlines()
     assert [line.split("'")[1] for line in lines] == ["workers", "region_name", "table_name"]
     assert all(line.startswith("Error: config.yml: '") for line in lines)

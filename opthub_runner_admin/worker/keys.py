@@ -20,8 +20,8 @@ class WorkerKeys:
     interval: int = Field(
         default=2,
         ge=0,
-        description="seconds one poll of an empty queue lasts (a long poll: a new message"
-        " is taken at once)",
+        description="seconds one receive waits on an empty queue (SQS long poll, 1 to 20;"
+        " a new message is taken at once)",
     )
     num: int = Field(
         default=0, ge=0, description="stop after this many finished jobs and exit 0 (0 = no limit)"

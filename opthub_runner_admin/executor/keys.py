@@ -1,4 +1,4 @@
-"""The config keys of the Docker executor: images, runtime, output, clean-up."""
+"""The config keys of the Docker executor (images, runtime, output, clean-up); limits: limits.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from ...setting_types import KEYS
+from ..setting_types import KEYS
 
 
 @dataclass(config=KEYS, kw_only=True, frozen=True)
