@@ -13,7 +13,7 @@ platform uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..model import HistoryEntry, TrialRef
 from ..store import Store, TrialState
@@ -25,6 +25,9 @@ class History:
     entries: list[HistoryEntry]
     #: Earlier trials whose results are not all in the table yet.
     missing: list[str]
+    #: Those of ``missing`` without any evaluation in the table yet (their score
+    #: message is not sent yet); the others have a Success evaluation and wait for a score.
+    unevaluated: list[str] = field(default_factory=list)
 
 
 class HistoryBuilder:
@@ -57,12 +60,14 @@ class HistoryBuilder:
         states = self._store.trial_states(ref.match_id, ref.participant_id, after, ref.trial_no)
         start = int(after) + 1 if after else 1
         entries, missing, watermark = _merge(states, start, current, ref.trial_no)
+        present = {s.trial_no for s in states}
         known = list(prefix.entries) if prefix else []
         if watermark is not None:
             resolved = [e for e in entries if int(e.trial_no) <= int(watermark)]
             self._cache.put(key, Prefix(watermark, tuple(known + resolved)))
         given_up = self._given_up.get(key, set())
-        return History(known + entries, [t for t in missing if t not in given_up])
+        waited = [t for t in missing if t not in given_up]
+        return History(known + entries, waited, [t for t in waited if t not in present])
 
     def _uncached(self, ref: TrialRef) -> History:
         states = self._store.trial_states(ref.match_id, ref.participant_id, None, ref.trial_no)

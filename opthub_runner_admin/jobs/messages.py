@@ -10,6 +10,8 @@ from ..model import TrialRef
 
 #: Our own key in a body we requeue on purpose; the platform ignores unknown keys.
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
+#: Our own key: how many earlier trials were missing when the scorer last put the message back.
+MISSING_KEY = "OpthubRunnerMissing"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
 #: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
@@ -28,10 +30,22 @@ class JobMessage:
     ref: TrialRef
     deferrals: int
     raw: dict[str, Any]
+    #: Earlier trials missing at the last put-back (None: never put back for them).
+    missing: int | None = None
 
-    def deferred_body(self) -> str:
-        """The body of the copy put back when the job waits for something."""
-        return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
+    def deferred_body(self, *, missing: int | None = None) -> str:
+        """The body of the copy put back when the job waits for something (one deferral more)."""
+        return self._body(self.deferrals + 1, missing)
+
+    def rotated_body(self, *, missing: int) -> str:
+        """The body of a copy put back at once, without a wait: no deferral is counted."""
+        return self._body(self.deferrals, missing)
+
+    def _body(self, deferrals: int, missing: int | None) -> str:
+        raw = {**self.raw, DEFERRALS_KEY: deferrals}
+        if missing is not None:
+            raw[MISSING_KEY] = missing
+        return json.dumps(raw)
 
 
 def parse_body(body: str) -> JobMessage:
@@ -58,8 +72,11 @@ def parse_body(body: str) -> JobMessage:
     deferrals = raw.get(DEFERRALS_KEY, 0)
     if not isinstance(deferrals, int) or isinstance(deferrals, bool) or deferrals < 0:
         deferrals = 0
+    missing = raw.get(MISSING_KEY)
+    if not isinstance(missing, int) or isinstance(missing, bool) or missing < 0:
+        missing = None
     ref = TrialRef(match_id, values["ParticipantID"], trial_no)
-    return JobMessage(ref=ref, deferrals=deferrals, raw=raw)
+    return JobMessage(ref=ref, deferrals=deferrals, raw=raw, missing=missing)
 
 
 def describe(body: str, limit: int = 200) -> str:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from ..executor import Cancelled, Execution, Executor
-from ..history import HistoryBuilder
+from ..history import History, HistoryBuilder
 from ..matches import MatchSource
 from ..model import Failure, Score, TrialRef
 from ..queue import Message
@@ -47,6 +47,29 @@ class ScoreJob(TrialJob[Score]):
         self.max_deferrals = max_deferrals
         self.defer_seconds = defer_seconds
         self.fifo_queue = fifo_queue
+        #: Messages put back at once behind their group, and those that waited first.
+        self.rotations = 0
+        self.waits = 0
+        self._counting = threading.Lock()
+
+    def _may_rotate(self, job: JobMessage, history: History) -> bool:
+        """On a FIFO queue, whether the message may go behind its group at once.
+
+        Every missing earlier trial has a Success evaluation, so its score
+        message was sent to this group and sits behind this one: waiting here
+        could only hold a slot (and the group) for nothing. This holds once per
+        step of progress: when a full turn of the group left the same number of
+        trials missing (a score message lost, or not sent yet after its
+        evaluation was written), the job waits and counts a deferral as on a
+        standard queue, so that the bound on deferrals still ends it and no
+        message spins through its group at full speed. The missing count only
+        shrinks, so the rotations of one trial are bounded by its earlier trials.
+        """
+        return (
+            self.fifo_queue
+            and not history.unevaluated
+            and (job.missing is None or len(history.missing) < job.missing)
+        )
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
@@ -60,6 +83,17 @@ class ScoreJob(TrialJob[Score]):
             return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
+            if self._may_rotate(job, history):
+                log.info(
+                    "%s goes behind the earlier trials %s of its group, already evaluated",
+                    ref,
+                    _listing(history.missing),
+                )
+                with self._counting:
+                    self.rotations += 1
+                return Retry(
+                    0, "earlier trials pending", body=job.rotated_body(missing=len(history.missing))
+                )
             if job.deferrals < self.max_deferrals:
                 log.info(
                     "%s waits for the results of earlier trials %s (deferral %d of %d)",
@@ -68,7 +102,7 @@ class ScoreJob(TrialJob[Score]):
                     job.deferrals + 1,
                     self.max_deferrals,
                 )
-                return self.defer(job, ctx)
+                return self.defer(job, ctx, len(history.missing))
             log.warning(
                 "%s: scored without earlier trials %s, whose results are still missing after "
                 "%d deferrals",
@@ -107,7 +141,7 @@ class ScoreJob(TrialJob[Score]):
             log.info("%s score Success: %s", ref, result.value)
         return outcome
 
-    def defer(self, job: JobMessage, ctx: JobContext) -> Outcome:
+    def defer(self, job: JobMessage, ctx: JobContext, missing: int) -> Outcome:
         """Put the message back to wait for earlier trials, counting the deferral in its body.
 
         A standard queue delays the copy by ``defer_seconds``. A FIFO queue
@@ -118,7 +152,9 @@ class ScoreJob(TrialJob[Score]):
         message of the very trial it waits for; holding the message with a
         visibility change instead would keep that one behind it for good.
         """
-        body = job.deferred_body()
+        body = job.deferred_body(missing=missing)
+        with self._counting:
+            self.waits += 1
         if not self.fifo_queue:
             return Retry(self.defer_seconds, "earlier trials pending", body=body)
         if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):
