@@ -9,7 +9,6 @@ state: every score exact, and no deferral wait at all.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -22,10 +21,8 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin.demo.stack import job_body
-from opthub_runner_admin.executor import Execution, RunSpec
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.score import ScoreJob
-from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.store import Store
@@ -36,20 +33,12 @@ from opthub_runner_admin.worker.stats import WorkerSettings
 
 from .support.aws_fixtures import AwsStack
 from .support.e2e import make_worker, match_entry, result_item, write_config
+from .support.scoring import BestSoFar, OneMatch, expected_score, objective
 
 START = datetime(2026, 12, 4, tzinfo=timezone.utc)
 TIMING = Timing(START, START)
 #: Long enough that a single wait would stand out; the tests stop at the first one.
 DEFER_SECONDS = 30
-
-
-def objective(participant: int, trial: int) -> int:
-    """Objectives that make best-so-far differ with the history (a wrong history shows)."""
-    return (participant * 7 + trial * 5) % 11
-
-
-def expected_score(participant: int, trial: int) -> int:
-    return min(objective(participant, t) for t in range(1, trial + 1))
 
 
 def shuffled_trials(participants: int, trials: int, seed: int) -> list[tuple[int, list[int]]]:
@@ -83,27 +72,6 @@ def run_until_scored(
         worker.stop(force=True)
         thread.join(60)
     assert not thread.is_alive()
-
-
-class BestSoFar:
-    """The in-memory indicator: the smallest objective of the history and the current trial."""
-
-    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
-        current, history = (json.loads(line) for line in spec.stdin_lines)
-        best = min([current["objective"], *(entry["objective"] for entry in history)])
-        return Execution(
-            exit_code=0,
-            stdout=json.dumps({"score": best}),
-            stderr="",
-            timed_out=False,
-            started_at=START,
-            finished_at=START,
-        )
-
-
-class OneMatch:
-    def get(self, match_id: str) -> MatchSpec:
-        return MatchSpec(match_id, ImageSpec("problem:1", {}), ImageSpec("indicator:1", {}))
 
 
 def test_a_shuffled_fifo_queue_is_scored_exactly_without_a_wait_in_memory() -> None:
