@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Done, Drop, Outcome
+from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..queue import Message
 from ..redaction import redact
 from .events import NoEvents
@@ -83,6 +83,8 @@ class Snapshot:
     queue_depth: int | None
     last_activity: float
     slow: list[JobView]
+    #: The fault of the runner's own machine that holds work back now ("" when none).
+    runner_fault: str = ""
 
 
 class StatusBoard(NoEvents):
@@ -99,6 +101,7 @@ class StatusBoard(NoEvents):
         self._depth: int | None = None
         self._last_activity = clock()
         self._born = self._last_activity
+        self._runner_fault = ""
 
     # -- events -----------------------------------------------------------------------
 
@@ -148,6 +151,10 @@ class StatusBoard(NoEvents):
                 )
             )
             self._counts[word] += 1
+            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
+                self._runner_fault = outcome.reason
+            elif isinstance(outcome, Done):
+                self._runner_fault = ""  # a job went through: the machine works again
             if word in ("success", "failed"):
                 self._finish_times.append(now)
             self._last_activity = now
@@ -177,6 +184,7 @@ class StatusBoard(NoEvents):
                 queue_depth=self._depth,
                 last_activity=self._last_activity,
                 slow=[v for v in in_flight if v.running_for(now) > self._slow_after],
+                runner_fault=self._runner_fault,
             )
 
     def _touch(self) -> None:

@@ -28,6 +28,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
     )
     if snapshot.retried or snapshot.dropped:
         text += f", {snapshot.retried} put back, {snapshot.dropped} dropped"
+    if snapshot.runner_fault:
+        text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
     for job in snapshot.slow:
         minutes = job.running_for(snapshot.now) / 60
         text += (
