@@ -1,218 +1,198 @@
-"""The scorer on a FIFO queue against the same trials on a standard queue, in one run.
+"""How long the scorer takes when a participant's trials reach it out of order.
 
-P participants x T trials, every trial evaluated first (as the evaluator
-leaves them), their score messages sent with each participant's trials
-shuffled (one message group per participant on the FIFO queue). The real
-scorer (built as the CLI builds it, in this process, with its Docker
-indicator image on the machine's daemon) scores them on a moto server; the
-benchmark reports the seconds from start to the last score, the deferral
-waits and immediate rotations of the scorer, and checks every score against
-best-so-far of the trial's history (a wrong history shows as a wrong score).
+Parallel evaluators finish trials out of order, so the scorer's queue gets a
+participant's score messages shuffled. This benchmark stores P participants'
+T evaluations, sends their score messages shuffled within each participant
+(interleaved across participants), and times R scorers of W workers each
+(in this process, sharing one queue) until every trial is scored, once on a
+FIFO queue (one group per participant) and once on a standard queue, in one
+run. Scores are checked against the best so far computed from the trials.
 
-With ``--previous`` it also runs the FIFO queue as the previous release did
-(every out-of-order trial waits ``defer_seconds`` in its slot); that run takes
-minutes.
+The queues are SQS on a moto server; the table is the in-memory store (moto's
+TransactWriteItems copies its whole table per call, which would measure moto);
+the indicator is the demo's best-so-far busybox image on the real Docker
+daemon.
 
 Run (from the repository root, after scripts/setup.sh):
 
-    .venv/bin/python -m benchmarks.fifo_scoring
-    .venv/bin/python -m benchmarks.fifo_scoring --participants 30 --trials 6 --workers 2
-    .venv/bin/python -m benchmarks.fifo_scoring --previous
-
-Figures depend on the machine and its load; compare within one run.
+    .venv/bin/python -m benchmarks.fifo_scoring                     # 30 x 6, 3 scorers x 2
+    .venv/bin/python -m benchmarks.fifo_scoring --participants 10 --trials 4
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 import docker
-import yaml
-from boto3.dynamodb.types import TypeDeserializer
 
-from opthub_runner_admin.app import Options, build_worker
-from opthub_runner_admin.aws import AwsClients
-from opthub_runner_admin.config import load_config
 from opthub_runner_admin.demo.images import BEST_SO_FAR_SCRIPT, build_busybox_image
-from opthub_runner_admin.demo.stack import REGION, MotoServer, create_table, job_body
+from opthub_runner_admin.demo.stack import MotoServer, job_body
+from opthub_runner_admin.executor.docker import DockerExecutor, connect_docker, runner_labels
+from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.score import ScoreJob
+from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
-from opthub_runner_admin.store.dynamodb import DynamoStore
+from opthub_runner_admin.queue.sqs import SqsQueue
+from opthub_runner_admin.store.memory import MemoryStore
+from opthub_runner_admin.worker import Worker, WorkerSettings
 
-INDICATOR = "opthub-bench/best-so-far:latest"
-TABLE = "opthub-bench-fifo"
-FAKE_KEY = "testing"
+IMAGE = "opthub-bench/best-so-far:1"
+#: The default of the ``defer_seconds`` key: what an out-of-order trial waits today.
+DEFER_SECONDS = 10
 
 
 @dataclass(frozen=True)
-class Measured:
-    kind: str
+class Run:
+    queue: str
+    trials: int
     seconds: float
-    scored: int
-    exact: int
-    waits: int
-    rotations: int
+    wrong: int
 
 
-def objective(participant: int, trial: int) -> int:
-    return (participant * 7 + trial * 5) % 11
+class Catalogue:
+    def get(self, match_id: str) -> MatchSpec:
+        return MatchSpec(match_id, ImageSpec("unused:1", {}), ImageSpec(IMAGE, {}))
 
 
-def plan_of(participants: int, trials: int, seed: int) -> list[tuple[int, list[int]]]:
-    order = random.Random(seed)
-    plan = []
-    for participant in range(participants):
-        numbers = list(range(1, trials + 1))
-        order.shuffle(numbers)
-        plan.append((participant, numbers))
-    return plan
-
-
-def measure(
-    kind: str,
-    clients: AwsClients,
-    endpoint: str,
-    plan: list[tuple[int, list[int]]],
+def score_all(
+    server: MotoServer,
+    client: docker.DockerClient,
     *,
+    fifo: bool,
+    participants: int,
+    trials: int,
+    scorers: int,
     workers: int,
-    defer_seconds: int,
-    previous: bool = False,
-) -> Measured:
-    fifo = kind != "standard"
-    suffix = ".fifo" if fifo else ""
-    name = f"bench-{uuid.uuid4().hex[:10]}{suffix}"
-    if fifo:
-        url = clients.sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
-    else:
-        url = clients.sqs.create_queue(QueueName=name)["QueueUrl"]
-    match = str(uuid.uuid4())
-    store = DynamoStore(clients.dynamodb, TABLE)
+    seed: int,
+) -> Run:
+    clients = server.clients()
+    name = f"bench-{uuid.uuid4().hex[:8]}" + (".fifo" if fifo else "")
+    url = clients.sqs.create_queue(
+        QueueName=name, Attributes={"FifoQueue": "true"} if fifo else {}
+    )["QueueUrl"]
+    store = MemoryStore()
+    shuffle = random.Random(seed)
     now = datetime.now(timezone.utc)
-    timing = Timing(now, now)
-    refs = []
-    for participant, numbers in plan:
-        for trial in numbers:
-            ref = TrialRef(match, f"p-{participant}", f"{trial:04d}")
-            store.put_evaluation(ref, Evaluation(objective=objective(participant, trial)), timing)
-            refs.append((participant, trial, ref))
-    for participant, _trial, ref in refs:
-        extra: dict[str, Any] = (
-            {"MessageGroupId": f"p-{participant}", "MessageDeduplicationId": uuid.uuid4().hex}
-            if fifo
-            else {}
+    match = str(uuid.uuid4())
+    objectives: dict[TrialRef, int] = {}
+    groups = []
+    for p in range(participants):
+        refs = [TrialRef(match, f"p-{p}", f"{n:04d}") for n in range(1, trials + 1)]
+        for ref in refs:
+            objectives[ref] = shuffle.randint(1, 1000)
+            store.put_evaluation(ref, Evaluation(objective=objectives[ref]), Timing(now, now))
+        shuffle.shuffle(refs)
+        groups.append(refs)
+    for position in range(trials):
+        for refs in groups:
+            ref = refs[position]
+            if fifo:
+                clients.sqs.send_message(
+                    QueueUrl=url,
+                    MessageBody=job_body(ref),
+                    MessageGroupId=ref.participant_id,
+                    MessageDeduplicationId=uuid.uuid4().hex,
+                )
+            else:
+                clients.sqs.send_message(QueueUrl=url, MessageBody=job_body(ref))
+
+    total = participants * trials
+    runners = []
+    for _ in range(scorers):
+        job = ScoreJob(
+            store=store,
+            matches=Catalogue(),
+            executor=DockerExecutor(client=client, labels=runner_labels("bench")),
+            history=HistoryBuilder(store, MemoryHistoryCache()),
+            timeout=60,
+            max_deferrals=30,
+            defer_seconds=DEFER_SECONDS,
+            fifo_queue=fifo,
         )
-        clients.sqs.send_message(QueueUrl=url, MessageBody=job_body(ref), **extra)
-    with tempfile.TemporaryDirectory(prefix="opthub-bench-") as home:
-        Path(home, "matches.yml").write_text(
-            yaml.safe_dump(
-                {
-                    match: {
-                        "problem": {"image": "opthub-bench/unused:1", "environment": {}},
-                        "indicator": {"image": INDICATOR, "environment": {}},
-                    }
-                }
-            )
-        )
-        settings = {
-            "endpoint_url": endpoint,
-            "region_name": REGION,
-            "access_key_id": FAKE_KEY,
-            "secret_access_key": FAKE_KEY,
-            "table_name": TABLE,
-            "evaluator_queue_url": url,
-            "scorer_queue_url": url,
-            "matches_file": "matches.yml",
-            "cache_dir": "cache",
-            "interval": 1,
-            "workers": workers,
-            "defer_seconds": defer_seconds,
-            "log_level": "WARNING",
-        }
-        Path(home, "config.yml").write_text(yaml.safe_dump(settings))
-        config = load_config(Path(home, "config.yml")).config
-        worker = build_worker("scorer", config, Options(interactive=False))
-        job = worker.handler
-        assert isinstance(job, ScoreJob)
-        if previous:
-            job._may_rotate = lambda *args: False  # type: ignore[method-assign]
-        thread = threading.Thread(target=worker.run, daemon=True)
-        began = time.monotonic()
+        queue = SqsQueue(server.clients().sqs, url)
+        queue.check()
+        settings = WorkerSettings(poll_seconds=1, workers=workers)
+        runners.append(Worker(queue=queue, handler=job, settings=settings, name="scorer"))
+    began = time.monotonic()
+    threads = [threading.Thread(target=w.run, daemon=True) for w in runners]
+    for thread in threads:
         thread.start()
-        while worker.stats.done < len(refs) and thread.is_alive():
-            time.sleep(0.05)
-        seconds = time.monotonic() - began
-        worker.stop(force=True)
-        thread.join(60)
-    exact = 0
-    scored = 0
-    for participant, trial, ref in refs:
-        value = score_of(clients, ref)
-        scored += value is not None
-        best = min(objective(participant, t) for t in range(1, trial + 1))
-        exact += value == Decimal(best)
+    while len(store.score_items()) < total:
+        time.sleep(0.2)
+    seconds = time.monotonic() - began
+    for worker in runners:
+        worker.stop()
+    for thread in threads:
+        thread.join(120)
     clients.sqs.delete_queue(QueueUrl=url)
-    return Measured(kind, seconds, scored, exact, job.waits, job.rotations)
+    return Run("FIFO" if fifo else "standard", total, seconds, _wrong(store, objectives))
 
 
-def score_of(clients: AwsClients, ref: TrialRef) -> Decimal | None:
-    key = f"Scores#Match#{ref.match_id}#{ref.participant_id}"
-    item = clients.dynamodb.get_item(
-        TableName=TABLE, Key={"ID": {"S": key}, "Trial": {"S": f"Success#{ref.trial_no}"}}
-    ).get("Item")
-    if item is None:
-        return None
-    value = TypeDeserializer().deserialize(item["Value"])
-    return value if isinstance(value, Decimal) else None
+def _wrong(store: MemoryStore, objectives: dict[TrialRef, int]) -> int:
+    """Scores that differ from the best so far computed from the trials themselves."""
+    scores = {(str(i["ID"]).rsplit("#", 1)[-1], str(i["Trial"])): i for i in store.score_items()}
+    wrong = 0
+    by_participant: dict[str, list[TrialRef]] = {}
+    for ref in objectives:
+        by_participant.setdefault(ref.participant_id, []).append(ref)
+    for refs in by_participant.values():
+        best: int | None = None
+        for ref in sorted(refs, key=lambda r: r.trial_no):
+            best = objectives[ref] if best is None else min(best, objectives[ref])
+            item = scores.get((ref.participant_id, f"Success#{ref.trial_no}"))
+            if item is None or item.get("Value") != Decimal(best):
+                wrong += 1
+    return wrong
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--participants", type=int, default=10)
+    parser.add_argument("--participants", type=int, default=30)
     parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--scorers", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--defer-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=22)
-    parser.add_argument(
-        "--previous", action="store_true", help="also run FIFO as the previous release (slow)"
-    )
-    args = parser.parse_args()
-    build_busybox_image(docker.from_env(), INDICATOR, BEST_SO_FAR_SCRIPT)
-    plan = plan_of(args.participants, args.trials, args.seed)
-    total = args.participants * args.trials
+    args = parser.parse_args(argv)
+    client = connect_docker()
+    build_busybox_image(client, IMAGE, BEST_SO_FAR_SCRIPT)
     print(
-        f"{args.participants} participants x {args.trials} trials shuffled per participant, "
-        f"{args.workers} workers, defer_seconds {args.defer_seconds}, moto + Docker"
+        f"{args.participants} participants x {args.trials} trials, shuffled within each"
+        f" participant; {args.scorers} scorers x {args.workers} workers on one queue;"
+        f" defer_seconds {DEFER_SECONDS}"
     )
-    print(f"{'queue':<16} {'seconds':>8} {'scored':>8} {'exact':>8} {'waits':>6} {'rotations':>9}")
-    kinds = ["standard", "fifo", *(["fifo (previous)"] if args.previous else [])]
     with MotoServer() as server:
-        clients = server.clients()
-        create_table(clients.dynamodb, TABLE)
-        for kind in kinds:
-            row = measure(
-                kind,
-                clients,
-                server.endpoint_url,
-                plan,
+        runs = [
+            score_all(
+                server,
+                client,
+                fifo=fifo,
+                participants=args.participants,
+                trials=args.trials,
+                scorers=args.scorers,
                 workers=args.workers,
-                defer_seconds=args.defer_seconds,
-                previous=kind == "fifo (previous)",
+                seed=args.seed,
             )
-            print(
-                f"{row.kind:<16} {row.seconds:>8.1f} {row.scored:>5}/{total:<2} "
-                f"{row.exact:>5}/{total:<2} {row.waits:>6} {row.rotations:>9}",
-                flush=True,
-            )
+            for fifo in (True, False)
+        ]
+    for run in runs:
+        print(
+            f"{run.queue:9} {run.trials} trials scored in {run.seconds:6.1f} s"
+            f" ({run.trials / run.seconds:.2f} trials/s), {run.wrong} wrong"
+        )
+    print(f"FIFO / standard time: {runs[0].seconds / runs[1].seconds:.2f}x")
+    print(
+        "rerun: .venv/bin/python -m benchmarks.fifo_scoring"
+        f" --participants {args.participants} --trials {args.trials}"
+        f" --scorers {args.scorers} --workers {args.workers} --seed {args.seed}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ never signals a stranger.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .processes import PidState, pid_state
+
+log = logging.getLogger(__name__)
 
 
 def state_dir() -> Path:
@@ -37,13 +40,25 @@ class RunningRunner:
 def registered(mode: str, folder: Path | None = None) -> Iterator[Path]:
     """Announce this process as a running ``mode`` runner for the duration of the block."""
     folder = folder or state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{mode}-{os.getpid()}.pid"
-    path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    except OSError as exc:
+        # Only `opthub-runner stop` reads it: the runner's work does not depend on it.
+        log.warning(
+            "cannot write the pid file %s (%s); 'opthub-runner stop' will not find this runner:"
+            " stop it with kill -TERM %d, and free space on or allow writes to %s",
+            path,
+            exc.strerror or exc,
+            os.getpid(),
+            folder,
+        )
     try:
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def running(mode: str | None = None, folder: Path | None = None) -> list[RunningRunner]:

@@ -18,7 +18,6 @@ import pytest
 
 from opthub_runner_admin.errors import AdminError, ResultRejected, ResultTooLarge, TransientError
 from opthub_runner_admin.executor import (
-    Cancelled,
     DockerUnavailable,
     Execution,
     ImageNotAvailable,
@@ -364,9 +363,7 @@ def test_an_unexpected_error_that_also_breaks_the_failed_write_is_dropped() -> N
 TIMING = Timing(START, START)
 
 
-def score_job(
-    store: MemoryStore, executor: ScriptedExecutor, max_deferrals: int = 3, *, fifo: bool = False
-) -> ScoreJob:
+def score_job(store: MemoryStore, executor: ScriptedExecutor, max_deferrals: int = 3) -> ScoreJob:
     return ScoreJob(
         store=store,
         matches=Matches(),
@@ -375,7 +372,6 @@ def score_job(
         timeout=60,
         max_deferrals=max_deferrals,
         defer_seconds=7,
-        fifo_queue=fifo,
     )
 
 
@@ -428,48 +424,6 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     last = job(Message("id-3", again.body or "", "r", 1, time.monotonic()), ctx())
     assert last == Done("score Success")
     assert json.loads(executor.specs[0].stdin_lines[1]) == []
-
-
-def cancelled_ctx() -> JobContext:
-    """A context already cancelled: a job that would wait raises Cancelled instead."""
-    cancel = threading.Event()
-    cancel.set()
-    return JobContext(deadline=time.monotonic() + 3600, cancel=cancel)
-
-
-def test_on_a_fifo_queue_a_trial_behind_evaluated_trials_rotates_at_once_while_they_progress() -> (
-    None
-):
-    """Their score messages sit behind it in the group: it rotates without a wait or a deferral."""
-    store = MemoryStore()
-    for trial in (1, 2, 3):
-        store.put_evaluation(ref(trial), Evaluation(objective=float(trial)), TIMING)
-    executor = ScriptedExecutor(ran('{"score": 1}'))
-    job = score_job(store, executor, max_deferrals=2, fifo=True)
-    first = job(message(ref(3)), ctx())
-    assert isinstance(first, Retry) and first.delay == 0 and first.body is not None
-    assert json.loads(first.body)[DEFERRALS_KEY] == 0
-    assert (job.rotations, job.waits) == (1, 0)
-    store.put_score(ref(1), Score(1), TIMING)  # one step of progress: trial 1 scored
-    second = job(Message("id-2", first.body, "r", 1, time.monotonic()), ctx())
-    assert isinstance(second, Retry) and json.loads(second.body or "")[DEFERRALS_KEY] == 0
-    assert (job.rotations, job.waits) == (2, 0)
-    # A full turn without progress (trial 2's score message lost or not sent yet): it waits
-    # and counts a deferral, as on a standard queue, so that the bound still ends it.
-    with pytest.raises(Cancelled):
-        job(Message("id-3", second.body or "", "r", 1, time.monotonic()), cancelled_ctx())
-    assert (job.rotations, job.waits) == (2, 1)
-    assert executor.specs == []
-
-
-def test_on_a_fifo_queue_a_trial_waits_for_an_earlier_trial_without_evaluation() -> None:
-    """Trial 1 is not evaluated: its score message is not in the group, so waiting is right."""
-    store = MemoryStore()
-    store.put_evaluation(ref(2), Evaluation(objective=2.0), TIMING)
-    job = score_job(store, ScriptedExecutor(ran('{"score": 1}')), fifo=True)
-    with pytest.raises(Cancelled):
-        job(message(ref(2)), cancelled_ctx())
-    assert (job.rotations, job.waits) == (0, 1)
 
 
 def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_score(

@@ -8,10 +8,11 @@ from typing import Any
 
 from ..model import TrialRef
 
-#: Our own key in a body we requeue on purpose; the platform ignores unknown keys.
+#: Our own keys in a body we requeue on purpose; the platform ignores unknown keys.
+#: Deferrals: copies sent after a wait for earlier trials (bounded by ``max_deferrals``).
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
-#: Our own key: how many earlier trials were missing when the scorer last put the message back.
-MISSING_KEY = "OpthubRunnerMissing"
+#: Copies sent to the back of a FIFO group at once, with no wait (bounded on their own).
+RESENDS_KEY = "OpthubRunnerResends"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
 #: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
@@ -30,22 +31,15 @@ class JobMessage:
     ref: TrialRef
     deferrals: int
     raw: dict[str, Any]
-    #: Earlier trials missing at the last put-back (None: never put back for them).
-    missing: int | None = None
+    resends: int = 0
 
-    def deferred_body(self, *, missing: int | None = None) -> str:
-        """The body of the copy put back when the job waits for something (one deferral more)."""
-        return self._body(self.deferrals + 1, missing)
+    def deferred_body(self) -> str:
+        """The body of the copy put back when the job waits for something."""
+        return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
 
-    def rotated_body(self, *, missing: int) -> str:
-        """The body of a copy put back at once, without a wait: no deferral is counted."""
-        return self._body(self.deferrals, missing)
-
-    def _body(self, deferrals: int, missing: int | None) -> str:
-        raw = {**self.raw, DEFERRALS_KEY: deferrals}
-        if missing is not None:
-            raw[MISSING_KEY] = missing
-        return json.dumps(raw)
+    def resent_body(self) -> str:
+        """The body of the copy sent to the back of its FIFO group at once."""
+        return json.dumps({**self.raw, RESENDS_KEY: self.resends + 1})
 
 
 def parse_body(body: str) -> JobMessage:
@@ -69,14 +63,21 @@ def parse_body(body: str) -> JobMessage:
     if not (trial_no.isascii() and trial_no.isdigit()):
         raise BadMessage("TrialNo is not a zero-filled number")
     match_id = values["MatchID"].removeprefix(_MATCH_PREFIX)
-    deferrals = raw.get(DEFERRALS_KEY, 0)
-    if not isinstance(deferrals, int) or isinstance(deferrals, bool) or deferrals < 0:
-        deferrals = 0
-    missing = raw.get(MISSING_KEY)
-    if not isinstance(missing, int) or isinstance(missing, bool) or missing < 0:
-        missing = None
     ref = TrialRef(match_id, values["ParticipantID"], trial_no)
-    return JobMessage(ref=ref, deferrals=deferrals, raw=raw, missing=missing)
+    return JobMessage(
+        ref=ref,
+        deferrals=_count(raw, DEFERRALS_KEY),
+        raw=raw,
+        resends=_count(raw, RESENDS_KEY),
+    )
+
+
+def _count(raw: dict[str, Any], key: str) -> int:
+    """One of our own counters in the body; anything but a natural number counts as 0."""
+    value = raw.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return 0
+    return value
 
 
 def describe(body: str, limit: int = 200) -> str:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from ..executor import Cancelled, Execution, Executor
-from ..history import History, HistoryBuilder
+from ..history import HistoryBuilder
 from ..matches import MatchSource
 from ..model import Failure, Score, TrialRef
 from ..queue import Message
@@ -21,6 +21,16 @@ from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
+
+#: On a FIFO queue, how many times one message may go to the back of its group at once
+#: because its earlier trials are evaluated but not yet scored. Their score messages
+#: sit behind it in the same group (nothing of a group is delivered while one of its
+#: messages is held), so waiting would only hold them back. The bound covers the
+#: moments before the platform has enqueued a fresh evaluation's score message: the
+#: copy then comes straight back, and after this many resends the message waits
+#: ``defer_seconds`` per deferral as on any missing trial, so that such a race never
+#: spends the deferrals that keep a history from being scored incomplete.
+MAX_RESENDS_AT_ONCE = 20
 
 
 class ScoreJob(TrialJob[Score]):
@@ -47,29 +57,6 @@ class ScoreJob(TrialJob[Score]):
         self.max_deferrals = max_deferrals
         self.defer_seconds = defer_seconds
         self.fifo_queue = fifo_queue
-        #: Messages put back at once behind their group, and those that waited first.
-        self.rotations = 0
-        self.waits = 0
-        self._counting = threading.Lock()
-
-    def _may_rotate(self, job: JobMessage, history: History) -> bool:
-        """On a FIFO queue, whether the message may go behind its group at once.
-
-        Every missing earlier trial has a Success evaluation, so its score
-        message was sent to this group and sits behind this one: waiting here
-        could only hold a slot (and the group) for nothing. This holds once per
-        step of progress: when a full turn of the group left the same number of
-        trials missing (a score message lost, or not sent yet after its
-        evaluation was written), the job waits and counts a deferral as on a
-        standard queue, so that the bound on deferrals still ends it and no
-        message spins through its group at full speed. The missing count only
-        shrinks, so the rotations of one trial are bounded by its earlier trials.
-        """
-        return (
-            self.fifo_queue
-            and not history.unevaluated
-            and (job.missing is None or len(history.missing) < job.missing)
-        )
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
@@ -83,17 +70,16 @@ class ScoreJob(TrialJob[Score]):
             return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
-            if self._may_rotate(job, history):
+            if self.fifo_queue and not history.unevaluated and job.resends < MAX_RESENDS_AT_ONCE:
                 log.info(
-                    "%s goes behind the earlier trials %s of its group, already evaluated",
+                    "%s goes to the back of its group: earlier trials %s are evaluated and their"
+                    " score messages wait behind it (resend %d of %d)",
                     ref,
                     _listing(history.missing),
+                    job.resends + 1,
+                    MAX_RESENDS_AT_ONCE,
                 )
-                with self._counting:
-                    self.rotations += 1
-                return Retry(
-                    0, "earlier trials pending", body=job.rotated_body(missing=len(history.missing))
-                )
+                return Retry(0, "earlier trials pending", body=job.resent_body())
             if job.deferrals < self.max_deferrals:
                 log.info(
                     "%s waits for the results of earlier trials %s (deferral %d of %d)",
@@ -102,7 +88,7 @@ class ScoreJob(TrialJob[Score]):
                     job.deferrals + 1,
                     self.max_deferrals,
                 )
-                return self.defer(job, ctx, len(history.missing))
+                return self.defer(job, ctx)
             log.warning(
                 "%s: scored without earlier trials %s, whose results are still missing after "
                 "%d deferrals",
@@ -141,7 +127,7 @@ class ScoreJob(TrialJob[Score]):
             log.info("%s score Success: %s", ref, result.value)
         return outcome
 
-    def defer(self, job: JobMessage, ctx: JobContext, missing: int) -> Outcome:
+    def defer(self, job: JobMessage, ctx: JobContext) -> Outcome:
         """Put the message back to wait for earlier trials, counting the deferral in its body.
 
         A standard queue delays the copy by ``defer_seconds``. A FIFO queue
@@ -151,10 +137,11 @@ class ScoreJob(TrialJob[Score]):
         behind any message of the group sent meanwhile, such as the score
         message of the very trial it waits for; holding the message with a
         visibility change instead would keep that one behind it for good.
+        The wait is only for an earlier trial with no evaluation yet (or past
+        ``MAX_RESENDS_AT_ONCE``): one that is evaluated already has its score
+        message in the group, and the message went to the back at once.
         """
-        body = job.deferred_body(missing=missing)
-        with self._counting:
-            self.waits += 1
+        body = job.deferred_body()
         if not self.fifo_queue:
             return Retry(self.defer_seconds, "earlier trials pending", body=body)
         if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):

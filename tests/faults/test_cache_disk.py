@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin import pidfiles
 from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.history import HistoryBuilder, SqliteHistoryCache
 from opthub_runner_admin.jobs.outcome import Done, JobContext
@@ -193,3 +194,13 @@ def test_a_read_only_or_removed_cache_dir_costs_table_reads_never_a_score(
         ]
         assert int(prefix.watermark) == scorer.next_trial - 2
     again.close()
+
+
+def test_a_pid_file_that_cannot_be_written_leaves_the_runner_running(
+    small_fs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    with pidfiles.registered("scorer", small_fs / "state") as path:
+        assert not path.exists()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("cannot write the pid file" in line and "kill -TERM" in line for line in lines)
