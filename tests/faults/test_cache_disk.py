@@ -200,7 +200,7 @@ def test_a_pid_file_that_cannot_be_written_leaves_the_runner_running(
     small_fs: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    with pidfiles.registered("scorer", small_fs / "state") as path:
+    with pidfiles.registered("scorer", folder=small_fs / "state") as path:
         assert not path.exists()
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("cannot write the pid file" in line and "kill -TERM" in line for line in lines)
