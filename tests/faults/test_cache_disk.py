@@ -26,8 +26,11 @@ from opthub_runner_admin.jobs.outcome import Done, JobContext
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.queue import Message
+from opthub_runner_admin.store.dynamodb import DynamoStore
 from opthub_runner_admin.store.memory import MemoryStore
 
+from ..support.aws_fixtures import AwsStack
+from ..support.e2e import make_worker, match_entry, result_item, write_config
 from ..support.scoring import START, BestSoFar, OneMatch, expected_score, objective
 
 pytestmark = pytest.mark.skipif(
@@ -204,3 +207,41 @@ def test_a_pid_file_that_cannot_be_written_leaves_the_runner_running(
         assert not path.exists()
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("cannot write the pid file" in line and "kill -TERM" in line for line in lines)
+
+
+def test_the_runner_scores_exactly_with_its_cache_dir_on_a_full_disk(
+    small_fs: Path,
+    tmp_path: Path,
+    aws: AwsStack,
+    best_so_far_image: str,
+    case_labels: dict[str, str],
+) -> None:
+    """The runner as the CLI builds it (moto, Docker); its cache_dir's disk fills after start."""
+    match = str(uuid.uuid4())
+    cache_dir = small_fs / "cache"
+    config = write_config(
+        tmp_path,
+        aws,
+        {match: match_entry("opthub-test/unused:1", best_so_far_image)},
+        cache_dir=str(cache_dir),
+        workers=2,
+    )
+    refs = [TrialRef(match, f"p-{p}", f"{t:04d}") for t in (1, 2) for p in range(3)]
+    worker = make_worker("scorer", config, case_labels, num=len(refs))  # opens the cache file
+    assert (cache_dir / "history.sqlite3").exists()
+    fill(small_fs)
+    store = DynamoStore(aws.clients.dynamodb, aws.table_name)
+    for trial_ref in refs:
+        participant, trial = int(trial_ref.participant_id[2:]), int(trial_ref.trial_no)
+        store.put_evaluation(trial_ref, Evaluation(objective=objective(participant, trial)), TIMING)
+        aws.clients.sqs.send_message(QueueUrl=aws.scorer_queue_url, MessageBody=job_body(trial_ref))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    thread.join(90)
+    worker.stop(force=True)
+    thread.join(30)
+    for trial_ref in refs:
+        participant, trial = int(trial_ref.participant_id[2:]), int(trial_ref.trial_no)
+        item = result_item(aws, "Scores", trial_ref)
+        assert item["Status"] == "Success", item
+        assert item["Value"] == expected_score(participant, trial)
