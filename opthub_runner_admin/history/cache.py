@@ -9,12 +9,14 @@ spares reading the same items again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 MEMORY_KEYS = 1024
 #: Seconds to wait for a cache file that other scorers on this machine hold locked.
 OPEN_TIMEOUT = 30.0
+#: Seconds the scorer goes without a cache file it cannot use before trying it again.
+RETRY_AFTER = 60.0
+#: SQLite's primary result codes for a file another connection holds.
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
 @dataclass(frozen=True)
@@ -79,12 +85,74 @@ class SqliteHistoryCache:
     A damaged file is set aside and rebuilt from the table, never trusted.
     """
 
-    def __init__(self, path: Path, *, scope: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        scope: str,
+        retry_after: float = RETRY_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
+        self._path = path
         self._scope = scope
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = self._open(path)
+        self._retry_after = retry_after
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        #: While the file cannot be used: when to try it again (None: it works).
+        self._broken_until: float | None = None
+
+    def _usable(self) -> sqlite3.Connection | None:
+        """The open file, opening it now if due; None while it is out of use (hold the lock).
+
+        The file is optional: the table holds every fact it does. So a file that
+        cannot be read or written (disk full, read-only, removed, no permission)
+        is left alone for ``retry_after`` seconds with ONE warning, never raised
+        to the job (which would settle a participant's trial as Failed).
+        """
+        if self._db is not None and not self._path.exists():
+            # Removed under us: SQLite would go on writing a file nobody can open again.
+            log.warning("history cache %s was removed; creating it again", self._path)
+            self._db.close()
+            self._db = None
+        if self._db is not None:
+            return self._db
+        if self._broken_until is not None and self._clock() < self._broken_until:
+            return None
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._open(self._path)
+        except (OSError, sqlite3.Error) as exc:
+            self._out_of_use(exc)
+            return None
+        if self._broken_until is not None:
+            log.warning("history cache %s is usable again", self._path)
+            self._broken_until = None
+        # Memory may be ahead of a file just (re)opened: forget it, so that each
+        # participant's next write gives the file all its entries, never a
+        # watermark without them.
+        self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
+        return self._db
+
+    def _out_of_use(self, exc: BaseException) -> None:
+        """Stop using the file for a while; warn once per outage (hold the lock)."""
+        if self._broken_until is None:
+            log.warning(
+                "history cache %s cannot be used (%s: %s); scoring goes on reading history"
+                " from the table; free space on or fix the permissions of %s (tried again"
+                " every %.0f s)",
+                self._path,
+                type(exc).__name__,
+                exc,
+                self._path.parent,
+                self._retry_after,
+            )
+        self._broken_until = self._clock() + self._retry_after
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
     def _open(self, path: Path) -> sqlite3.Connection:
         # Several scorers on one machine share the file: one that is busy (another
@@ -95,7 +163,7 @@ class SqliteHistoryCache:
             try:
                 return self._connect(path)
             except sqlite3.OperationalError as exc:
-                if time.monotonic() >= deadline:
+                if not _busy(exc) or time.monotonic() >= deadline:
                     raise
                 log.debug("history cache %s busy (%s); trying again", path, exc)
                 time.sleep(0.05)
@@ -130,40 +198,71 @@ class SqliteHistoryCache:
         if cached is not None:
             return cached
         with self._lock:
-            row = self._db.execute(
-                "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
-                (self._scope, *key),
-            ).fetchone()
-            if row is None:
+            try:
+                prefix = self._read(key)
+            except (OSError, sqlite3.Error) as exc:
+                self._out_of_use(exc)
                 return None
-            rows = self._db.execute(
-                "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
-                " length(trial)=length(?) AND trial<=? ORDER BY trial",
-                (self._scope, *key, row[0], row[0]),
-            ).fetchall()
-        prefix = Prefix(row[0], tuple(_decode(body) for (body,) in rows))
-        self._memory.put(key, prefix)
+            if prefix is not None:
+                self._memory.put(key, prefix)
         return prefix
 
+    def _read(self, key: tuple[str, str]) -> Prefix | None:
+        db = self._usable()
+        if db is None:
+            return None
+        row = db.execute(
+            "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
+            (self._scope, *key),
+        ).fetchone()
+        if row is None:
+            return None
+        rows = db.execute(
+            "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
+            " length(trial)=length(?) AND trial<=? ORDER BY trial",
+            (self._scope, *key, row[0], row[0]),
+        ).fetchall()
+        return Prefix(row[0], tuple(_decode(body) for (body,) in rows))
+
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
+        with self._lock:
+            try:
+                self._write(key, prefix)
+            except (OSError, sqlite3.Error) as exc:
+                self._out_of_use(exc)
+            self._memory.put(key, prefix)
+
+    def _write(self, key: tuple[str, str], prefix: Prefix) -> None:
+        db = self._usable()
+        if db is None:
+            return
         old = self._memory.get(key)
         known = {e.trial_no for e in old.entries} if old else set()
         new = [e for e in prefix.entries if e.trial_no not in known]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
+        with db:
+            db.execute("BEGIN")
+            db.executemany(
                 "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
                 [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
             )
-            self._db.execute(
+            db.execute(
                 "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
                 (self._scope, *key, prefix.watermark),
             )
-        self._memory.put(key, prefix)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Another process holds the file (worth waiting for); not a full or read-only disk."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _encode(entry: HistoryEntry) -> str:
