@@ -32,6 +32,7 @@ from ..store import Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
 from .outcome import Cause, Done, Drop, JobContext, Outcome, Retry
+from .runner_fault import RunnerFaults, signature
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ MAX_WRITE_BACKOFF = 30.0
 DOCKER = Cause("docker", shared=True)
 AWS = Cause("aws", shared=True)
 API = Cause("api", shared=True)
+#: The runner's own machine (its disk, its files): see ``runner_fault``.
+RUNNER = Cause("runner", shared=True)
+#: Seconds before a message handed back for a fault of the runner is tried again.
+RUNNER_FAULT_DELAY = 30
 
 
 def match_cause(match_id: str) -> Cause:
@@ -98,6 +103,7 @@ class TrialJob(ABC, Generic[R]):
         self.executor = executor
         self.timeout = timeout
         self.command = command
+        self.runner_faults = RunnerFaults()
 
     def admission(self, message: Message) -> Admission:
         """The participant is the group; the scorer orders by trial; the match may back off."""
@@ -129,7 +135,31 @@ class TrialJob(ABC, Generic[R]):
         except (Cancelled, FatalError):
             raise
         except Exception as exc:  # a poison message must never loop forever
+            if self.runner_faults.is_runners(exc, (job.ref.match_id, job.ref.participant_id)):
+                return self.runner_fault(job, message, exc)
             return self.unexpected(job, message, exc, ctx)
+
+    def runner_fault(self, job: JobMessage, message: Message, exc: Exception) -> Outcome:
+        """The runner's machine fails, not the message: a fresh copy goes back, nothing spent.
+
+        The copy's receive count starts again (see ``runner_fault``), so the
+        fault never brings the trial nearer its Failed item; the worker backs
+        off from ``RUNNER`` as from Docker or AWS being away.
+        """
+        error = signature(exc)
+        if self.runner_faults.first_telling(exc):
+            log.error(
+                "the runner's own machine fails (%s): messages go back to the queue without"
+                " counting against their trials until it is fixed; check the disk and the"
+                " permissions of the runner's files",
+                error,
+                exc_info=True,
+            )
+        else:
+            log.warning("%s: runner fault (%s); the message goes back", job.ref, error)
+        return Retry(
+            RUNNER_FAULT_DELAY, f"runner fault: {error}", body=message.body, backoff=RUNNER
+        )
 
     def put_back(
         self,

@@ -1,0 +1,92 @@
+"""A fault of the runner's own machine is never settled as a participant's Failed (#21)."""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from opthub_runner_admin.jobs.evaluate import EvaluateJob
+from opthub_runner_admin.jobs.outcome import Retry
+from opthub_runner_admin.jobs.runner_fault import RunnerFaults
+from opthub_runner_admin.jobs.trial_job import RUNNER, UNEXPECTED_ERROR_RECEIVES
+from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.store.memory import MemoryStore
+from tests.test_jobs import MATCH, Matches, ScriptedExecutor, ctx, message
+
+
+class DiskFullStore(MemoryStore):
+    """Reads fail as a full disk under one of the runner's own files would."""
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device", "/var/cache/opthub/x")
+
+
+class SharedBugStore(MemoryStore):
+    """Every participant's read raises the same surprise (a runner bug, not a message's)."""
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        raise KeyError("Variable")
+
+
+class OneBadMessageStore(MemoryStore):
+    """Only participant p-bad's solution breaks the job (tied to that message's content)."""
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        if ref.participant_id == "p-bad":
+            raise KeyError(f"Variable of {ref.trial_no}")
+        return super().get_solution(ref)
+
+
+def job_on(store: MemoryStore) -> EvaluateJob:
+    return EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
+
+
+def test_an_oserror_goes_back_as_a_fresh_copy_however_often_it_comes() -> None:
+    store = DiskFullStore()
+    job = job_on(store)
+    for n in range(1, 2 * UNEXPECTED_ERROR_RECEIVES + 1):
+        msg = message(TrialRef(MATCH, "p-1", "0001"), receive_count=n)
+        outcome = job(msg, ctx())
+        assert isinstance(outcome, Retry), outcome
+        # A fresh copy: its receive count starts again, so the fault spends none.
+        assert outcome.body == msg.body
+        assert outcome.backoff == RUNNER
+    assert store.evaluation_items() == []
+
+
+def test_the_same_error_for_two_participants_is_the_runners() -> None:
+    store = SharedBugStore()
+    job = job_on(store)
+    first = job(message(TrialRef(MATCH, "p-1", "0001"), receive_count=1), ctx())
+    # Not known as shared yet: released, one receive spent.
+    assert isinstance(first, Retry) and first.body is None and first.backoff is None
+    for n in range(1, UNEXPECTED_ERROR_RECEIVES + 2):
+        for participant in ("p-2", "p-1"):
+            msg = message(TrialRef(MATCH, participant, "0001"), receive_count=n + 1)
+            outcome = job(msg, ctx())
+            assert isinstance(outcome, Retry), outcome
+            assert outcome.body == msg.body and outcome.backoff == RUNNER
+    assert store.evaluation_items() == []
+
+
+def test_an_error_tied_to_one_message_still_fails_that_trial_only() -> None:
+    store = OneBadMessageStore()
+    job = job_on(store)
+    outcomes = [
+        job(message(TrialRef(MATCH, "p-bad", "0001"), receive_count=n), ctx())
+        for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
+    ]
+    assert all(isinstance(o, Retry) and o.backoff is None for o in outcomes[:-1]), outcomes
+    [item] = store.evaluation_items()
+    assert item["Status"] == "Failed"
+
+
+def test_a_signature_is_forgotten_after_its_window() -> None:
+    now = [0.0]
+    faults = RunnerFaults(window=10.0, clock=lambda: now[0])
+    assert not faults.is_runners(KeyError("x"), ("m", "a"))
+    now[0] = 11.0
+    assert not faults.is_runners(KeyError("x"), ("m", "b"))
+    assert faults.is_runners(KeyError("x"), ("m", "a"))
+    assert faults.first_telling(KeyError("x"))
+    assert not faults.first_telling(KeyError("x"))
