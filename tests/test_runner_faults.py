@@ -6,11 +6,14 @@ import errno
 from typing import Any
 
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
-from opthub_runner_admin.jobs.outcome import Retry
-from opthub_runner_admin.jobs.runner_fault import RunnerFaults
-from opthub_runner_admin.jobs.trial_job import RUNNER, UNEXPECTED_ERROR_RECEIVES
+from opthub_runner_admin.jobs.outcome import Done, Retry
+from opthub_runner_admin.jobs.runner_fault import RUNNER, RunnerFaults
+from opthub_runner_admin.jobs.trial_job import UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.observe.board import StatusBoard, stalled
+from opthub_runner_admin.observe.status import status_line
 from opthub_runner_admin.store.memory import MemoryStore
+from tests.test_history_cache_faults import Clock
 from tests.test_jobs import MATCH, Matches, ScriptedExecutor, ctx, message
 
 
@@ -90,3 +93,23 @@ def test_a_signature_is_forgotten_after_its_window() -> None:
     assert faults.is_runners(KeyError("x"), ("m", "a"))
     assert faults.first_telling(KeyError("x"))
     assert not faults.first_telling(KeyError("x"))
+
+
+def test_the_status_line_and_healthz_name_a_runner_fault_until_a_job_runs_through() -> None:
+    clock = Clock()
+    board = StatusBoard(slow_after=600, clock=clock)
+    msg = message(TrialRef(MATCH, "p-1", "0001"))
+    fault = Retry(30, "runner fault: OSError: [Errno 28] No space left", body="{}", backoff=RUNNER)
+    board.job_started(msg)
+    board.job_finished(msg, fault, 0.1)
+    faulty = board.snapshot()
+    board.job_started(msg)
+    board.job_finished(msg, Done("evaluation Success"), 1.0)
+    mended = board.snapshot()
+
+    assert "RUNNER FAULT" in status_line("evaluator", faulty)
+    assert "No space left" in status_line("evaluator", faulty)
+    problem = stalled(faulty, stall_after=60, job_limit=600)
+    assert problem is not None and "No space left" in problem
+    assert "RUNNER FAULT" not in status_line("evaluator", mended)
+    assert stalled(mended, stall_after=60, job_limit=600) is None

@@ -31,6 +31,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from .outcome import Cause
+
+#: The runner's own machine (its disk, its files): every message would meet it.
+RUNNER = Cause("runner", shared=True)
 #: Seconds an error's signature is remembered to find it met by another participant.
 WINDOW = 600.0
 

@@ -32,7 +32,7 @@ from ..store import Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
 from .outcome import Cause, Done, Drop, JobContext, Outcome, Retry
-from .runner_fault import RunnerFaults, signature
+from .runner_fault import RUNNER, RunnerFaults, signature
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ MAX_WRITE_BACKOFF = 30.0
 DOCKER = Cause("docker", shared=True)
 AWS = Cause("aws", shared=True)
 API = Cause("api", shared=True)
-#: The runner's own machine (its disk, its files): see ``runner_fault``.
-RUNNER = Cause("runner", shared=True)
 #: Seconds before a message handed back for a fault of the runner is tried again.
 RUNNER_FAULT_DELAY = 30
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import Done, Drop, Outcome, Retry
+from ..jobs.runner_fault import RUNNER
 from ..queue import Message
 from ..queue.base import QueueStats
 from ..redaction import redact
@@ -135,6 +136,8 @@ class Snapshot:
     matches: list[MatchRow] = field(default_factory=list)
     #: The queue as every runner sees it (None until sampled).
     queue: QueueStats | None = None
+    #: A fault of the runner's own machine met by the latest jobs ("" when none since).
+    runner_fault: str = ""
 
 
 class StatusBoard(NoEvents):
@@ -150,6 +153,7 @@ class StatusBoard(NoEvents):
         self._counts = {"success": 0, "failed": 0, "already_done": 0, "dropped": 0, "retried": 0}
         self._depth: int | None = None
         self._queue: QueueStats | None = None
+        self._runner_fault = ""
         self._history: deque[float] = deque()
         self._depth_history: deque[tuple[float, int, int]] = deque(maxlen=DEPTH_SAMPLES)
         self._matches: dict[str, _MatchTally] = {}
@@ -195,6 +199,10 @@ class StatusBoard(NoEvents):
             elif isinstance(outcome, Retry):
                 detail = retry_detail(outcome)
             shown = redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT]
+            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
+                self._runner_fault = shown
+            elif word in ("success", "failed"):
+                self._runner_fault = ""  # a job ran through: the machine works again
             self._recent.appendleft(
                 ResultView(
                     participant=view.participant,
@@ -289,6 +297,7 @@ class StatusBoard(NoEvents):
                 depth_history=depth_history,
                 matches=matches,
                 queue=self._queue,
+                runner_fault=self._runner_fault,
             )
 
     def _touch(self) -> None:
@@ -299,10 +308,14 @@ class StatusBoard(NoEvents):
 def stalled(snapshot: Snapshot, *, stall_after: float, job_limit: float) -> str | None:
     """Why the loop looks stuck, or None when it is healthy.
 
-    Stuck means: no poll and no progress for ``stall_after`` seconds, and no
-    job that may still legitimately be running (younger than ``job_limit``,
-    the container timeout plus ``stall_after``).
+    Stuck means: the latest jobs met a fault of the runner's own machine (a
+    full disk: every message goes back until it is fixed); or no poll and no
+    progress for ``stall_after`` seconds, and no job that may still
+    legitimately be running (younger than ``job_limit``, the container
+    timeout plus ``stall_after``).
     """
+    if snapshot.runner_fault:
+        return f"the runner's own machine fails: {snapshot.runner_fault}"
     idle = snapshot.now - snapshot.last_activity
     if idle <= stall_after:
         return None
