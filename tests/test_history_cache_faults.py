@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin import pidfiles
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache, SqliteHistoryCache
 from opthub_runner_admin.model import Evaluation, Score, TrialRef
 from opthub_runner_admin.store.memory import MemoryStore
@@ -173,3 +174,21 @@ def test_a_removed_cache_dir_is_made_again(mount: Path, caplog: pytest.LogCaptur
         check_round(store, builder, n)
     assert path.exists()
     assert_file_serves_a_restart(mount, store, cache)
+
+
+def test_a_pid_file_on_a_full_or_read_only_disk_is_a_warning_not_a_stop(
+    mount: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="opthub_runner_admin.pidfiles")
+    fill_disk(mount)
+    with pidfiles.registered("scorer", folder=mount) as full:
+        assert not full.exists()  # no half file that `stop` would misread
+    (mount / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    with pidfiles.registered("scorer", folder=mount / "sub") as read_only:
+        assert not read_only.exists()
+    lines = [
+        r.getMessage() for r in caplog.records if "cannot write the pid file" in r.getMessage()
+    ]
+    assert len(lines) == 2
+    assert str(full) in lines[0] and str(read_only) in lines[1]
