@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin import pidfiles
+from opthub_runner_admin.auth.cognito import Tokens
+from opthub_runner_admin.auth.token_file import TokenCache
+from opthub_runner_admin.config import PRODUCTION_API
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache, SqliteHistoryCache
 from opthub_runner_admin.model import Evaluation, Score, TrialRef
 from opthub_runner_admin.store.memory import MemoryStore
@@ -192,3 +195,28 @@ def test_a_pid_file_on_a_full_or_read_only_disk_is_a_warning_not_a_stop(
     ]
     assert len(lines) == 2
     assert str(full) in lines[0] and str(read_only) in lines[1]
+
+
+def test_a_token_file_that_cannot_be_saved_is_a_warning_and_no_half_file(
+    mount: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="opthub_runner_admin.auth.token_file")
+    cache = TokenCache(mount / "opthub-runner" / "tokens.json")
+    tokens = Tokens("admin", "access-secret", "refresh-secret", issued_at=0, expires_at=1)
+    cache.save(PRODUCTION_API, tokens)  # a first login, saved
+    (mount / "opthub-runner" / "tokens.json").unlink()
+    fill_disk(mount)
+    cache.save(PRODUCTION_API, tokens)
+    assert sorted(p.name for p in (mount / "opthub-runner").iterdir()) == []
+    (mount / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    cache.save(PRODUCTION_API, tokens)
+    lines = [
+        r.getMessage() for r in caplog.records if "cannot save the OptHub login" in r.getMessage()
+    ]
+    assert len(lines) == 2
+    assert all("refresh-secret" not in line for line in lines)
+    subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+    cache.save(PRODUCTION_API, tokens)
+    login = cache.load(PRODUCTION_API)
+    assert login is not None and login.refresh_token == "refresh-secret"
