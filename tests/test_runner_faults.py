@@ -5,16 +5,22 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+import pytest
+
+from opthub_runner_admin.jobs import trial_job
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
-from opthub_runner_admin.jobs.outcome import Done, Retry
+from opthub_runner_admin.jobs.outcome import Done, JobContext, Outcome, Retry
 from opthub_runner_admin.jobs.runner_fault import RUNNER, RunnerFaults
 from opthub_runner_admin.jobs.trial_job import UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.observe.board import StatusBoard, stalled
 from opthub_runner_admin.observe.status import status_line
+from opthub_runner_admin.queue import Message
+from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.store.memory import MemoryStore
+from opthub_runner_admin.worker import Worker, WorkerSettings
 from tests.test_history_cache_faults import Clock
-from tests.test_jobs import MATCH, Matches, ScriptedExecutor, ctx, message
+from tests.test_jobs import MATCH, Matches, ScriptedExecutor, ctx, message, ran
 
 
 class DiskFullStore(MemoryStore):
@@ -113,3 +119,53 @@ def test_the_status_line_and_healthz_name_a_runner_fault_until_a_job_runs_throug
     assert problem is not None and "No space left" in problem
     assert "RUNNER FAULT" not in status_line("evaluator", mended)
     assert stalled(mended, stall_after=60, job_limit=600) is None
+
+
+class DiskFullForAWhile(MemoryStore):
+    """Reads fail with ENOSPC for the first ``failures`` calls, then the disk has room again."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def get_solution(self, ref: TrialRef) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().get_solution(ref)
+
+
+def test_the_worker_outlives_a_full_disk_without_a_failed_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(trial_job, "RUNNER_FAULT_DELAY", 0)
+    participants = ["p-1", "p-2", "p-3"]
+    # More failures than the 3-receive bound for every message: each would be Failed today.
+    store = DiskFullForAWhile(failures=len(participants) * (UNEXPECTED_ERROR_RECEIVES + 1))
+    queue = MemoryQueue()
+    for participant in participants:
+        store.put_solution(TrialRef(MATCH, participant, "0001"), [1])
+        queue.send(message(TrialRef(MATCH, participant, "0001")).body)
+    executor = ScriptedExecutor(*[ran('{"objective": 1}') for _ in participants])
+    seen: list[int] = []
+    job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=60)
+
+    def handler(msg: Message, context: JobContext) -> Outcome:
+        seen.append(msg.receive_count)
+        return job(msg, context)
+
+    settings = WorkerSettings(
+        poll_seconds=1,
+        visibility_window=1,
+        backoff_initial=0.01,
+        backoff_max=0.02,
+        max_jobs=len(participants),
+    )
+    stats = Worker(queue=queue, handler=handler, settings=settings, name="t").run()
+
+    assert stats.done == len(participants)
+    items = store.evaluation_items()
+    assert len(items) == len(participants)
+    assert all(item["Status"] == "Success" for item in items), items
+    assert max(seen) == 1  # every hand-back was a fresh copy: no receive spent
+    assert queue.visible_count() == 0 and queue.in_flight_count() == 0
