@@ -46,11 +46,7 @@ class RunningRunner:
 def registered(
     mode: str, scope: RunnerScope | None = None, folder: Path | None = None
 ) -> Iterator[Path]:
-    """Announce this process as a running ``mode`` runner for the duration of the block.
-
-    The file only helps ``stop`` find the runner: one that cannot be written
-    (a full or read-only disk) is a warning, never a reason not to run.
-    """
+    """Announce this process as a running ``mode`` runner for the duration of the block."""
     folder = folder or state_dir()
     path = folder / f"{mode}-{os.getpid()}.pid"
     text = f"{os.getpid()}\n"
@@ -60,19 +56,20 @@ def registered(
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)  # never leave half a file behind
+        # Only `opthub-runner stop` reads it: the runner's work does not depend on it.
         log.warning(
-            "cannot write the pid file %s (%s); 'opthub-runner stop' will not find this"
-            " runner: stop it with Ctrl-C or 'kill %d'",
+            "cannot write the pid file %s (%s); 'opthub-runner stop' will not find this runner:"
+            " stop it with kill -TERM %d, and free space on or allow writes to %s",
             path,
             exc.strerror or exc,
             os.getpid(),
+            folder,
         )
     try:
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def running(

@@ -1,171 +1,159 @@
-"""A fault of the runner's own machine is never settled as a participant's Failed (#21)."""
+"""A fault of the runner's own machine is never a participant's Failed result.
+
+The same unexpected error for trials of different participants, or an
+``OSError`` of a file or of the machine's resources, sends the message back
+unspent (a fresh copy) and pauses the runner; only an error tied to one
+message's content is settled as Failed after its bounded receives.
+"""
 
 from __future__ import annotations
 
 import errno
-from typing import Any
+import threading
+import time
+import uuid
 
 import pytest
 
+from opthub_runner_admin.demo.stack import job_body
+from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs import trial_job
-from opthub_runner_admin.jobs.evaluate import EvaluateJob
-from opthub_runner_admin.jobs.outcome import Done, JobContext, Outcome, Retry
-from opthub_runner_admin.jobs.runner_fault import RUNNER, RunnerFaults
+from opthub_runner_admin.jobs.outcome import RUNNER, JobContext, Retry
+from opthub_runner_admin.jobs.runner_faults import RunnerFaults
+from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.jobs.trial_job import UNEXPECTED_ERROR_RECEIVES
-from opthub_runner_admin.model import TrialRef
-from opthub_runner_admin.observe.board import StatusBoard, stalled
+from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.observe.board import StatusBoard
+from opthub_runner_admin.observe.server import health_check
 from opthub_runner_admin.observe.status import status_line
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.store.memory import MemoryStore
-from opthub_runner_admin.worker import Worker, WorkerSettings
-from tests.test_history_cache_faults import Clock
-from tests.test_jobs import MATCH, Matches, ScriptedExecutor, ctx, message, ran
+from opthub_runner_admin.worker.loop import Worker
+from opthub_runner_admin.worker.stats import WorkerSettings
+
+from .support.scoring import START, BestSoFar, OneMatch, expected_score, objective
+
+TIMING = Timing(START, START)
 
 
-class DiskFullStore(MemoryStore):
-    """Reads fail as a full disk under one of the runner's own files would."""
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
 
-    def get_solution(self, ref: TrialRef) -> Any:
-        raise OSError(errno.ENOSPC, "No space left on device", "/var/cache/opthub/x")
-
-
-class SharedBugStore(MemoryStore):
-    """Every participant's read raises the same surprise (a runner bug, not a message's)."""
-
-    def get_solution(self, ref: TrialRef) -> Any:
-        raise KeyError("Variable")
+    def __call__(self) -> float:
+        return self.now
 
 
-class OneBadMessageStore(MemoryStore):
-    """Only participant p-bad's solution breaks the job (tied to that message's content)."""
-
-    def get_solution(self, ref: TrialRef) -> Any:
-        if ref.participant_id == "p-bad":
-            raise KeyError(f"Variable of {ref.trial_no}")
-        return super().get_solution(ref)
-
-
-def job_on(store: MemoryStore) -> EvaluateJob:
-    return EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
-
-
-def test_an_oserror_goes_back_as_a_fresh_copy_however_often_it_comes() -> None:
-    store = DiskFullStore()
-    job = job_on(store)
-    for n in range(1, 2 * UNEXPECTED_ERROR_RECEIVES + 1):
-        msg = message(TrialRef(MATCH, "p-1", "0001"), receive_count=n)
-        outcome = job(msg, ctx())
-        assert isinstance(outcome, Retry), outcome
-        # A fresh copy: its receive count starts again, so the fault spends none.
-        assert outcome.body == msg.body
-        assert outcome.backoff == RUNNER
-    assert store.evaluation_items() == []
+def ref(participant: str, trial: int = 1, match: str = "m") -> TrialRef:
+    return TrialRef(match, participant, f"{trial:04d}")
 
 
 def test_the_same_error_for_two_participants_is_the_runners() -> None:
-    store = SharedBugStore()
-    job = job_on(store)
-    first = job(message(TrialRef(MATCH, "p-1", "0001"), receive_count=1), ctx())
-    # Not known as shared yet: released, one receive spent.
-    assert isinstance(first, Retry) and first.body is None and first.backoff is None
-    for n in range(1, UNEXPECTED_ERROR_RECEIVES + 2):
-        for participant in ("p-2", "p-1"):
-            msg = message(TrialRef(MATCH, participant, "0001"), receive_count=n + 1)
-            outcome = job(msg, ctx())
-            assert isinstance(outcome, Retry), outcome
-            assert outcome.body == msg.body and outcome.backoff == RUNNER
-    assert store.evaluation_items() == []
-
-
-def test_an_error_tied_to_one_message_still_fails_that_trial_only() -> None:
-    store = OneBadMessageStore()
-    job = job_on(store)
-    outcomes = [
-        job(message(TrialRef(MATCH, "p-bad", "0001"), receive_count=n), ctx())
-        for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
-    ]
-    assert all(isinstance(o, Retry) and o.backoff is None for o in outcomes[:-1]), outcomes
-    [item] = store.evaluation_items()
-    assert item["Status"] == "Failed"
-
-
-def test_a_signature_is_forgotten_after_its_window() -> None:
-    now = [0.0]
-    faults = RunnerFaults(window=10.0, clock=lambda: now[0])
-    assert not faults.is_runners(KeyError("x"), ("m", "a"))
-    now[0] = 11.0
-    assert not faults.is_runners(KeyError("x"), ("m", "b"))
-    assert faults.is_runners(KeyError("x"), ("m", "a"))
-    assert faults.first_telling(KeyError("x"))
-    assert not faults.first_telling(KeyError("x"))
-
-
-def test_the_status_line_and_healthz_name_a_runner_fault_until_a_job_runs_through() -> None:
     clock = Clock()
-    board = StatusBoard(slow_after=600, clock=clock)
-    msg = message(TrialRef(MATCH, "p-1", "0001"))
-    fault = Retry(30, "runner fault: OSError: [Errno 28] No space left", body="{}", backoff=RUNNER)
-    board.job_started(msg)
-    board.job_finished(msg, fault, 0.1)
-    faulty = board.snapshot()
-    board.job_started(msg)
-    board.job_finished(msg, Done("evaluation Success"), 1.0)
-    mended = board.snapshot()
-
-    assert "RUNNER FAULT" in status_line("evaluator", faulty)
-    assert "No space left" in status_line("evaluator", faulty)
-    problem = stalled(faulty, stall_after=60, job_limit=600)
-    assert problem is not None and "No space left" in problem
-    assert "RUNNER FAULT" not in status_line("evaluator", mended)
-    assert stalled(mended, stall_after=60, job_limit=600) is None
+    faults = RunnerFaults(window=60, clock=clock)
+    error = RuntimeError("database is locked")
+    assert not faults.of_the_runner(error, ref("p-1"))
+    assert not faults.of_the_runner(error, ref("p-1", 2))  # the same participant: no proof
+    assert faults.of_the_runner(error, ref("p-2"))
+    assert faults.of_the_runner(error, ref("p-1", 3, match="other"))  # another match
+    assert not faults.of_the_runner(RuntimeError("another text"), ref("p-3"))
+    clock.now += 61  # out of the window: forgotten
+    assert not faults.of_the_runner(RuntimeError("another text"), ref("p-4"))
 
 
-class DiskFullForAWhile(MemoryStore):
-    """Reads fail with ENOSPC for the first ``failures`` calls, then the disk has room again."""
+def test_an_oserror_of_a_file_or_of_the_machine_is_the_runners_at_once() -> None:
+    faults = RunnerFaults()
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert faults.of_the_runner(full, ref("p-1"))
+    gone = FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/cache/x")
+    assert faults.of_the_runner(gone, ref("p-1"))
+    assert not faults.of_the_runner(ValueError("bad value"), ref("p-1"))
 
-    def __init__(self, failures: int) -> None:
+
+class FailingStore(MemoryStore):
+    """A table read that fails alike for everyone while ``failing`` is set (the machine's fault)."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.failures = failures
+        self.failing = threading.Event()
 
-    def get_solution(self, ref: TrialRef) -> Any:
-        if self.failures > 0:
-            self.failures -= 1
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return super().get_solution(ref)
+    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
+        if self.failing.is_set():
+            raise RuntimeError("the runner's scratch space is gone")
+        return super().get_evaluation(ref)
 
 
-def test_the_worker_outlives_a_full_disk_without_a_failed_item(
+def score_job(store: MemoryStore) -> ScoreJob:
+    return ScoreJob(
+        store=store,
+        matches=OneMatch(),
+        executor=BestSoFar(),
+        history=HistoryBuilder(store, MemoryHistoryCache()),
+        timeout=60,
+        max_deferrals=3,
+        defer_seconds=1,
+    )
+
+
+def test_a_runner_fault_goes_back_unspent_and_never_fails_the_trial() -> None:
+    store = FailingStore()
+    store.failing.set()
+    job = score_job(store)
+    ctx = JobContext(deadline=time.monotonic() + 600, cancel=threading.Event())
+    first = job(Message("a", job_body(ref("p-1")), "r", 1, time.monotonic()), ctx)
+    assert isinstance(first, Retry) and first.body is None  # one trial alone: not proven yet
+    # Another participant meets the same error, at what would be its last receive.
+    last = job(
+        Message("b", job_body(ref("p-2")), "r", UNEXPECTED_ERROR_RECEIVES, time.monotonic()), ctx
+    )
+    assert isinstance(last, Retry) and last.backoff == RUNNER
+    assert last.body is not None  # a fresh copy: its receive count starts again
+    assert store.score_items() == []
+
+
+def test_a_worker_meeting_a_runner_fault_scores_everything_once_it_is_mended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(trial_job, "RUNNER_FAULT_DELAY", 0)
-    participants = ["p-1", "p-2", "p-3"]
-    # More failures than the 3-receive bound for every message: each would be Failed today.
-    store = DiskFullForAWhile(failures=len(participants) * (UNEXPECTED_ERROR_RECEIVES + 1))
+    """Every receive fails for a while: no Failed item, the runner paused, all exact after."""
+    # The first trial to meet the error proves nothing yet and is released as any
+    # unexpected error is; its 30 s delay would only lengthen the test.
+    monkeypatch.setattr(trial_job, "UNEXPECTED_RETRY_DELAY", 1)
+    match = str(uuid.uuid4())
+    store = FailingStore()
     queue = MemoryQueue()
-    for participant in participants:
-        store.put_solution(TrialRef(MATCH, participant, "0001"), [1])
-        queue.send(message(TrialRef(MATCH, participant, "0001")).body)
-    executor = ScriptedExecutor(*[ran('{"objective": 1}') for _ in participants])
-    seen: list[int] = []
-    job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=60)
-
-    def handler(msg: Message, context: JobContext) -> Outcome:
-        seen.append(msg.receive_count)
-        return job(msg, context)
-
-    settings = WorkerSettings(
-        poll_seconds=1,
-        visibility_window=1,
-        backoff_initial=0.01,
-        backoff_max=0.02,
-        max_jobs=len(participants),
+    refs = [TrialRef(match, f"p-{p}", "0001") for p in range(4)]
+    for trial_ref in refs:
+        participant = int(trial_ref.participant_id[2:])
+        store.put_evaluation(trial_ref, Evaluation(objective=objective(participant, 1)), TIMING)
+        queue.send(job_body(trial_ref))
+    store.failing.set()
+    board = StatusBoard(slow_after=600)
+    worker = Worker(
+        queue=queue,
+        handler=score_job(store),
+        settings=WorkerSettings(poll_seconds=1, workers=2, backoff_initial=0.2, backoff_max=0.5),
+        events=board,
     )
-    stats = Worker(queue=queue, handler=handler, settings=settings, name="t").run()
-
-    assert stats.done == len(participants)
-    items = store.evaluation_items()
-    assert len(items) == len(participants)
-    assert all(item["Status"] == "Success" for item in items), items
-    assert max(seen) == 1  # every hand-back was a fresh copy: no receive spent
-    assert queue.visible_count() == 0 and queue.in_flight_count() == 0
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    # Far more receives than the bound that settles a message as Failed.
+    while worker.stats.received < 4 * UNEXPECTED_ERROR_RECEIVES + 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    snapshot = board.snapshot()
+    assert snapshot.runner_fault, "the fault is not shown to the administrator"
+    assert "RUNNER FAULT" in status_line("scorer", snapshot)
+    assert health_check(stall_after=600, job_limit=600)(snapshot)
+    assert store.score_items() == []
+    store.failing.clear()  # mended: the runner recovers by itself
+    while len(store.score_items()) < len(refs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop(force=True)
+    thread.join(30)
+    items = store.score_items()
+    assert [i["Status"] for i in items] == ["Success"] * len(refs)
+    assert sorted(i["Value"] for i in items) == sorted(
+        expected_score(int(r.participant_id[2:]), 1) for r in refs
+    )
+    assert board.snapshot().runner_fault == ""

@@ -29,10 +29,8 @@ log = logging.getLogger(__name__)
 MEMORY_KEYS = 1024
 #: Seconds to wait for a cache file that other scorers on this machine hold locked.
 OPEN_TIMEOUT = 30.0
-#: Seconds the scorer goes without a cache file it cannot use before trying it again.
-RETRY_AFTER = 60.0
-#: SQLite's primary result codes for a file another connection holds.
-SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+#: Seconds between two attempts at a cache file that could not be used.
+RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,10 @@ class MemoryHistoryCache:
                 self._data.move_to_end(key)
             return prefix
 
+    def keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._data)
+
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
         with self._lock:
             self._data[key] = prefix
@@ -90,69 +92,98 @@ class SqliteHistoryCache:
         path: Path,
         *,
         scope: str,
-        retry_after: float = RETRY_AFTER,
+        retry_seconds: float = RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
-        self._path = path
         self._scope = scope
+        self._path = path
         self._lock = threading.Lock()
-        self._retry_after = retry_after
+        self._retry_seconds = retry_seconds
         self._clock = clock
         self._db: sqlite3.Connection | None = None
-        #: While the file cannot be used: when to try it again (None: it works).
-        self._broken_until: float | None = None
+        #: When the file may be tried again (None: it works, or is to be opened now).
+        self._retry_at: float | None = None
+        #: Participants whose entries in memory may not all be in the file (written
+        #: while it failed): their next write to the file carries every entry.
+        self._behind: set[tuple[str, str]] = set()
+        #: Why the file was found damaged while open: set aside before the next open.
+        self._damaged: sqlite3.DatabaseError | None = None
+        self._inode = 0
+        self._checked_at = 0.0
+        with self._lock:
+            self._usable()
+
+    # The file is only a shortcut: whatever it cannot do (disk full, read-only,
+    # removed, damaged, no permission) costs table reads, never a score. One
+    # warning says so; the file is tried again every ``retry_seconds``.
 
     def _usable(self) -> sqlite3.Connection | None:
-        """The open file, opening it now if due; None while it is out of use (hold the lock).
-
-        The file is optional: the table holds every fact it does. So a file that
-        cannot be read or written (disk full, read-only, removed, no permission)
-        is left alone for ``retry_after`` seconds with ONE warning, never raised
-        to the job (which would settle a participant's trial as Failed).
-        """
-        if self._db is not None and not self._path.exists():
-            # Removed under us: SQLite would go on writing a file nobody can open again.
-            log.warning("history cache %s was removed; creating it again", self._path)
-            self._db.close()
-            self._db = None
-        if self._db is not None:
+        """The open file, or None while it is out of use (call with the lock held)."""
+        if self._db is not None and not self._replaced():
             return self._db
-        if self._broken_until is not None and self._clock() < self._broken_until:
+        if self._retry_at is not None and self._clock() < self._retry_at:
             return None
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._damaged is not None:
+                self._set_aside(self._path, self._damaged)
+                self._damaged = None
             self._db = self._open(self._path)
+            self._inode = self._path.stat().st_ino
+            self._checked_at = self._clock()
         except (OSError, sqlite3.Error) as exc:
-            self._out_of_use(exc)
+            self._failed(exc)
             return None
-        if self._broken_until is not None:
-            log.warning("history cache %s is usable again", self._path)
-            self._broken_until = None
-        # Memory may be ahead of a file just (re)opened: forget it, so that each
-        # participant's next write gives the file all its entries, never a
-        # watermark without them.
-        self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
+        if self._retry_at is not None:
+            log.warning("history cache %s works again", self._path)
+            self._retry_at = None
         return self._db
 
-    def _out_of_use(self, exc: BaseException) -> None:
-        """Stop using the file for a while; warn once per outage (hold the lock)."""
-        if self._broken_until is None:
-            log.warning(
-                "history cache %s cannot be used (%s: %s); scoring goes on reading history"
-                " from the table; free space on or fix the permissions of %s (tried again"
-                " every %.0f s)",
-                self._path,
-                type(exc).__name__,
-                exc,
-                self._path.parent,
-                self._retry_after,
-            )
-        self._broken_until = self._clock() + self._retry_after
+    def _replaced(self) -> bool:
+        """Whether the open file was removed or replaced (looked at once per ``retry_seconds``).
+
+        SQLite goes on writing to a file removed under it, which no restart
+        would find: the file is opened anew at its path instead.
+        """
+        if self._clock() < self._checked_at + self._retry_seconds:
+            return False
+        self._checked_at = self._clock()
+        try:
+            same = self._path.stat().st_ino == self._inode
+        except OSError:
+            same = False
+        if not same and self._db is not None:
+            log.warning("history cache %s was removed or replaced; opening it anew", self._path)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+            self._behind.update(self._memory.keys())
+        return not same
+
+    def _failed(self, exc: BaseException) -> None:
+        """Put the file out of use until the next attempt; warn once per outage (lock held)."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            # The file's content is damaged (not the disk under it): never trusted again.
+            self._damaged = exc
+        if self._retry_at is None:
+            log.warning(
+                "history cache %s cannot be used (%s: %s); scoring goes on, reading histories "
+                "from the table, and tries the cache again every %.0f s: free space on, or allow "
+                "writes to, %s (or set cache_dir in config.yml to a writable directory)",
+                self._path,
+                type(exc).__name__,
+                exc,
+                self._retry_seconds,
+                self._path.parent,
+            )
+        else:
+            log.debug("history cache %s still unusable (%s)", self._path, exc)
+        self._retry_at = self._clock() + self._retry_seconds
 
     def _open(self, path: Path) -> sqlite3.Connection:
         # Several scorers on one machine share the file: one that is busy (another
@@ -168,10 +199,14 @@ class SqliteHistoryCache:
                 log.debug("history cache %s busy (%s); trying again", path, exc)
                 time.sleep(0.05)
             except sqlite3.DatabaseError as exc:
-                aside = path.with_suffix(path.suffix + ".broken")
-                log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
-                path.replace(aside)
+                self._set_aside(path, exc)
                 return self._connect(path)
+
+    @staticmethod
+    def _set_aside(path: Path, exc: sqlite3.DatabaseError) -> None:
+        aside = path.with_suffix(path.suffix + ".broken")
+        log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
+        path.replace(aside)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -198,57 +233,53 @@ class SqliteHistoryCache:
         if cached is not None:
             return cached
         with self._lock:
-            try:
-                prefix = self._read(key)
-            except (OSError, sqlite3.Error) as exc:
-                self._out_of_use(exc)
+            db = self._usable()
+            if db is None:
                 return None
-            if prefix is not None:
-                self._memory.put(key, prefix)
+            try:
+                row = db.execute(
+                    "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
+                    (self._scope, *key),
+                ).fetchone()
+                if row is None:
+                    return None
+                rows = db.execute(
+                    "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
+                    " length(trial)=length(?) AND trial<=? ORDER BY trial",
+                    (self._scope, *key, row[0], row[0]),
+                ).fetchall()
+                prefix = Prefix(row[0], tuple(_decode(body) for (body,) in rows))
+            except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+                self._failed(exc)
+                return None
+        self._memory.put(key, prefix)
         return prefix
 
-    def _read(self, key: tuple[str, str]) -> Prefix | None:
-        db = self._usable()
-        if db is None:
-            return None
-        row = db.execute(
-            "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
-            (self._scope, *key),
-        ).fetchone()
-        if row is None:
-            return None
-        rows = db.execute(
-            "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
-            " length(trial)=length(?) AND trial<=? ORDER BY trial",
-            (self._scope, *key, row[0], row[0]),
-        ).fetchall()
-        return Prefix(row[0], tuple(_decode(body) for (body,) in rows))
-
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
-        with self._lock:
-            try:
-                self._write(key, prefix)
-            except (OSError, sqlite3.Error) as exc:
-                self._out_of_use(exc)
-            self._memory.put(key, prefix)
-
-    def _write(self, key: tuple[str, str], prefix: Prefix) -> None:
-        db = self._usable()
-        if db is None:
-            return
         old = self._memory.get(key)
-        known = {e.trial_no for e in old.entries} if old else set()
-        new = [e for e in prefix.entries if e.trial_no not in known]
-        with db:
-            db.execute("BEGIN")
-            db.executemany(
-                "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
-                [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
-                (self._scope, *key, prefix.watermark),
-            )
+        with self._lock:
+            db = self._usable()  # first: it may find the file behind the memory
+            known = {e.trial_no for e in old.entries} if old and key not in self._behind else set()
+            new = [e for e in prefix.entries if e.trial_no not in known]
+            if db is None:
+                self._behind.add(key)
+            else:
+                try:
+                    with db:
+                        db.execute("BEGIN")
+                        db.executemany(
+                            "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
+                            [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
+                        )
+                        db.execute(
+                            "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
+                            (self._scope, *key, prefix.watermark),
+                        )
+                    self._behind.discard(key)
+                except (OSError, sqlite3.Error) as exc:
+                    self._behind.add(key)
+                    self._failed(exc)
+        self._memory.put(key, prefix)
 
     def close(self) -> None:
         with self._lock:
@@ -258,11 +289,9 @@ class SqliteHistoryCache:
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
-    """Another process holds the file (worth waiting for); not a full or read-only disk."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
+    """Another process holds the file (it is being created or switched to WAL): wait for it."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _encode(entry: HistoryEntry) -> str:

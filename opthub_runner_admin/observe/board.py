@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Done, Drop, Outcome, Retry
-from ..jobs.runner_fault import RUNNER
+from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..queue import Message
 from ..queue.base import QueueStats
 from ..redaction import redact
@@ -136,7 +135,7 @@ class Snapshot:
     matches: list[MatchRow] = field(default_factory=list)
     #: The queue as every runner sees it (None until sampled).
     queue: QueueStats | None = None
-    #: A fault of the runner's own machine met by the latest jobs ("" when none since).
+    #: The fault of the runner's own machine that holds work back now ("" when none).
     runner_fault: str = ""
 
 
@@ -153,12 +152,12 @@ class StatusBoard(NoEvents):
         self._counts = {"success": 0, "failed": 0, "already_done": 0, "dropped": 0, "retried": 0}
         self._depth: int | None = None
         self._queue: QueueStats | None = None
-        self._runner_fault = ""
         self._history: deque[float] = deque()
         self._depth_history: deque[tuple[float, int, int]] = deque(maxlen=DEPTH_SAMPLES)
         self._matches: dict[str, _MatchTally] = {}
         self._last_activity = clock()
         self._born = self._last_activity
+        self._runner_fault = ""
 
     # -- events -----------------------------------------------------------------------
 
@@ -199,10 +198,6 @@ class StatusBoard(NoEvents):
             elif isinstance(outcome, Retry):
                 detail = retry_detail(outcome)
             shown = redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT]
-            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
-                self._runner_fault = shown
-            elif word in ("success", "failed"):
-                self._runner_fault = ""  # a job ran through: the machine works again
             self._recent.appendleft(
                 ResultView(
                     participant=view.participant,
@@ -215,6 +210,10 @@ class StatusBoard(NoEvents):
                 )
             )
             self._counts[word] += 1
+            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
+                self._runner_fault = outcome.reason
+            elif isinstance(outcome, Done):
+                self._runner_fault = ""  # a job went through: the machine works again
             if word in ("success", "failed"):
                 self._finish_times.append(now)
                 self._history.append(now)
@@ -308,14 +307,10 @@ class StatusBoard(NoEvents):
 def stalled(snapshot: Snapshot, *, stall_after: float, job_limit: float) -> str | None:
     """Why the loop looks stuck, or None when it is healthy.
 
-    Stuck means: the latest jobs met a fault of the runner's own machine (a
-    full disk: every message goes back until it is fixed); or no poll and no
-    progress for ``stall_after`` seconds, and no job that may still
-    legitimately be running (younger than ``job_limit``, the container
-    timeout plus ``stall_after``).
+    Stuck means: no poll and no progress for ``stall_after`` seconds, and no
+    job that may still legitimately be running (younger than ``job_limit``,
+    the container timeout plus ``stall_after``).
     """
-    if snapshot.runner_fault:
-        return f"the runner's own machine fails: {snapshot.runner_fault}"
     idle = snapshot.now - snapshot.last_activity
     if idle <= stall_after:
         return None
