@@ -9,6 +9,7 @@ message's content is settled as Failed after its bounded receives.
 from __future__ import annotations
 
 import errno
+import sqlite3
 import threading
 import time
 import uuid
@@ -68,6 +69,8 @@ def test_an_oserror_of_a_file_or_of_the_machine_is_the_runners_at_once() -> None
     assert faults.of_the_runner(full, ref("p-1"))
     gone = FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/cache/x")
     assert faults.of_the_runner(gone, ref("p-1"))
+    # The error of issue #21's full disk, met by one participant only: the runner's at once.
+    assert faults.of_the_runner(sqlite3.OperationalError("database or disk is full"), ref("p-9"))
     assert not faults.of_the_runner(ValueError("bad value"), ref("p-1"))
 
 

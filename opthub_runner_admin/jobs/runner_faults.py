@@ -4,7 +4,8 @@ An unexpected error is settled as the participant's Failed result after a
 few receives, which protects the queue from a message that breaks the
 runner. An error of the runner's machine (a full or read-only disk, a file
 it cannot open) hits every message alike, and must never become a Failed
-result: it is an ``OSError`` of a file or of the machine's resources, or
+result: it is an ``OSError`` of a file or of the machine's resources, an
+``sqlite3.OperationalError`` (the runner's own database files), or
 the same error (type and text) met for trials of different participants or
 matches within a window. Those messages go back unspent while the runner
 backs off, as from Docker or AWS trouble.
@@ -13,6 +14,7 @@ backs off, as from Docker or AWS trouble.
 from __future__ import annotations
 
 import errno
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,10 @@ class RunnerFaults:
     def of_the_runner(self, exc: BaseException, ref: TrialRef) -> bool:
         """Whether ``exc``, met on ``ref``, is the runner's own fault rather than the message's."""
         if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in MACHINE_ERRNOS):
+            return True
+        if isinstance(exc, sqlite3.OperationalError):
+            # The runner's only SQLite files are its own (the history cache): "database
+            # or disk is full", "attempt to write a readonly database", "unable to open".
             return True
         text = error_text(exc)
         owner = (ref.match_id, ref.participant_id)
