@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin.auth.cognito import Tokens
+from opthub_runner_admin.auth.endpoints import PRODUCTION_API
 from opthub_runner_admin.auth.token_file import TokenCache
-from opthub_runner_admin.config import PRODUCTION_API
 
 from .test_cache_disk import fill, small_fs
 
