@@ -268,6 +268,10 @@ class Faults:
         kinds = [k for k in settings.kinds if k != "daemon-restart" or second_daemon]
         self._kinds = kinds
 
+    def left(self) -> bool:
+        """Whether faults remain to be injected."""
+        return sum(self.count.values()) < self._settings.faults
+
     def gap(self) -> float:
         return self._random.uniform(*self._settings.fault_gap)
 
@@ -471,17 +475,11 @@ def run_soak(
             dockers[host] = docker.DockerClient(base_url=host)
             cleanup.callback(dockers[host].close)
         stack, dlqs = _stack(server, settings)
-        problem_tag = PROBLEM_TAG.format(seconds=settings.job_seconds)
-        for client in dockers.values():
-            build_busybox_image(
-                client, problem_tag, f"sleep {settings.job_seconds}\n{SPHERE_SCRIPT}"
-            )
-            build_busybox_image(client, *INDICATOR)
         match = str(uuid.uuid4())
         config = write_config(
             workdir,
             stack,
-            {match: match_entry(problem_tag, INDICATOR[0])},
+            {match: match_entry(_build_images(dockers, settings), INDICATOR[0])},
             visibility_timeout=settings.visibility_timeout,
             workers=settings.workers,
             timeout=120,
@@ -513,33 +511,61 @@ def run_soak(
         faults = Faults(
             settings=settings, fleet=fleet, server=server, dockers=dockers, second_daemon=second
         )
-        deadline = started + settings.deadline
-        next_fault = time.monotonic() + faults.gap()
-        while time.monotonic() < deadline and not _finished(stack, trials):
-            fleet.restart_the_fallen()
-            if sum(faults.count.values()) < settings.faults and time.monotonic() >= next_fault:
-                faults.strike()
-                next_fault = time.monotonic() + faults.gap()
-            time.sleep(0.5)
+        _run_until_done(stack, trials, fleet, faults, deadline=started + settings.deadline)
         if sum(faults.count.values()) < settings.faults:
             report.notes.append("the trials were done before every fault was injected")
-        _settle(stack, deadline)
         platform.stop.set()
         fleet.drain()
         report.seconds = time.monotonic() - started
         report.faults = faults.count
         report.unexpected_exits = fleet.unexpected_exits
         _check(report, stack, trials)
-        report.containers_left = sum(
-            len(_containers(client, fleet.pids())) for client in dockers.values()
-        )
-        report.messages_left = {
-            "evaluator queue": sum(queue_counts(stack, stack.evaluator_queue_url)),
-            "evaluator dead letters": sum(queue_counts(stack, dlqs[0])),
-            "scorer queue": sum(queue_counts(stack, stack.scorer_queue_url)),
-            "scorer dead letters": sum(queue_counts(stack, dlqs[1])),
-        }
+        _count_leftovers(report, stack, dlqs, dockers, fleet.pids())
     return report
+
+
+def _build_images(dockers: dict[str | None, docker.DockerClient], settings: SoakSettings) -> str:
+    """Build both images on every daemon; return the problem image's tag."""
+    problem = PROBLEM_TAG.format(seconds=settings.job_seconds)
+    for client in dockers.values():
+        build_busybox_image(client, problem, f"sleep {settings.job_seconds}\n{SPHERE_SCRIPT}")
+        build_busybox_image(client, *INDICATOR)
+    return problem
+
+
+def _run_until_done(
+    stack: AwsStack, trials: list[Trial], fleet: Fleet, faults: Faults, *, deadline: float
+) -> None:
+    """Strike faults at random gaps until the trials are done, then let the queues empty."""
+    next_fault = time.monotonic() + faults.gap()
+    while time.monotonic() < deadline and not _finished(stack, trials):
+        fleet.restart_the_fallen()
+        if faults.left() and time.monotonic() >= next_fault:
+            faults.strike()
+            next_fault = time.monotonic() + faults.gap()
+        time.sleep(0.5)
+    _settle(stack, deadline)
+
+
+def _count_leftovers(
+    report: SoakReport,
+    stack: AwsStack,
+    dlqs: tuple[str, str],
+    dockers: dict[str | None, docker.DockerClient],
+    pids: set[int],
+) -> None:
+    """The soak's containers still on a daemon, and the messages still in each queue."""
+    for host, client in dockers.items():
+        for info in _containers(client, pids):
+            report.containers_left += 1
+            daemon = "the second daemon" if host else "the machine's daemon"
+            report.notes.append(f"container left on {daemon}: {info.get('Status', '?')}")
+    report.messages_left = {
+        "evaluator queue": sum(queue_counts(stack, stack.evaluator_queue_url)),
+        "evaluator dead letters": sum(queue_counts(stack, dlqs[0])),
+        "scorer queue": sum(queue_counts(stack, stack.scorer_queue_url)),
+        "scorer dead letters": sum(queue_counts(stack, dlqs[1])),
+    }
 
 
 def _stack(server: LocalServer, settings: SoakSettings) -> tuple[AwsStack, tuple[str, str]]:
@@ -611,6 +637,7 @@ def _check(report: SoakReport, stack: AwsStack, trials: list[Trial]) -> None:
         evaluation = evaluated[0]
         if evaluation["Status"] != "Success":
             report.participant_failures += 1
+            report.notes.append(f"evaluation failed: {evaluation.get('ErrorMessage')!r}")
             continue
         if evaluation["Objective"] != Decimal(trial.objective):
             report.wrong += 1
@@ -624,6 +651,7 @@ def _check(report: SoakReport, stack: AwsStack, trials: list[Trial]) -> None:
             report.doubled += 1
         if scored[0]["Status"] != "Success":
             report.participant_failures += 1
+            report.notes.append(f"score failed: {scored[0].get('ErrorMessage')!r}")
         elif scored[0]["Value"] != Decimal(best[participant]):
             report.wrong += 1
 
