@@ -117,9 +117,10 @@ def stack_on(server: LocalServer) -> Iterator[AwsStack]:
 def aws(request: pytest.FixtureRequest) -> Iterator[AwsStack]:
     """A fresh table and evaluator/scorer queues on the session's moto server.
 
-    A test marked ``@on_each_emulator`` gets one on each emulator in turn instead.
+    A test marked ``@on_each_emulator`` gets one on each emulator in turn instead;
+    ``OPTHUB_TEST_EMULATOR=ministack`` puts every other test's stack on MiniStack.
     """
-    name = getattr(request, "param", "moto")
+    name = getattr(request, "param", os.environ.get("OPTHUB_TEST_EMULATOR", "moto"))
     server: LocalServer = request.getfixturevalue(f"{name}_server")
     with stack_on(server) as stack:
         yield stack
