@@ -43,7 +43,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -67,8 +66,9 @@ from opthub_runner_admin.model import TrialRef
 from tests.faults.helpers import scan_results
 from tests.support.aws_fixtures import AwsStack
 from tests.support.e2e import match_entry, queue_counts, write_config
-from tests.support.emulators import EMULATORS, ROOT, emulator
+from tests.support.emulators import EMULATORS, emulator
 from tests.support.runners import RunnerPool, RunnerProcess
+from tests.support.second_daemon import second_dockerd
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -79,7 +79,6 @@ KINDS = ("kill", "freeze", "drain", "aws-pause", "container-kill", "daemon-resta
 #: The problem image: the sphere after a pause, so that faults meet jobs in flight.
 PROBLEM_TAG = "opthub-soak/slow-sphere:{seconds}"
 INDICATOR = ("opthub-soak/best-so-far:1", BEST_SO_FAR_SCRIPT)
-SECOND_DAEMON_SCRIPT = ROOT / "scripts" / "second-dockerd.sh"
 #: The soak's own second daemon: names no other user of the script picks.
 SECOND_DAEMON_ENV = {
     "OPTHUB_BENCH_STATE": "/run/opthub-soak-d2",
@@ -357,14 +356,7 @@ class SecondDaemon:
         return None
 
     def _script(self, action: str) -> str:
-        done = subprocess.run(
-            ["bash", str(SECOND_DAEMON_SCRIPT), action],
-            env={**os.environ, **SECOND_DAEMON_ENV},
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        done = second_dockerd(action, SECOND_DAEMON_ENV)
         if done.returncode != 0:
             raise RuntimeError(f"second-dockerd.sh {action} failed: {done.stderr.strip()}")
         return done.stdout.strip()
