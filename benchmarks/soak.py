@@ -356,7 +356,9 @@ class SecondDaemon:
         return None
 
     def _script(self, action: str) -> str:
-        done = second_dockerd(action, SECOND_DAEMON_ENV)
+        # OPTHUB_BENCH_* set in the environment override the soak's names (two soaks at once).
+        env = {key: os.environ.get(key, value) for key, value in SECOND_DAEMON_ENV.items()}
+        done = second_dockerd(action, env)
         if done.returncode != 0:
             raise RuntimeError(f"second-dockerd.sh {action} failed: {done.stderr.strip()}")
         return done.stdout.strip()
