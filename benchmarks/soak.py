@@ -182,7 +182,8 @@ class Fleet:
         self._pools = pools
         self._config = config
         self.slots: list[Slot] = []
-        self.unexpected_exits = 0
+        #: Runners that exited without being told to: their exit code and last log line.
+        self.exits: list[str] = []
 
     def add(self, role: str, docker_host: str | None) -> None:
         slot = Slot(role, docker_host)
@@ -199,9 +200,11 @@ class Fleet:
     def restart_the_fallen(self) -> None:
         """Start again every runner that exited on its own (an operator's unit would)."""
         for slot in self.slots:
-            if slot.process is not None and slot.process.popen.poll() is not None:
-                slot.process.wait(10)
-                self.unexpected_exits += 1
+            if slot.process is not None and slot.process.exited():
+                lines = slot.process.log().strip().splitlines()
+                self.exits.append(
+                    f"{slot.role} exited {slot.process.returncode}: {lines[-1] if lines else ''}"
+                )
                 self.start(slot)
 
     def drain(self, timeout: float = 120) -> None:
@@ -512,7 +515,8 @@ def run_soak(
         fleet.drain()
         report.seconds = time.monotonic() - started
         report.faults = faults.count
-        report.unexpected_exits = fleet.unexpected_exits
+        report.unexpected_exits = len(fleet.exits)
+        report.notes.extend(f"runner exit nobody asked for: {line}" for line in fleet.exits)
         _check(report, stack, trials)
         _count_leftovers(report, stack, dlqs, dockers, fleet.pids())
     return report
