@@ -272,14 +272,8 @@ def build_worker(
 
 
 def build_monitor(mode: str, config: Config) -> Monitor:
-    """The runner's status line, metrics and status page, reading the queue's depth."""
-    queue_url = config.queue_url(mode)
-    clients = config_clients(config, max_attempts=2)
+    """The runner's status line, metrics and status page, reading the queue as the fleet sees it."""
+    from .fleet.queues import fleet_queues
 
-    def depth() -> int | None:
-        attributes = clients.sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"])
-
-    return Monitor(mode=mode, config=config, depth=depth)
+    queue = fleet_queues(config, (mode,))[mode]
+    return Monitor(mode=mode, config=config, stats=queue.stats)
