@@ -201,10 +201,10 @@ class Fleet:
         """Start again every runner that exited on its own (an operator's unit would)."""
         for slot in self.slots:
             if slot.process is not None and slot.process.exited():
-                lines = slot.process.log().strip().splitlines()
-                self.exits.append(
-                    f"{slot.role} exited {slot.process.returncode}: {lines[-1] if lines else ''}"
-                )
+                lines = slot.process.log().strip().splitlines() or [""]
+                # The runner's one line saying why, else its last line.
+                why = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+                self.exits.append(f"{slot.role} exited {slot.process.returncode}: {why}")
                 self.start(slot)
 
     def drain(self, timeout: float = 120) -> None:
