@@ -508,7 +508,11 @@ def run_soak(
         faults = Faults(
             settings=settings, fleet=fleet, server=server, dockers=dockers, second_daemon=second
         )
-        _run_until_done(stack, trials, fleet, faults, deadline=started + settings.deadline)
+        if not _run_until_done(stack, trials, fleet, faults, deadline=started + settings.deadline):
+            report.notes.append(
+                f"the deadline ({settings.deadline:.0f} s) passed first: results counted lost "
+                "may still be on their way (see the messages left)"
+            )
         if sum(faults.count.values()) < settings.faults:
             report.notes.append("the trials were done before every fault was injected")
         platform.stop.set()
@@ -533,16 +537,20 @@ def _build_images(dockers: dict[str | None, docker.DockerClient], settings: Soak
 
 def _run_until_done(
     stack: AwsStack, trials: list[Trial], fleet: Fleet, faults: Faults, *, deadline: float
-) -> None:
-    """Strike faults at random gaps until the trials are done, then let the queues empty."""
+) -> bool:
+    """Strike faults at random gaps until the trials are done, then let the queues empty.
+
+    Returns whether the trials were done before the deadline.
+    """
     next_fault = time.monotonic() + faults.gap()
-    while time.monotonic() < deadline and not _finished(stack, trials):
+    while not (finished := _finished(stack, trials)) and time.monotonic() < deadline:
         fleet.restart_the_fallen()
         if faults.left() and time.monotonic() >= next_fault:
             faults.strike()
             next_fault = time.monotonic() + faults.gap()
         time.sleep(0.5)
     _settle(stack, deadline)
+    return finished
 
 
 def _count_leftovers(
