@@ -22,6 +22,11 @@ class Done:
     #: Not part of equality: two Done of the same summary settle a message alike.
     admin_message: str = field(default="", compare=False)
 
+    @property
+    def failed(self) -> bool:
+        """A Failed result was written now (``TrialJob.write`` ends its summary so)."""
+        return self.summary.endswith(" Failed")
+
 
 @dataclass(frozen=True)
 class Drop:
@@ -42,6 +47,10 @@ class Cause:
 
     key: str
     shared: bool = False
+
+
+#: The runner's own machine fails (its disk, its files): every message would meet it.
+RUNNER = Cause("runner", shared=True)
 
 
 @dataclass(frozen=True)
