@@ -7,10 +7,10 @@ score, both queues and their dead-letter queues are empty, and no container
 of the soak's runners is left.
 
 The faults here are those the runner promises to ride out without a trace:
-a runner killed, frozen past its visibility window, drained, and the AWS
-endpoint paused. A container killed from outside and a Docker daemon
-restarted are measured by the benchmark (README, "What the runner
-guarantees"), where the figures say what they leave today.
+a runner killed, frozen past its visibility window, drained, the AWS
+endpoint paused, a job's container killed from outside. A Docker daemon
+restarted is measured by the benchmark (docs/guarantees.md, "The soak"),
+where the figures say what it leaves today.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ SETTINGS = SoakSettings(
     trials=24,
     runners=2,
     workers=2,
-    faults=4,
+    faults=5,
     seed=5,
-    kinds=("kill", "freeze", "drain", "aws-pause"),
+    kinds=("kill", "freeze", "drain", "aws-pause", "container-kill"),
     # Jobs long enough, and faults close enough, for every fault to meet jobs in flight.
     job_seconds=1.5,
     visibility_timeout=3,
