@@ -121,7 +121,7 @@ def container_limits(config: Config) -> ContainerLimits:
 def warn_about_redrive(info: QueueInfo, key: str) -> None:
     """A redrive limit at or below the runner's own put-backs sends waiting messages away.
 
-    A solution not yet in the table is put back for up to ``MISSING_INPUT_RECEIVES``
+    A solution not yet in the table is made visible again for up to ``MISSING_INPUT_RECEIVES``
     receives, and every receive counts toward the dead-letter limit.
     """
     limit = info.max_receive_count

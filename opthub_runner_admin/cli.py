@@ -125,7 +125,7 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
-        "%s stopped: %d done, %d dropped, %d put back, %d sent back unstarted",
+        "%s stopped: %d done, %d dropped, %d retried, %d given back unstarted",
         mode,
         stats.done,
         stats.dropped,

@@ -62,7 +62,7 @@ def test_evaluator_on_a_fifo_queue_evaluates_and_puts_back_into_the_group(
     assert make_worker("evaluator", config, case_labels, num=1).run().done == 1
     assert result_item(aws, "Evaluations", ok)["Objective"] == Decimal(5)
 
-    # The administrator's mistake (an image that is not there): put back, not lost.
+    # The administrator's mistake (an image that is not there): resent, not lost.
     stuck = TrialRef(broken, "p-1", "0001")
     put_solution(aws.clients.dynamodb, aws.table_name, stuck, [1])
     original = send(aws, fifo_url, stuck)

@@ -1,7 +1,7 @@
 """Evaluate and score jobs through the seams: in-memory store, scripted executor.
 
 These pin the contract's decisions (what is Success, what is Failed, what is
-put back); the end-to-end tests run the same jobs on real Docker and moto.
+made visible again or resent); the end-to-end tests run the same jobs on real Docker and moto.
 """
 
 from __future__ import annotations
@@ -432,7 +432,7 @@ def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_scor
     store = MemoryStore()
     job = score_job(store, ScriptedExecutor())
     first = job(message(ref(1)), ctx())
-    assert isinstance(first, Retry) and first.body is None  # released: the receive count rises
+    assert isinstance(first, Retry) and first.body is None  # made visible: the receive count rises
     caplog.set_level(logging.INFO)
     last = job(message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx())
     assert isinstance(last, Drop)

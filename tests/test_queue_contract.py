@@ -1,8 +1,8 @@
 """One contract for both queues: MemoryQueue, and SqsQueue on a real moto server.
 
 Each queue is built with a redrive limit of 2 receives, so the suite also pins
-down the difference between ``release`` (counts toward the dead-letter queue)
-and ``requeue`` (a fresh message that never does).
+down the difference between ``make_visible`` (counts toward the dead-letter queue)
+and ``resend`` (a fresh message that never does).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def test_extend_keeps_the_message_hidden(harness: QueueHarness) -> None:
 def test_release_zero_makes_the_message_visible_at_once(harness: QueueHarness) -> None:
     harness.send("released")
     message = _must_receive(harness, visibility=60)
-    harness.queue.release(message)
+    harness.queue.make_visible(message)
     again = _must_receive(harness)
     assert again.body == "released"
     assert again.receive_count == 2
@@ -153,7 +153,7 @@ def test_release_zero_makes_the_message_visible_at_once(harness: QueueHarness) -
 def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
     harness.send("later")
     message = _must_receive(harness, visibility=60)
-    harness.queue.release(message, delay=1)
+    harness.queue.make_visible(message, delay=1)
     assert _receive(harness) is None
     assert _must_receive(harness, wait=5).body == "later"
 
@@ -161,7 +161,7 @@ def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness
 def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
     harness.send("old")
     message = _must_receive(harness)
-    harness.queue.requeue(message, "new", delay=1)
+    harness.queue.resend(message, "new", delay=1)
     assert _receive(harness) is None
     copy = _must_receive(harness, wait=5)
     assert copy.body == "new"
@@ -176,7 +176,7 @@ def test_requeue_again_and_again_never_reaches_the_dead_letter_queue(
     for _ in range(MAX_RECEIVES + 2):
         message = _must_receive(harness)
         assert message.receive_count == 1
-        harness.queue.requeue(message, message.body, delay=0)
+        harness.queue.resend(message, message.body, delay=0)
     assert _must_receive(harness).body == "patient"
     assert harness.dead_letters() == []
 
@@ -186,7 +186,7 @@ def test_release_again_and_again_reaches_the_dead_letter_queue(harness: QueueHar
     for count in range(1, MAX_RECEIVES + 1):
         message = _must_receive(harness)
         assert message.receive_count == count
-        harness.queue.release(message)
+        harness.queue.make_visible(message)
     assert _receive(harness) is None
     assert harness.dead_letters() == ["doomed"]
 
@@ -207,7 +207,7 @@ def test_a_deleted_message_cannot_be_extended_or_released(harness: QueueHarness)
     with pytest.raises(ReceiptExpired):
         harness.queue.extend(message, 30)
     with pytest.raises(ReceiptExpired):
-        harness.queue.release(message)
+        harness.queue.make_visible(message)
 
 
 def test_an_unknown_receipt_is_refused(harness: QueueHarness) -> None:
@@ -334,11 +334,11 @@ def test_fifo_requeue_keeps_the_group_and_is_not_deduplicated(fifo: FifoHarness)
     fifo.send("a", "group-1")
     message = _fifo_receive(fifo)
     assert message is not None
-    fifo.queue.requeue(message, "a", 30)  # FIFO refuses delays: visible at once
+    fifo.queue.resend(message, "a", 30)  # FIFO refuses delays: visible at once
     again = _fifo_receive(fifo)
     assert again is not None and again.body == "a" and again.receive_count == 1
     assert again.group_id == "group-1"
-    fifo.queue.requeue(again, "a", 0)  # the same body twice within 5 minutes: still kept
+    fifo.queue.resend(again, "a", 0)  # the same body twice within 5 minutes: still kept
     third = _fifo_receive(fifo)
     assert third is not None and third.body == "a" and third.group_id == "group-1"
 
@@ -362,7 +362,7 @@ def test_fifo_requeued_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness)
     fifo.send("b", "group-1")
     first = _fifo_receive(fifo)
     assert first is not None and first.body == "a"
-    fifo.queue.requeue(first, "a-copy", 0)
+    fifo.queue.resend(first, "a-copy", 0)
     second = _fifo_receive(fifo)
     assert second is not None and second.body == "b"
     fifo.queue.delete(second)

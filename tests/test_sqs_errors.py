@@ -75,9 +75,9 @@ def test_a_stopped_server_is_transient_and_the_queue_recovers(
         queue.check,
         lambda: queue.receive(wait_seconds=1, visibility_timeout=30),
         lambda: queue.extend(message, 60),
-        lambda: queue.release(message),
+        lambda: queue.make_visible(message),
         lambda: queue.delete(message),
-        lambda: queue.requeue(message, "job", 0),
+        lambda: queue.resend(message, "job", 0),
     )
     for call in calls:
         with pytest.raises(errors.TransientError):

@@ -68,7 +68,7 @@ def test_retry_with_body_requeues_a_fresh_copy() -> None:
     stats = worker_for(queue, handler, max_jobs=1).run()
     assert stats.retried == 1 and stats.done == 1
     assert [m.body for m in handler.seen] == ["original", "copy"]
-    # A requeued copy starts its receive count again: deliberate retries never reach a DLQ.
+    # A resent copy starts its receive count again: deliberate retries never reach a DLQ.
     assert [m.receive_count for m in handler.seen] == [1, 1]
 
 

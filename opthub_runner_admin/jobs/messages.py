@@ -8,7 +8,7 @@ from typing import Any
 
 from ..model import TrialRef
 
-#: Our own key in a body we requeue on purpose; the platform ignores unknown keys.
+#: Our own key in a body we resend on purpose; the platform ignores unknown keys.
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
@@ -30,7 +30,7 @@ class JobMessage:
     raw: dict[str, Any]
 
     def deferred_body(self) -> str:
-        """The body of the copy put back when the job waits for something."""
+        """The body of the copy resent when the job waits for something."""
         return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
 
 

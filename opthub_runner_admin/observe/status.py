@@ -27,7 +27,7 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
         f" queue depth {depth}"
     )
     if snapshot.retried or snapshot.dropped:
-        text += f", {snapshot.retried} put back, {snapshot.dropped} dropped"
+        text += f", {snapshot.retried} retried, {snapshot.dropped} dropped"
     for job in snapshot.slow:
         minutes = job.running_for(snapshot.now) / 60
         text += (

@@ -159,11 +159,11 @@ class SqsQueue:
         """Keep the message hidden for ``seconds`` from now."""
         self._change_visibility(message, seconds, "extend the visibility of a message in")
 
-    def release(self, message: Message, delay: int = 0) -> None:
+    def make_visible(self, message: Message, delay: int = 0) -> None:
         """Make the message visible again after ``delay`` seconds (0: at once)."""
-        self._change_visibility(message, delay, "release a message to")
+        self._change_visibility(message, delay, "make a message visible in")
 
-    def requeue(self, message: Message, body: str, delay: int) -> None:
+    def resend(self, message: Message, body: str, delay: int) -> None:
         """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original.
 
         SQS delays a message by at most 15 minutes, so longer delays are cut to
