@@ -141,16 +141,16 @@ def test_extend_keeps_the_message_hidden(harness: QueueHarness) -> None:
     assert _receive(harness) is None
 
 
-def test_release_zero_makes_the_message_visible_at_once(harness: QueueHarness) -> None:
-    harness.send("released")
+def test_make_visible_zero_shows_the_message_at_once(harness: QueueHarness) -> None:
+    harness.send("made visible")
     message = _must_receive(harness, visibility=60)
     harness.queue.make_visible(message)
     again = _must_receive(harness)
-    assert again.body == "released"
+    assert again.body == "made visible"
     assert again.receive_count == 2
 
 
-def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
+def test_make_visible_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
     harness.send("later")
     message = _must_receive(harness, visibility=60)
     harness.queue.make_visible(message, delay=1)
@@ -158,7 +158,7 @@ def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness
     assert _must_receive(harness, wait=5).body == "later"
 
 
-def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
+def test_resend_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
     harness.send("old")
     message = _must_receive(harness)
     harness.queue.resend(message, "new", delay=1)
@@ -169,7 +169,7 @@ def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> N
     assert copy.message_id != message.message_id
 
 
-def test_requeue_again_and_again_never_reaches_the_dead_letter_queue(
+def test_resend_again_and_again_never_reaches_the_dead_letter_queue(
     harness: QueueHarness,
 ) -> None:
     harness.send("patient")
@@ -181,7 +181,7 @@ def test_requeue_again_and_again_never_reaches_the_dead_letter_queue(
     assert harness.dead_letters() == []
 
 
-def test_release_again_and_again_reaches_the_dead_letter_queue(harness: QueueHarness) -> None:
+def test_make_visible_again_and_again_reaches_the_dead_letter_queue(harness: QueueHarness) -> None:
     harness.send("doomed")
     for count in range(1, MAX_RECEIVES + 1):
         message = _must_receive(harness)
@@ -200,7 +200,7 @@ def test_delete_removes_the_message_for_good(harness: QueueHarness) -> None:
     harness.queue.delete(message)  # a second delete with the same receipt is harmless
 
 
-def test_a_deleted_message_cannot_be_extended_or_released(harness: QueueHarness) -> None:
+def test_a_deleted_message_cannot_be_extended_or_made_visible(harness: QueueHarness) -> None:
     harness.send("gone")
     message = _must_receive(harness)
     harness.queue.delete(message)
@@ -330,7 +330,7 @@ def test_fifo_receive_reports_the_group(fifo: FifoHarness) -> None:
     assert message is not None and message.group_id == "group-1"
 
 
-def test_fifo_requeue_keeps_the_group_and_is_not_deduplicated(fifo: FifoHarness) -> None:
+def test_fifo_resend_keeps_the_group_and_is_not_deduplicated(fifo: FifoHarness) -> None:
     fifo.send("a", "group-1")
     message = _fifo_receive(fifo)
     assert message is not None
@@ -357,7 +357,7 @@ def test_fifo_holds_a_group_while_its_oldest_message_is_in_flight(fifo: FifoHarn
     assert second is not None and second.body == "b"
 
 
-def test_fifo_requeued_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness) -> None:
+def test_fifo_resent_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness) -> None:
     fifo.send("a", "group-1")
     fifo.send("b", "group-1")
     first = _fifo_receive(fifo)

@@ -129,7 +129,7 @@ def _receive_times(aws: AwsStack, count: int) -> None:
 
 
 @pytest.mark.parametrize("earlier_receives", [0, MISSING_INPUT_RECEIVES - 1])
-def test_a_missing_solution_is_put_back_for_a_bounded_number_of_receives(
+def test_a_missing_solution_is_made_visible_for_a_bounded_number_of_receives(
     earlier_receives: int,
     tmp_path: Path,
     aws: AwsStack,
