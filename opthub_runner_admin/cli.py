@@ -25,9 +25,11 @@ from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError
 from .file_permissions import exposed_secrets_warning
+from .modes import MODES, Mode
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from .auth.credentials import Credentials
     from .matches import ImageSpec
     from .tryout import ImageTrial, TryResult
 
@@ -97,7 +99,27 @@ def install_signal_handlers(worker: Worker) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
-def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None) -> None:
+#: Printed before the login prompt, word for word as the published README shows it.
+ADMIN_NOTE = "Note: Make sure to authenticate using the competition administrator's account."
+
+
+def prompt_credentials() -> Credentials:
+    """Ask the administrator at the terminal, the password hidden, after the README's note."""
+    from .auth.credentials import PASSWORD_ENV, USERNAME_ENV, Credentials
+
+    click.echo(ADMIN_NOTE)
+    try:
+        username = str(click.prompt("Username", type=str)).strip()
+        password = str(click.prompt("Password", type=str, hide_input=True))
+    except click.Abort:
+        raise FatalError(
+            "no OptHub login: the username and password prompt was closed"
+            f" (set {USERNAME_ENV} and {PASSWORD_ENV} for unattended starts)"
+        ) from None
+    return Credentials(username=username, password=password)
+
+
+def run_mode(mode: Mode, config_path: str, dev: bool, workers: int | None = None) -> None:
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
@@ -106,9 +128,10 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
     try:
         monitor = build_monitor(mode, config)
         with contextlib.ExitStack() as resources:
-            worker = build_worker(mode, config, Options(dev=dev, events=monitor.events), resources)
+            options = Options(dev=dev, prompt=prompt_credentials, events=monitor.events)
+            worker = build_worker(mode, config, options, resources)
             install_signal_handlers(worker)
-            with pidfiles.registered(mode), monitor:
+            with pidfiles.registered(mode.name), monitor:
                 stats = worker.run()
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -126,7 +149,7 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
     log.info(
         "%s stopped: %d done, %d dropped, %d retried, %d given back unstarted",
-        mode,
+        mode.name,
         stats.done,
         stats.dropped,
         stats.retried,
@@ -134,7 +157,7 @@ def run_mode(mode: str, config_path: str, dev: bool, workers: int | None = None)
     )
 
 
-def _mode_command(mode: str) -> Callable[..., Any]:
+def _mode_command(mode: Mode) -> Callable[..., Any]:
     @click.option(
         "--config",
         "config_path",
@@ -152,11 +175,7 @@ def _mode_command(mode: str) -> Callable[..., Any]:
     def command(config_path: str, dev: bool, workers: int | None) -> None:
         run_mode(mode, config_path, dev, workers)
 
-    command.__doc__ = (
-        "Evaluate submitted solutions with the problem image."
-        if mode == "evaluator"
-        else "Score successful evaluations with the indicator image."
-    )
+    command.__doc__ = mode.summary
     return command
 
 
@@ -166,8 +185,8 @@ def main() -> None:
     """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB."""
 
 
-main.command("evaluator")(_mode_command("evaluator"))
-main.command("scorer")(_mode_command("scorer"))
+for _mode in MODES:
+    main.command(_mode.name)(_mode_command(_mode))
 
 
 @main.command()
@@ -180,7 +199,7 @@ def logout() -> None:
 
 
 @main.command()
-@click.argument("mode", type=click.Choice(["evaluator", "scorer", "all"]), default="all")
+@click.argument("mode", type=click.Choice([*(m.name for m in MODES), "all"]), default="all")
 @click.option("--now", is_flag=True, help="Cancel running jobs (their messages go back at once).")
 @click.option(
     "--timeout", default=0.0, help="Seconds to wait for the runners to exit (0 = forever)."
@@ -363,7 +382,7 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     click.echo(first.line())
     if config is None:
         sys.exit(EXIT_FATAL)
-    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample)
+    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample, prompt=prompt_credentials)
     all_ok = True
     for check in Doctor(config=config, options=options, image_trial=build_image_trial).checks():
         click.echo(check.line())

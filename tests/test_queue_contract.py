@@ -373,3 +373,13 @@ def test_fifo_resent_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness) -
 def test_the_memory_queue_needs_no_aws_library() -> None:
     """SQS's limits live on the seam, not in the boto3 adapter the memory queue models."""
     assert aws_libraries_imported_by("opthub_runner_admin.queue.memory") == []
+
+
+def test_depth_counts_the_messages_waiting(harness: QueueHarness) -> None:
+    """The status line's queue depth comes through the seam, not from SQS calls elsewhere."""
+    assert harness.queue.depth() == 0
+    harness.send("a")
+    harness.send("b")
+    assert harness.queue.depth() == 2
+    _must_receive(harness, visibility=60)
+    assert harness.queue.depth() == 1  # a held message is not waiting

@@ -1,17 +1,16 @@
 """The administrator's username and password: from the environment, else from a prompt.
 
 Unattended starts (systemd, a script) set ``OPTHUB_USERNAME`` and
-``OPTHUB_PASSWORD``; a start in a terminal asks, with the password hidden,
-after the note the published README shows.
+``OPTHUB_PASSWORD``; a start in a terminal asks through the prompt the caller
+gives (the CLI's, ``cli.prompt_credentials``), so that auth knows no terminal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import click
 
 from ..errors import FatalError
 
@@ -19,8 +18,6 @@ log = logging.getLogger(__name__)
 
 USERNAME_ENV = "OPTHUB_USERNAME"
 PASSWORD_ENV = "OPTHUB_PASSWORD"
-#: Printed before the prompt, word for word as the published README shows it.
-ADMIN_NOTE = "Note: Make sure to authenticate using the competition administrator's account."
 
 
 @dataclass(frozen=True)
@@ -45,29 +42,20 @@ def credentials_from_environment() -> Credentials | None:
     return None
 
 
-def read_credentials(prompt: bool = True) -> Credentials:
-    """The administrator's credentials from the environment, else from a prompt.
+def read_credentials(prompt: Callable[[], Credentials] | None = None) -> Credentials:
+    """The administrator's credentials from the environment, else from ``prompt``.
 
-    Raises ``FatalError`` when neither is possible (no variables and
-    ``prompt`` false, or standard input closed).
+    Raises ``FatalError`` when neither is possible (no variables and no
+    prompt); ``prompt`` raises its own ``FatalError`` when it cannot ask.
     """
     found = credentials_from_environment()
     if found is not None:
         return found
     if os.environ.get(USERNAME_ENV) or os.environ.get(PASSWORD_ENV):
         log.warning("only one of %s and %s is set; asking for both", USERNAME_ENV, PASSWORD_ENV)
-    if not prompt:
+    if prompt is None:
         raise FatalError(
             f"no OptHub login: set {USERNAME_ENV} and {PASSWORD_ENV}, or start the runner"
             " in a terminal to be asked for them"
         )
-    click.echo(ADMIN_NOTE)
-    try:
-        username = str(click.prompt("Username", type=str)).strip()
-        password = str(click.prompt("Password", type=str, hide_input=True))
-    except click.Abort:
-        raise FatalError(
-            "no OptHub login: the username and password prompt was closed"
-            f" (set {USERNAME_ENV} and {PASSWORD_ENV} for unattended starts)"
-        ) from None
-    return Credentials(username=username, password=password)
+    return prompt()

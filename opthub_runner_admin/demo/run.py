@@ -20,10 +20,13 @@ import click
 import yaml
 
 from ..app import Options, build_worker
-from ..aws import aws_clients
+from ..aws import AwsClients, aws_clients
 from ..config import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
+from ..modes import mode_named
+from ..store.dynamodb import DynamoStore
+from ..store.items import EVALUATIONS, FAILED, SCORES, SUCCESS
 from ..values import from_dynamo
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
 from .stack import (
@@ -102,7 +105,7 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
     click.echo(f"\nEnqueued {len(refs)} solutions for match {match_id}; running the evaluator.")
     _run_mode("evaluator", config_path, len(refs))
 
-    evaluated = [ref for ref in refs if _status(clients, table, "Evaluations", ref) == "Success"]
+    evaluated = [ref for ref in refs if _status(clients, table, EVALUATIONS, ref) == SUCCESS]
     for ref in evaluated:
         send_job(clients.sqs, scorer_url, ref)
     click.echo(f"\n{len(evaluated)} evaluations succeeded; running the scorer on them.")
@@ -132,30 +135,19 @@ def _submit(clients: Any, table: str, queue_url: str, match_id: str, count: int)
 
 def _run_mode(mode: str, config_path: Path, jobs: int) -> None:
     config = replace(load_config(config_path).config, num=jobs)
-    worker = build_worker(mode, config, Options(interactive=False))
+    worker = build_worker(mode_named(mode), config, Options())
     worker.run()
 
 
-def _item(clients: Any, table: str, kind: str, ref: TrialRef, status: str) -> dict[str, Any] | None:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    response = clients.dynamodb.get_item(
-        TableName=table,
-        Key={
-            "ID": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"},
-            "Trial": {"S": f"{status}#{ref.trial_no}"},
-        },
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
-    if item is None:
-        return None
-    deserializer = TypeDeserializer()
-    return {key: from_dynamo(deserializer.deserialize(value)) for key, value in item.items()}
+def _item(
+    clients: AwsClients, table: str, kind: str, ref: TrialRef, status: str
+) -> dict[str, Any] | None:
+    item = DynamoStore(clients.dynamodb, table).result(kind, ref, status)
+    return None if item is None else {key: from_dynamo(value) for key, value in item.items()}
 
 
 def _status(clients: Any, table: str, kind: str, ref: TrialRef) -> str | None:
-    for status in ("Success", "Failed"):
+    for status in (SUCCESS, FAILED):
         if _item(clients, table, kind, ref, status) is not None:
             return status
     return None
@@ -168,15 +160,15 @@ def _print_results(clients: Any, table: str, refs: list[TrialRef]) -> None:
         f" {'score':<10}"
     )
     for ref in refs:
-        evaluation = _item(clients, table, "Evaluations", ref, "Success")
+        evaluation = _item(clients, table, EVALUATIONS, ref, SUCCESS)
         if evaluation is None:
-            failed = _item(clients, table, "Evaluations", ref, "Failed") or {}
+            failed = _item(clients, table, EVALUATIONS, ref, FAILED) or {}
             detail = str(failed.get("ErrorMessage", "(no item)"))[:44]
             click.echo(
                 f"{ref.participant_id:<12} {ref.trial_no:<6} {'Failed':<10} {detail:<44} {'-':<10}"
             )
             continue
-        score = _item(clients, table, "Scores", ref, "Success")
+        score = _item(clients, table, SCORES, ref, SUCCESS)
         value = json.dumps(score["Value"]) if score else "(none)"
         objective = json.dumps(evaluation["Objective"])
         click.echo(

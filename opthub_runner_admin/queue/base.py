@@ -74,6 +74,10 @@ class Queue(Protocol):
         """
         ...
 
+    def depth(self) -> int:
+        """About how many messages wait to be received (for the status line and metrics)."""
+        ...
+
     def delete(self, message: Message) -> None:
         """The job is finished: remove the message for good."""
         ...

@@ -173,6 +173,10 @@ class MemoryQueue:
             self._condition.notify_all()
         return stored.message_id
 
+    def depth(self) -> int:
+        """Messages waiting to be received (what SQS calls ApproximateNumberOfMessages)."""
+        return self.visible_count()
+
     def visible_count(self) -> int:
         """Messages a receive could return now."""
         now = time.monotonic()

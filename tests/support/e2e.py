@@ -18,6 +18,7 @@ from opthub_runner_admin.app import Options, build_worker
 from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config import load_config
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.modes import mode_named
 from opthub_runner_admin.worker import Worker, WorkerStats
 
 from .aws_fixtures import AwsStack
@@ -63,11 +64,10 @@ def make_worker(
     """The runner as the CLI builds it, in this process (no prompt: credentials are given)."""
     config = replace(load_config(config_path).config, **changes)
     options = Options(
-        interactive=False,
         extra_labels=labels,
         credentials=(lambda: credentials) if credentials else None,
     )
-    return build_worker(mode, config, options)
+    return build_worker(mode_named(mode), config, options)
 
 
 def run_worker(mode: str, config_path: Path, labels: dict[str, str], num: int) -> WorkerStats:
