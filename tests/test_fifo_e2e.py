@@ -22,7 +22,7 @@ from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
 from .support.aws_fixtures import AwsStack
-from .support.e2e import make_worker, match_entry, result_item, run_until_put_back, write_config
+from .support.e2e import make_worker, match_entry, result_item, run_until_retried, write_config
 
 GROUP = "participant-p-1"
 TIMING = Timing(
@@ -67,7 +67,7 @@ def test_evaluator_on_a_fifo_queue_evaluates_and_puts_back_into_the_group(
     put_solution(aws.clients.dynamodb, aws.table_name, stuck, [1])
     original = send(aws, fifo_url, stuck)
     worker = make_worker("evaluator", config, case_labels)
-    run_until_put_back(worker, times=1)
+    run_until_retried(worker, times=1)
     response = aws.clients.sqs.receive_message(
         QueueUrl=fifo_url,
         WaitTimeSeconds=1,

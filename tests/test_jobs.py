@@ -412,7 +412,7 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     assert json.loads(executor.specs[0].stdin_lines[1]) == []
 
 
-def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_score(
+def test_a_trial_without_evaluation_is_made_visible_then_dropped_never_a_failed_score(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = MemoryStore()

@@ -124,8 +124,8 @@ def body(ref: TrialRef) -> str:
     )
 
 
-def run_until_put_back(worker: Worker, times: int = 1, timeout: float = 30) -> None:
-    """Run ``worker`` in a thread until it has put ``times`` messages back, then stop it."""
+def run_until_retried(worker: Worker, times: int = 1, timeout: float = 30) -> None:
+    """Run ``worker`` in a thread until ``times`` jobs ended in a retry, then stop it."""
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
