@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import docker
 
-from .aws import MAX_ATTEMPTS, AwsClients, AwsSession, aws_clients
+from .aws import MAX_ATTEMPTS, AwsClients, AwsSession, config_clients
 from .config import Config, ConfigError
 from .executor import Executor
 from .executor.docker import (
@@ -66,17 +66,6 @@ class Options:
     events: JobEvents | None = None
 
 
-def build_clients(config: Config, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
-    """AWS clients for the region, endpoint and keys of an operator's config."""
-    return aws_clients(
-        region_name=config.region_name,
-        endpoint_url=config.endpoint_url,
-        access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key,
-        max_attempts=max_attempts,
-    )
-
-
 def build_queue(
     mode: Mode,
     config: Config,
@@ -91,13 +80,13 @@ def build_queue(
     """
     url = mode.queue_url(config)
     if clients is None:
-        clients = build_clients(config, max_attempts=max_attempts)
+        clients = config_clients(config, max_attempts=max_attempts)
     return SqsQueue(clients.sqs, url, config_key=mode.queue_key)
 
 
 def build_store(config: Config, clients: AwsClients | None = None) -> DynamoStore:
     """The OptHub table (not yet checked: ``DynamoStore.check`` calls AWS)."""
-    clients = clients or build_clients(config)
+    clients = clients or config_clients(config)
     return DynamoStore(clients.dynamodb, config.table_name)
 
 
@@ -247,7 +236,7 @@ def build_parts(
     happens here, so that ``assemble_worker`` is wiring only.
     """
     mode.queue_url(config)  # a missing queue URL is a config error before any AWS
-    clients = build_clients(config)
+    clients = config_clients(config)
     queue = build_queue(mode, config, clients)
     queue_info = queue.check()
     warn_about_redrive(queue_info, mode.queue_key)
@@ -334,6 +323,8 @@ def build_worker(
 
 
 def build_monitor(mode: Mode, config: Config) -> Monitor:
-    """The runner's status line, metrics and status page, reading the queue's depth."""
-    queue = build_queue(mode, config, max_attempts=2)
-    return Monitor(mode=mode.name, config=config, depth=queue.depth)
+    """The runner's status line, metrics and status page, reading the queue as the fleet sees it."""
+    from .fleet.queues import fleet_queues
+
+    queue = fleet_queues(config, (mode.name,))[mode.name]
+    return Monitor(mode=mode.name, config=config, stats=queue.stats)

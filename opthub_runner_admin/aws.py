@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3.session
 from botocore import UNSIGNED
@@ -36,6 +36,7 @@ from botocore.exceptions import (
 from . import errors
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
@@ -350,3 +351,43 @@ def describe(exc: BaseException) -> str:
         text = repr(exc)
     text = " ".join(text.split())
     return text if len(text) <= DESCRIBE_LIMIT else text[: DESCRIBE_LIMIT - 3] + "..."
+
+
+class AwsSettings(Protocol):
+    """Where and as whom to call AWS: the four keys of an operator's config."""
+
+    @property
+    def region_name(self) -> str: ...
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+    @property
+    def access_key_id(self) -> str | None: ...
+
+    @property
+    def secret_access_key(self) -> str | None: ...
+
+
+def config_clients(config: AwsSettings, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
+    """``aws_clients`` for the region, endpoint and keys of an operator's config."""
+    return aws_clients(
+        region_name=config.region_name,
+        endpoint_url=config.endpoint_url,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        max_attempts=max_attempts,
+    )
+
+
+def cloudwatch_client(clients: AwsClients, *, max_attempts: int = MAX_ATTEMPTS) -> CloudWatchClient:
+    """A CloudWatch client of the clients' session (for the age of a queue's oldest message)."""
+    return clients.session.client(
+        "cloudwatch",
+        endpoint_url=clients.endpoint_url,
+        config=Config(
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        ),
+    )

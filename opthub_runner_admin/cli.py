@@ -119,10 +119,14 @@ def prompt_credentials() -> Credentials:
     return Credentials(username=username, password=password)
 
 
-def run_mode(mode: Mode, config_path: str, dev: bool, workers: int | None = None) -> None:
+def run_mode(
+    mode: Mode, config_path: str, dev: bool, workers: int | None = None, num: int | None = None
+) -> None:
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
+    if num is not None:
+        config = dataclasses.replace(config, num=num)
     from .app import Options, build_monitor, build_worker
 
     try:
@@ -172,8 +176,14 @@ def _mode_command(mode: Mode) -> Callable[..., Any]:
         default=None,
         help="Jobs run at once (overrides 'workers' in the config file; default 1).",
     )
-    def command(config_path: str, dev: bool, workers: int | None) -> None:
-        run_mode(mode, config_path, dev, workers)
+    @click.option(
+        "--num",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Stop after this many finished jobs (overrides 'num'; 0 = never).",
+    )
+    def command(config_path: str, dev: bool, workers: int | None, num: int | None) -> None:
+        run_mode(mode, config_path, dev, workers, num)
 
     command.__doc__ = mode.summary
     return command
@@ -393,15 +403,43 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
 @main.command()
 @click.option("--solutions", default=5, show_default=True, help="Solutions to enqueue.")
 @click.option("--keep", is_flag=True, help="Keep the work directory (.demo/) afterwards.")
-def demo(solutions: int, keep: bool) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the stack, the runners and the status page up until Ctrl-C; print a config.yml.",
+)
+@click.option(
+    "--port", default=8080, show_default=True, help="With --serve: the status page's port."
+)
+@click.option(
+    "--every", default=5.0, show_default=True, help="With --serve: seconds between solutions."
+)
+def demo(solutions: int, keep: bool, serve: bool, port: int, every: float) -> None:
     """Run the evaluator and the scorer on an embedded local stack (moto + local images)."""
-    from .demo.run import run_demo
-
     setup_logging("INFO")
     try:
+        if serve:
+            from .demo.serve import serve_demo
+
+            serve_demo(every=every, port=port)
+            return
+        from .demo.run import run_demo
+
         run_demo(solutions=solutions, keep=keep)
     except FatalError as exc:
         fail(str(exc), EXIT_FATAL)
+    except OSError as exc:
+        fail(f"cannot serve the demo's status page: {exc} (choose another --port)", EXIT_FATAL)
+
+
+def _add_fleet_commands() -> None:
+    from .fleet.commands import dlq, status
+
+    main.add_command(status)
+    main.add_command(dlq)
+
+
+_add_fleet_commands()
 
 
 if __name__ == "__main__":

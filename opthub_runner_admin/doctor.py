@@ -111,10 +111,10 @@ class Doctor:
         return Check("Docker", True, f"reachable (server {version})")
 
     def _clients(self) -> AwsClients | Check:
-        from .app import build_clients
+        from .aws import config_clients
 
         try:
-            return build_clients(self._config, max_attempts=DOCTOR_AWS_ATTEMPTS)
+            return config_clients(self._config, max_attempts=DOCTOR_AWS_ATTEMPTS)
         except RunnerError as exc:
             return Check("AWS", False, str(exc), "fix the AWS keys in config.yml")
 

@@ -219,6 +219,7 @@ def test_cli_processes_num_messages_and_exits_0(
     result = run_cli("evaluator", config, {**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
     assert [result_item(aws, "Evaluations", r)["Objective"] for r in refs] == [
         Decimal(4),
         Decimal(9),

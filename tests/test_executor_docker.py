@@ -40,6 +40,7 @@ from opthub_runner_admin.executor.docker import (
     remove_orphans,
     runner_labels,
 )
+from opthub_runner_admin.executor.docker.streams import Attachment
 from opthub_runner_admin.model import Evaluation, HistoryEntry
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
@@ -156,6 +157,28 @@ def test_concurrent_runs_keep_their_own_streams(
     with ThreadPoolExecutor(max_workers=4) as pool:
         outputs = list(pool.map(run, range(8)))
     assert outputs == [f"job {n}\nEND\n" for n in range(8)]
+
+
+def test_closing_an_attachment_closes_the_http_response_it_came_from(
+    image_factory: ImageFactory, docker_client: docker.DockerClient, case_labels: dict[str, str]
+) -> None:
+    # Python 3.13 prints "Exception ignored ... I/O operation on closed file" when the
+    # garbage collector closes an HTTP response whose socket we closed first (one per
+    # container). On every version, nothing may be left for the collector: after
+    # close(), the response above the socket is closed too.
+    image = _image(image_factory, "attach-close", "cat\n")
+    container = docker_client.api.create_container(
+        image, stdin_open=True, labels={**runner_labels("test"), **case_labels}
+    )
+    try:
+        attachment = Attachment.open(docker_client.api, container["Id"], output_limit=1024)
+        response = attachment._response_socket._response
+        assert not response.raw.closed
+        attachment.close()
+        assert response.raw.closed
+        assert attachment.sock.fileno() == -1
+    finally:
+        docker_client.api.remove_container(container["Id"], force=True)
 
 
 def test_no_container_remains_after_a_run(

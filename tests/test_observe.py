@@ -126,7 +126,7 @@ def test_metrics_status_line_and_json_logs_of_a_running_evaluator(
 
 def test_the_monitor_binds_to_loopback_by_default() -> None:
     config = Config(region_name="r", table_name="t", metrics_port=0)
-    monitor = Monitor(mode="evaluator", config=config, depth=lambda: None)
+    monitor = Monitor(mode="evaluator", config=config, stats=lambda: None)
     monitor.start()
     try:
         assert monitor.server is not None
@@ -158,7 +158,7 @@ def test_healthz_turns_unhealthy_when_the_loop_is_stuck() -> None:
     config = Config(
         region_name="r", table_name="t", metrics_port=0, health_stall_seconds=60, timeout=600
     )
-    monitor = Monitor(mode="evaluator", config=config, depth=lambda: 3, clock=clock)
+    monitor = Monitor(mode="evaluator", config=config, stats=lambda: None, clock=clock)
     monitor.start()
     try:
         assert monitor.server is not None
@@ -224,7 +224,7 @@ def test_pulls_reported_by_the_executor_are_counted() -> None:
     # The executor calls ``image_pulled`` after each completed pull
     # (tests/test_executor_images.py checks that against a real registry).
     monitor = Monitor(
-        mode="evaluator", config=Config(region_name="r", table_name="t"), depth=lambda: None
+        mode="evaluator", config=Config(region_name="r", table_name="t"), stats=lambda: None
     )
     monitor.events.image_pulled("opthub-test/pulled:1")
     monitor.events.image_pulled("opthub-test/pulled:2")

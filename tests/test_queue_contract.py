@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from opthub_runner_admin.demo.stack import MotoServer, create_queue, dead_letter_queue_name
+from opthub_runner_admin.errors import TransientError
+from opthub_runner_admin.fleet.dead_letters import list_lines, peek, redrive
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.memory import MemoryQueue
@@ -43,7 +45,9 @@ def _memory() -> QueueHarness:
 
 
 def _sqs(server: MotoServer) -> QueueHarness:
-    clients = server.clients()
+    # Few attempts: moto answers StartMessageMoveTask with HTTP 500 (it has no such task),
+    # which botocore would otherwise retry with backoff for seconds.
+    clients = server.clients(max_attempts=3)
     name = f"contract-{uuid.uuid4().hex[:10]}"
     url = create_queue(clients.sqs, name, dead_letter_max_receives=MAX_RECEIVES)
     dlq_url = clients.sqs.get_queue_url(QueueName=dead_letter_queue_name(name))["QueueUrl"]
@@ -375,11 +379,148 @@ def test_the_memory_queue_needs_no_aws_library() -> None:
     assert aws_libraries_imported_by("opthub_runner_admin.queue.memory") == []
 
 
-def test_depth_counts_the_messages_waiting(harness: QueueHarness) -> None:
-    """The status line's queue depth comes through the seam, not from SQS calls elsewhere."""
-    assert harness.queue.depth() == 0
-    harness.send("a")
-    harness.send("b")
-    assert harness.queue.depth() == 2
+# --- the fleet's operations (FleetQueue) ----------------------------------------------
+
+
+def _dead_letter(harness: QueueHarness) -> Message:
+    """Send one message and release it until the redrive limit moves it to the DLQ."""
+    harness.send("dead")
+    for _ in range(MAX_RECEIVES):
+        harness.queue.make_visible(_must_receive(harness))
+    assert _receive(harness) is None  # this receive moves it
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    message = dead_letter.receive(1, 30)
+    assert message is not None and message.body == "dead"
+    dead_letter.make_visible(message)
+    return message
+
+
+def test_stats_counts_visible_in_flight_and_delayed(harness: QueueHarness) -> None:
+    for body in ("a", "b", "c"):
+        harness.send(body)
     _must_receive(harness, visibility=60)
-    assert harness.queue.depth() == 1  # a held message is not waiting
+    held_back = _must_receive(harness, visibility=60)
+    harness.queue.make_visible(held_back, delay=60)
+    stats = harness.queue.stats()
+    assert (stats.visible, stats.total) == (1, 3)
+    # SQS counts a released message with a delay as not visible ("in flight"), not delayed:
+    # only a message sent with a delay is "delayed".
+    assert stats.in_flight == 2 and stats.delayed == 0
+    assert stats.url == harness.queue.url
+
+
+def test_stats_reports_the_dead_letter_queue_and_its_count(harness: QueueHarness) -> None:
+    before = harness.queue.stats()
+    assert before.dead_letters == 0 and before.dead_letter_url is not None
+    _dead_letter(harness)
+    after = harness.queue.stats()
+    assert after.dead_letters == 1
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None and after.dead_letter_url == dead_letter.url
+    assert dead_letter.stats().dead_letters is None  # a DLQ has no DLQ of its own
+
+
+def test_a_queue_without_redrive_policy_has_no_dead_letter_queue(
+    harness: QueueHarness, request: pytest.FixtureRequest
+) -> None:
+    plain = _plain_queue(harness, request)
+    assert plain.dead_letter_queue() is None
+    assert plain.stats().dead_letters is None
+
+
+def test_send_returns_an_id_and_the_message_is_visible_at_once(harness: QueueHarness) -> None:
+    message_id = harness.queue.send("sent")
+    received = _must_receive(harness, wait=1)
+    assert (received.message_id, received.body, received.receive_count) == (message_id, "sent", 1)
+
+
+def test_redrive_one_by_one_brings_a_dead_letter_back_fresh(harness: QueueHarness) -> None:
+    dead = _dead_letter(harness)
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    lines: list[str] = []
+    done = redrive(dead_letter, harness.queue, limit=5, report=lines.append)
+    assert (done.moved, done.by_task) == (1, False)
+    assert len(lines) == 1 and dead.message_id in lines[0]
+    assert dead_letter.stats().total == 0
+    back = _must_receive(harness, wait=1)
+    assert back.body == "dead" and back.receive_count == 1
+
+
+def test_redrive_is_bounded_by_max(harness: QueueHarness) -> None:
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    for n in range(5):
+        dead_letter.send(f"dead-{n}")
+    lines: list[str] = []
+    done = redrive(dead_letter, harness.queue, limit=2, report=lines.append)
+    assert done.moved == 2 and len(lines) == 2
+    assert harness.size() == 2
+    assert dead_letter.stats().total == 3
+
+
+def test_redrive_all_moves_every_dead_letter(harness: QueueHarness) -> None:
+    """The endpoint's own task where it has one (memory), else one by one (moto has none)."""
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    bodies = [f"dead-{n}" for n in range(12)]
+    for body in bodies:
+        dead_letter.send(body)
+    lines: list[str] = []
+    done = redrive(dead_letter, harness.queue, limit=None, report=lines.append)
+    assert done.moved == len(bodies)
+    assert dead_letter.stats().total == 0
+    received = harness.queue.receive_many(1, 30, 10) + harness.queue.receive_many(1, 30, 10)
+    assert sorted(m.body for m in received) == sorted(bodies)
+    if not done.by_task:
+        assert len([line for line in lines if line.startswith("moved ")]) == len(bodies)
+
+
+def test_redrive_never_loses_a_message_when_the_send_fails(harness: QueueHarness) -> None:
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    for n in range(3):
+        dead_letter.send(f"dead-{n}")
+
+    class Refusing:
+        url = "refusing://"
+
+        def send(self, body: str, *, group_id: str | None = None) -> str:
+            raise TransientError("the destination refuses")
+
+    with pytest.raises(TransientError):
+        redrive(dead_letter, Refusing(), limit=3, report=lambda line: None)  # type: ignore[arg-type]
+    assert dead_letter.stats().visible == 3  # all back at once, none lost
+
+
+def test_peek_lists_each_dead_letter_once_and_leaves_it_there(harness: QueueHarness) -> None:
+    dead_letter = harness.queue.dead_letter_queue()
+    assert dead_letter is not None
+    for n in range(4):
+        dead_letter.send(f'{{"MatchID": "m", "ParticipantID": "p", "TrialNo": "000{n}"}}')
+    listed = peek(dead_letter, 10)
+    assert sorted(m.body for m in listed) == sorted(
+        f'{{"MatchID": "m", "ParticipantID": "p", "TrialNo": "000{n}"}}' for n in range(4)
+    )
+    assert dead_letter.stats().visible == 4  # made visible again
+    assert len(peek(dead_letter, 2)) == 2
+    assert "match m participant p trial 0000" in "\n".join(list_lines(listed))
+
+
+def test_fifo_send_keeps_the_group_with_a_fresh_deduplication_id(fifo: FifoHarness) -> None:
+    fifo.queue.send("same", group_id="group-7")
+    fifo.queue.send("same", group_id="group-7")  # within 5 minutes: kept, not deduplicated
+    first = _fifo_receive(fifo)
+    assert first is not None and first.group_id == "group-7"
+    fifo.queue.delete(first)
+    second = _fifo_receive(fifo)
+    assert second is not None and second.body == "same" and second.group_id == "group-7"
+
+
+def _plain_queue(harness: QueueHarness, request: pytest.FixtureRequest) -> MemoryQueue | SqsQueue:
+    if isinstance(harness.queue, MemoryQueue):
+        return MemoryQueue()
+    clients = request.getfixturevalue("moto_server").clients()
+    url = create_queue(clients.sqs, f"plain-{uuid.uuid4().hex[:10]}")
+    return SqsQueue(clients.sqs, url)

@@ -236,6 +236,7 @@ def test_cli_scorer_processes_num_messages_and_exits_0(
     result = run_cli("scorer", config, {**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
     values = {result_item(aws, "Scores", ref)["Value"] for ref in refs}
     assert values == {Decimal(8)}
 

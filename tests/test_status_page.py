@@ -1,14 +1,20 @@
 """The status page in a real headless Chromium, against a running runner with a job in flight.
 
 The runner is the real CLI in a subprocess (moto server, real Docker). One
-trial fails with the match's private value on its stderr; another sleeps in
-its container while Chromium loads the page. The screenshot is saved in the
-test's tmp dir (its path is printed) and the DOM is asserted on.
+trial fails with the match's private value on its stderr; one names a match
+nobody knows (an administrator's error: it goes back to the queue for 60 s);
+another sleeps in its container while Chromium loads the page. The queue has
+a dead-letter queue holding one message. The screenshot is saved in the
+test's tmp dir (its path is printed) and the DOM is asserted on: the queue's
+tiles, the two inline SVG charts, the table per match, the retried row's
+reason, and that nothing is loaded from elsewhere (the page works offline).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +24,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from opthub_runner_admin.demo.stack import dead_letter_queue_name, put_solution, send_job
+from opthub_runner_admin.model import TrialRef
 from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
 from tests.support.e2e import write_config
@@ -81,11 +89,14 @@ class Tables(HTMLParser):
         self.rows: dict[str, list[list[str]]] = {}
         self.tags_in_cells: list[str] = []
         self.meta_refresh = False
+        #: Every tag seen with its attributes, for the charts and what the page loads.
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
         self._table = ""
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
+        self.tags.append((tag, values))
         if tag == "meta" and values.get("http-equiv") == "refresh":
             self.meta_refresh = True
         if tag == "table":
@@ -95,7 +106,7 @@ class Tables(HTMLParser):
             self.rows[self._table].append([])
         elif tag == "td":
             self._cell = []
-        elif self._cell is not None:
+        elif self._cell is not None and tag != "span":  # the page's own markup in numbers
             self.tags_in_cells.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -122,17 +133,31 @@ def test_status_page_in_headless_chromium_shows_a_job_in_flight(
             "indicator": {"image": image},
         }
     }
-    config = write_config(tmp_path, aws, matches, metrics_port=0, log_level="INFO", timeout=300)
+    # A queue with a dead-letter queue, one message already dead-lettered there.
+    queue = aws.new_queue("status-page", dead_letter_max_receives=10)
+    dlq = aws.clients.sqs.get_queue_url(QueueName=dead_letter_queue_name(queue.rsplit("/", 1)[-1]))[
+        "QueueUrl"
+    ]
+    aws.clients.sqs.send_message(QueueUrl=dlq, MessageBody='{"TrialNo": "dead"}')
+    stack = dataclasses.replace(aws, evaluator_queue_url=queue)
+    config = write_config(
+        tmp_path, stack, matches, metrics_port=0, log_level="INFO", timeout=300, status_interval=1
+    )
     participant = "p<i>obs</i>"
-    failing = submit(aws, "0001", [0], participant=participant)
+    failing = submit(stack, "0001", [0], participant=participant)
     process = runners.start("evaluator", config)
     url = base_url(process)
     wait_for(lambda: "failed" in get(url + "/")[1], 90, "the failed trial on the page")
-    slow = submit(aws, "0002", [5], participant=participant)
+    unknown = TrialRef("no-such-match", participant, "0003")
+    put_solution(aws.clients.dynamodb, aws.table_name, unknown, [1])
+    send_job(aws.clients.sqs, queue, unknown)
+    wait_for(lambda: "retried" in get(url + "/")[1], 90, "the retried trial on the page")
+    slow = submit(stack, "0002", [5], participant=participant)
     wait_for(lambda: image in get(url + "/")[1], 90, "the slow trial's container in flight")
+    wait_for(lambda: get(url + "/")[1].count("<circle") >= 2, 30, "two samples of the queue")
 
     screenshot = tmp_path / "status-page.png"
-    shot = browse(tmp_path, url + "/", f"--screenshot={screenshot}", "--window-size=1280,900")
+    shot = browse(tmp_path, url + "/", f"--screenshot={screenshot}", "--window-size=1280,1400")
     dom = browse(tmp_path, url + "/", "--dump-dom")
     with capsys.disabled():
         print(f"\nstatus page screenshot: {screenshot}")
@@ -146,10 +171,50 @@ def test_status_page_in_headless_chromium_shows_a_job_in_flight(
     assert [row[:4] for row in in_flight] == [[participant, slow.trial_no, MATCH, image]]
     assert in_flight[0][4].endswith(("s", "min"))
     recent = page.rows["recent"][1:]
-    assert [row[:3] for row in recent] == [[participant, failing.trial_no, "failed"]]
-    assert "stdout is empty; exit code 1" in recent[0][5]
-    assert "token is [redacted]" in recent[0][5]
+    assert [row[:3] for row in recent] == [
+        [participant, unknown.trial_no, "retried"],
+        [participant, failing.trial_no, "failed"],
+    ]
+    # The retried row says why, and when the message really comes back (not the 5 s backoff).
+    assert "no-such-match" in recent[0][5] and recent[0][5].endswith("(back in 60 s)")
+    assert "stdout is empty; exit code 1" in recent[1][5]
+    assert "token is [redacted]" in recent[1][5]
+    # One row per match that finished a trial: done, failed, median, last failure (redacted).
+    [match_row] = page.rows["matches"][1:]
+    assert match_row[:3] == [MATCH, "0", "1"]
+    assert match_row[3].endswith(" s")
+    assert "token is [redacted]" in match_row[4]
+    # The queue as every runner sees it: the slow trial in flight, the retried copy
+    # waiting out its 60 s, the dead letter counted.
+    assert _tiles(dom.stdout) == {
+        "visible": "0",
+        "in-flight": "1",
+        "delayed": "1",
+        "oldest": "unknown",  # moto publishes no CloudWatch metric (see test_fleet_cli)
+        "dead-letters": "1",
+    }
+    _check_charts_and_sources(page)
     assert SECRET not in dom.stdout
     assert page.tags_in_cells == []  # the participant id's <i> stayed text
     assert html.escape(participant) in get(url + "/")[1]
     assert page.meta_refresh
+
+
+def _check_charts_and_sources(page: Tables) -> None:
+    # Two charts drawn by the server: bars of jobs per minute, the depth as a line.
+    svgs = [attrs for tag, attrs in page.tags if tag == "svg"]
+    assert len(svgs) == 2
+    assert any(tag == "rect" and attrs.get("class") == "bar" for tag, attrs in page.tags)
+    assert any(tag == "polyline" and attrs.get("class") == "visible" for tag, attrs in page.tags)
+    # Nothing from elsewhere: no script at all, every link and source on the page's own server.
+    assert not any(tag == "script" for tag, _ in page.tags)
+    for tag, attrs in page.tags:
+        for name in ("src", "href"):
+            target = attrs.get(name) or ""
+            assert not target.startswith(("http:", "https:", "//")), (tag, target)
+
+
+def _tiles(document: str) -> dict[str, str]:
+    """The queue's tiles: id (without ``q-``) -> value."""
+    found = re.findall(r'id="q-([a-z-]+)"><span class="value">([^<]*)</span>', document)
+    return dict(found)

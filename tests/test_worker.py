@@ -60,7 +60,7 @@ def test_done_and_drop_delete_and_count_towards_num() -> None:
     assert len(handler.seen) == 3
 
 
-def test_retry_with_body_requeues_a_fresh_copy() -> None:
+def test_retry_with_body_resends_a_fresh_copy() -> None:
     queue = MemoryQueue()
     queue.send("original")
     answers: Iterator[Outcome] = iter([Retry(0, "later", body="copy"), Done("ok")])

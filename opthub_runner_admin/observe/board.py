@@ -8,6 +8,7 @@ parser); the image comes from the container the job's thread starts.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import deque
@@ -15,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Done, Drop, Outcome
+from ..jobs.outcome import Done, Drop, Outcome, Retry
 from ..queue import Message
+from ..queue.base import QueueStats
 from ..redaction import redact
 from .events import NoEvents
 
@@ -26,6 +28,14 @@ RECENT_RESULTS = 20
 RATE_WINDOW = 300.0
 #: Longest administrator's message shown (the table keeps it whole).
 ADMIN_MESSAGE_LIMIT = 500
+#: Seconds of history the charts cover, and the width of one bar of the jobs chart.
+HISTORY_SECONDS = 3600.0
+BUCKET_SECONDS = 60.0
+#: Queue samples kept (one per status interval; a minute apart by default).
+DEPTH_SAMPLES = 720
+#: Durations kept per match for its median, and matches kept (the most recent).
+MATCH_DURATIONS = 500
+MATCHES_SHOWN = 50
 
 
 def outcome_word(outcome: Outcome) -> str:
@@ -69,6 +79,40 @@ class ResultView:
 
 
 @dataclass(frozen=True)
+class DepthSample:
+    """The queue at one instant: ``ago`` seconds before the snapshot."""
+
+    ago: float
+    visible: int
+    in_flight: int
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    """One match's results since the runner started."""
+
+    match: str
+    done: int
+    failed: int
+    median_seconds: float | None
+    last_failure: str
+
+
+@dataclass
+class _MatchTally:
+    done: int = 0
+    failed: int = 0
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=MATCH_DURATIONS))
+    last_failure: str = ""
+    last_seen: float = 0.0
+
+
+def retry_detail(outcome: Retry) -> str:
+    """Why a message went back and when it is visible again (the delay the queue applied)."""
+    return f"{outcome.reason} (back in {outcome.delay} s)"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the views show, taken at one instant."""
 
@@ -83,6 +127,14 @@ class Snapshot:
     queue_depth: int | None
     last_activity: float
     slow: list[JobView]
+    #: Jobs finished in each minute of the last hour, oldest first (60 numbers).
+    jobs_per_minute: list[int] = field(default_factory=list)
+    #: Samples of the queue over the last hour, oldest first.
+    depth_history: list[DepthSample] = field(default_factory=list)
+    #: One row per match, the most recently active first.
+    matches: list[MatchRow] = field(default_factory=list)
+    #: The queue as every runner sees it (None until sampled).
+    queue: QueueStats | None = None
 
 
 class StatusBoard(NoEvents):
@@ -97,6 +149,10 @@ class StatusBoard(NoEvents):
         self._finish_times: deque[float] = deque()
         self._counts = {"success": 0, "failed": 0, "already_done": 0, "dropped": 0, "retried": 0}
         self._depth: int | None = None
+        self._queue: QueueStats | None = None
+        self._history: deque[float] = deque()
+        self._depth_history: deque[tuple[float, int, int]] = deque(maxlen=DEPTH_SAMPLES)
+        self._matches: dict[str, _MatchTally] = {}
         self._last_activity = clock()
         self._born = self._last_activity
 
@@ -136,6 +192,9 @@ class StatusBoard(NoEvents):
             detail = outcome.admin_message if isinstance(outcome, Done) else ""
             if isinstance(outcome, Drop):
                 detail = outcome.reason
+            elif isinstance(outcome, Retry):
+                detail = retry_detail(outcome)
+            shown = redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT]
             self._recent.appendleft(
                 ResultView(
                     participant=view.participant,
@@ -144,17 +203,40 @@ class StatusBoard(NoEvents):
                     outcome=word,
                     seconds=seconds,
                     finished=now,
-                    admin_message=redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT],
+                    admin_message=shown,
                 )
             )
             self._counts[word] += 1
             if word in ("success", "failed"):
                 self._finish_times.append(now)
+                self._history.append(now)
+                self._tally(view.match, word, seconds, shown, now)
             self._last_activity = now
+
+    def _tally(self, match: str, word: str, seconds: float, shown: str, now: float) -> None:
+        """Count a finished trial for its match (lock held); forget the least recent match."""
+        tally = self._matches.setdefault(match, _MatchTally())
+        tally.last_seen = now
+        tally.durations.append(seconds)
+        if word == "failed":
+            tally.failed += 1
+            tally.last_failure = shown
+        else:
+            tally.done += 1
+        if len(self._matches) > MATCHES_SHOWN:
+            oldest = min(self._matches, key=lambda key: self._matches[key].last_seen)
+            del self._matches[oldest]
 
     def queue_depth(self, messages: int) -> None:
         with self._lock:
             self._depth = messages
+
+    def queue_stats(self, stats: QueueStats) -> None:
+        """A sample of the queue as every runner sees it, for the page and its chart."""
+        with self._lock:
+            self._queue = stats
+            self._depth = stats.visible
+            self._depth_history.append((self._clock(), stats.visible, stats.in_flight))
 
     # -- reading ----------------------------------------------------------------------
 
@@ -163,8 +245,34 @@ class StatusBoard(NoEvents):
         with self._lock:
             while self._finish_times and self._finish_times[0] < now - RATE_WINDOW:
                 self._finish_times.popleft()
+            while self._history and self._history[0] < now - HISTORY_SECONDS:
+                self._history.popleft()
             in_flight = sorted(self._in_flight.values(), key=lambda v: v.started)
             window = min(RATE_WINDOW, max(now - self._born, 1.0))
+            buckets = int(HISTORY_SECONDS // BUCKET_SECONDS)
+            per_minute = [0] * buckets
+            for finished in self._history:
+                index = buckets - 1 - int((now - finished) // BUCKET_SECONDS)
+                per_minute[max(0, index)] += 1
+            depth_history = [
+                DepthSample(now - at, visible, held)
+                for at, visible, held in self._depth_history
+                if at >= now - HISTORY_SECONDS
+            ]
+            matches = [
+                MatchRow(
+                    match=match,
+                    done=tally.done,
+                    failed=tally.failed,
+                    median_seconds=(
+                        statistics.median(tally.durations) if tally.durations else None
+                    ),
+                    last_failure=tally.last_failure,
+                )
+                for match, tally in sorted(
+                    self._matches.items(), key=lambda item: -item[1].last_seen
+                )
+            ]
             return Snapshot(
                 now=now,
                 in_flight=list(in_flight),
@@ -177,6 +285,10 @@ class StatusBoard(NoEvents):
                 queue_depth=self._depth,
                 last_activity=self._last_activity,
                 slow=[v for v in in_flight if v.running_for(now) > self._slow_after],
+                jobs_per_minute=per_minute,
+                depth_history=depth_history,
+                matches=matches,
+                queue=self._queue,
             )
 
     def _touch(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ..config import Config
+from ..queue.base import QueueStats
 from .board import StatusBoard
 from .events import Fanout
 from .logs import JobLog
@@ -22,7 +23,7 @@ class Monitor:
     """The observers of one runner, its status thread and (with ``metrics_port``) its port.
 
     ``events`` is what the worker, the executor and the login report to.
-    ``depth`` reads the queue's ApproximateNumberOfMessages (None if unknown).
+    ``stats`` reads the queue's counts as every runner sees them (None if unknown).
     """
 
     def __init__(
@@ -30,7 +31,7 @@ class Monitor:
         *,
         mode: str,
         config: Config,
-        depth: Callable[[], int | None],
+        stats: Callable[[], QueueStats | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.board = StatusBoard(slow_after=config.slow_job_warning, clock=clock)
@@ -40,7 +41,7 @@ class Monitor:
             mode=mode,
             board=self.board,
             events=self.events,
-            depth=depth,
+            stats=stats,
             interval=config.status_interval,
         )
         self.server: MonitorServer | None = None

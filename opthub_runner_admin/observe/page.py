@@ -11,7 +11,10 @@ import html
 from importlib import resources
 from string import Template
 
-from .board import JobView, ResultView, Snapshot
+from ..fleet.status import age_text
+from ..queue.base import QueueStats
+from .board import BUCKET_SECONDS, HISTORY_SECONDS, JobView, MatchRow, ResultView, Snapshot
+from .charts import bar_chart, depth_chart
 
 #: Seconds between the page's own reloads.
 REFRESH_SECONDS = 5
@@ -43,6 +46,47 @@ def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
         depth=_e(depth),
         in_flight_rows=in_flight or '<tr><td class="empty" colspan="5">none</td></tr>',
         recent_rows=recent or '<tr><td class="empty" colspan="6">none yet</td></tr>',
+        queue_tiles=_queue_tiles(snapshot.queue),
+        jobs_chart=bar_chart(
+            f"Jobs finished per {BUCKET_SECONDS / 60:.0f} minute, last hour",
+            snapshot.jobs_per_minute,
+            HISTORY_SECONDS,
+        ),
+        jobs_last_hour=sum(snapshot.jobs_per_minute),
+        depth_chart=depth_chart(
+            "Messages visible and in flight, last hour", snapshot.depth_history, HISTORY_SECONDS
+        ),
+        match_rows="\n".join(_match_row(row) for row in snapshot.matches)
+        or '<tr><td class="empty" colspan="5">none yet</td></tr>',
+    )
+
+
+def _queue_tiles(stats: QueueStats | None) -> str:
+    """The queue as every runner on every host sees it (what ``opthub-runner status`` shows)."""
+    if stats is None:
+        return '<p class="empty">not sampled yet</p>'
+    dead = "no DLQ" if stats.dead_letters is None else str(stats.dead_letters)
+    tiles = (
+        ("visible", str(stats.visible), ""),
+        ("in flight", str(stats.in_flight), ""),
+        ("delayed", str(stats.delayed), ""),
+        ("oldest", age_text(stats.oldest_age), ""),
+        ("dead letters", dead, " alert" if stats.dead_letters else ""),
+    )
+    return "".join(
+        f'<div class="tile{extra}" id="q-{_e(name.replace(" ", "-"))}">'
+        f'<span class="value">{_e(value)}</span><span class="label">{_e(name)}</span></div>'
+        for name, value, extra in tiles
+    )
+
+
+def _match_row(row: MatchRow) -> str:
+    median = "-" if row.median_seconds is None else _duration(row.median_seconds)
+    failed_class = ' class="failed"' if row.failed else ""
+    return (
+        f'<tr><td>{_e(row.match)}</td><td class="num">{row.done}</td>'
+        f'<td class="num"><span{failed_class}>{row.failed}</span></td>'
+        f'<td class="num">{median}</td><td class="message">{_e(row.last_failure)}</td></tr>'
     )
 
 

@@ -1,7 +1,8 @@
 """The status line: every ``status_interval`` seconds, what the runner has done and is doing.
 
-The same thread samples the queue's depth (SQS ``ApproximateNumberOfMessages``)
-for the line, the page and the metrics.
+The same thread samples the queue (``FleetQueue.stats``: visible, in flight,
+delayed, the oldest message's age, the dead letters) for the line, the page
+and its chart, and the metrics' depth.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..queue.base import QueueStats
 from .board import Snapshot, StatusBoard
 from .events import JobEvents
 
@@ -28,6 +30,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
     )
     if snapshot.retried or snapshot.dropped:
         text += f", {snapshot.retried} retried, {snapshot.dropped} dropped"
+    if snapshot.queue is not None and snapshot.queue.dead_letters:
+        text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
     for job in snapshot.slow:
         minutes = job.running_for(snapshot.now) / 60
         text += (
@@ -46,13 +50,13 @@ class StatusReporter:
         mode: str,
         board: StatusBoard,
         events: JobEvents,
-        depth: Callable[[], int | None],
+        stats: Callable[[], QueueStats | None],
         interval: float,
     ) -> None:
         self._mode = mode
         self._board = board
         self._events = events
-        self._depth = depth
+        self._stats = stats
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="status", daemon=True)
@@ -65,14 +69,15 @@ class StatusReporter:
         self._thread.join(timeout=10)
 
     def tick(self) -> None:
-        """Sample the depth and, if the line is on, log it."""
+        """Sample the queue and, if the line is on, log it."""
         try:
-            depth = self._depth()
+            stats = self._stats()
         except Exception:  # a failed sample must never stop the runner
-            log.debug("cannot read the queue depth", exc_info=True)
-            depth = None
-        if depth is not None:
-            self._events.queue_depth(depth)
+            log.debug("cannot read the queue's counts", exc_info=True)
+            stats = None
+        if stats is not None:
+            self._board.queue_stats(stats)
+            self._events.queue_depth(stats.visible)
         if self._interval > 0:
             snapshot = self._board.snapshot()
             log.info(

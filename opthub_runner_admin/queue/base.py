@@ -54,6 +54,44 @@ class QueueInfo:
     fifo: bool = False
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """What every runner on every host shares about one queue, at one instant.
+
+    The counts are SQS's approximate ones. ``oldest_age`` is the age in
+    seconds of the oldest message (None when the endpoint cannot tell: on
+    AWS it is a CloudWatch metric, not a queue attribute). ``dead_letters``
+    counts the messages of the dead-letter queue named by the redrive policy
+    (None when the queue has none).
+    """
+
+    url: str
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age: float | None = None
+    dead_letter_url: str | None = None
+    dead_letters: int | None = None
+
+    @property
+    def total(self) -> int:
+        """Messages in the queue, visible, held or delayed."""
+        return self.visible + self.in_flight + self.delayed
+
+
+@dataclass(frozen=True)
+class MoveProgress:
+    """Where a message-move task stands: moved so far, to move, and whether it ended.
+
+    ``failure`` is the endpoint's reason when the task stopped short.
+    """
+
+    moved: int
+    to_move: int | None
+    finished: bool
+    failure: str | None = None
+
+
 class Queue(Protocol):
     """A queue whose messages stay invisible to others while one consumer holds them.
 
@@ -72,10 +110,6 @@ class Queue(Protocol):
         Returns as soon as any message is there: the batch is what was
         available, not a wait for ``max_messages``.
         """
-        ...
-
-    def depth(self) -> int:
-        """About how many messages wait to be received (for the status line and metrics)."""
         ...
 
     def delete(self, message: Message) -> None:
@@ -104,4 +138,46 @@ class Queue(Protocol):
         with a fresh deduplication id, at once: FIFO queues refuse per-message
         delays, so ``delay`` is not applied there.
         """
+        ...
+
+
+class FleetQueue(Queue, Protocol):
+    """A queue as the fleet commands see it: its shared state and its dead-letter queue.
+
+    Separate from ``Queue`` because a runner needs none of it: ``status`` and
+    ``dlq`` use it, the worker never does.
+    """
+
+    @property
+    def url(self) -> str:
+        """The queue's URL (a name shaped like one, in memory)."""
+        ...
+
+    def stats(self) -> QueueStats:
+        """The counts every runner shares, and those of the dead-letter queue."""
+        ...
+
+    def dead_letter_queue(self) -> FleetQueue | None:
+        """The queue the redrive policy sends messages to after too many receives, if any."""
+        ...
+
+    def send(self, body: str, *, group_id: str | None = None) -> str:
+        """Send a new message, visible at once; return its id.
+
+        On a FIFO queue give ``group_id`` (the message's own, so that it keeps
+        its place among its group); each send gets a fresh deduplication id,
+        so that a body sent again within five minutes is not dropped.
+        """
+        ...
+
+    def start_move(self, destination: FleetQueue) -> str | None:
+        """Start the endpoint's own task moving every message of this queue to ``destination``.
+
+        Returns the task's handle, or None when the endpoint has no such task
+        (then the caller moves messages one by one: receive, send, delete).
+        """
+        ...
+
+    def move_progress(self, handle: str) -> MoveProgress:
+        """Where the task ``handle`` started by ``start_move`` stands."""
         ...

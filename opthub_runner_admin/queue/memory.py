@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .base import (
     FALLBACK_GROUP_ID,
@@ -23,9 +24,14 @@ from .base import (
     MAX_VISIBILITY_SECONDS,
     MAX_WAIT_SECONDS,
     Message,
+    MoveProgress,
     QueueInfo,
+    QueueStats,
 )
 from .errors import ReceiptExpired
+
+if TYPE_CHECKING:
+    from .base import FleetQueue
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ class _Stored:
     receipt: str | None = None
     received_at: float = 0.0
     group_id: str | None = None
+    sent_at: float = 0.0
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -63,16 +70,29 @@ class MemoryQueue:
     """
 
     def __init__(
-        self, *, max_receive_count: int | None = None, name: str | None = None, fifo: bool = False
+        self,
+        *,
+        max_receive_count: int | None = None,
+        name: str | None = None,
+        fifo: bool = False,
+        move_tasks: bool = True,
     ):
         self._max_receive_count = max_receive_count
         self._fifo = fifo
+        self._move_tasks = move_tasks
+        base = name or f"queue-{next(_names)}"
         suffix = ".fifo" if fifo else ""
-        self._url = f"memory://{name or f'queue-{next(_names)}'}{suffix}"
+        self._url = f"memory://{base}{suffix}"
         self._condition = threading.Condition()
         self._messages: dict[str, _Stored] = {}
         self._deleted_receipts: set[str] = set()
-        self._dead_letters: list[str] = []
+        self._moves: dict[str, MoveProgress] = {}
+        # The redrive policy's target, as SQS would have it: a queue of its own.
+        self._dead_letter: MemoryQueue | None = (
+            MemoryQueue(name=f"{base}-dlq", fifo=fifo, move_tasks=move_tasks)
+            if max_receive_count is not None
+            else None
+        )
 
     @property
     def url(self) -> str:
@@ -153,7 +173,51 @@ class MemoryQueue:
             self.send(body, delay=_clamp(delay, 0, MAX_DELAY_SECONDS))
         self.delete(message)
 
-    # --- helpers for tests and the demo -------------------------------------
+    # --- the fleet's view (FleetQueue) -----------------------------------------
+
+    def stats(self) -> QueueStats:
+        """The counts SQS would report, the oldest message's age, the dead-letter count."""
+        now = time.monotonic()
+        with self._condition:
+            oldest = min((m.sent_at for m in self._messages.values()), default=None)
+        dead_letter = self._dead_letter
+        return QueueStats(
+            url=self._url,
+            visible=self.visible_count(),
+            in_flight=self.in_flight_count(),
+            delayed=self.delayed_count(),
+            oldest_age=None if oldest is None else now - oldest,
+            dead_letter_url=dead_letter.url if dead_letter is not None else None,
+            dead_letters=len(dead_letter.bodies()) if dead_letter is not None else None,
+        )
+
+    def dead_letter_queue(self) -> MemoryQueue | None:
+        """Where messages over the redrive limit go (None without a limit)."""
+        return self._dead_letter
+
+    def start_move(self, destination: FleetQueue) -> str | None:
+        """Move every message to ``destination`` at once, as SQS's task would (None if disabled).
+
+        Each copy is sent before the original is removed, so none is lost if
+        the destination refuses one.
+        """
+        if not self._move_tasks:
+            return None
+        handle = uuid.uuid4().hex
+        moved = 0
+        with self._condition:
+            stored = list(self._messages.values())
+        for message in stored:
+            destination.send(message.body, group_id=message.group_id)
+            with self._condition:
+                self._messages.pop(message.message_id, None)
+            moved += 1
+        self._moves[handle] = MoveProgress(moved=moved, to_move=len(stored), finished=True)
+        return handle
+
+    def move_progress(self, handle: str) -> MoveProgress:
+        """The outcome of a ``start_move`` (which finishes before it returns)."""
+        return self._moves[handle]
 
     def send(self, body: str, delay: int = 0, *, group_id: str | None = None) -> str:
         """Add a message visible after ``delay`` seconds; return its id.
@@ -167,15 +231,12 @@ class MemoryQueue:
             body=body,
             visible_at=time.monotonic() + delay,
             group_id=group_id if self._fifo else None,
+            sent_at=time.monotonic(),
         )
         with self._condition:
             self._messages[stored.message_id] = stored
             self._condition.notify_all()
         return stored.message_id
-
-    def depth(self) -> int:
-        """Messages waiting to be received (what SQS calls ApproximateNumberOfMessages)."""
-        return self.visible_count()
 
     def visible_count(self) -> int:
         """Messages a receive could return now."""
@@ -204,8 +265,7 @@ class MemoryQueue:
 
     def dead_letter_bodies(self) -> list[str]:
         """Bodies the redrive limit moved out of the queue, oldest first."""
-        with self._condition:
-            return list(self._dead_letters)
+        return self._dead_letter.bodies() if self._dead_letter is not None else []
 
     # --- internals (call with the lock held) --------------------------------
 
@@ -226,7 +286,8 @@ class MemoryQueue:
             limit = self._max_receive_count
             if limit is not None and stored.receive_count >= limit:
                 del self._messages[stored.message_id]
-                self._dead_letters.append(stored.body)
+                if self._dead_letter is not None:
+                    self._dead_letter.send(stored.body, group_id=stored.group_id)
                 log.info("message %s moved to the dead-letter list", stored.message_id)
                 groups_seen.discard(stored.group_id)  # the next of its group is the head now
                 continue

@@ -22,7 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.validate import validate_parameters
 
 from .. import errors
-from ..aws import credentials_problem, describe, error_code, error_message, is_transient
+from ..aws import (
+    CREDENTIAL_CODES,
+    credentials_problem,
+    describe,
+    error_code,
+    error_message,
+    is_transient,
+)
 from .base import (
     FALLBACK_GROUP_ID,
     MAX_DELAY_SECONDS,
@@ -30,13 +37,22 @@ from .base import (
     MAX_VISIBILITY_SECONDS,
     MAX_WAIT_SECONDS,
     Message,
+    MoveProgress,
     QueueInfo,
+    QueueStats,
 )
 from .errors import ReceiptExpired
+from .sqs_age import OldestAge
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.literals import MessageSystemAttributeNameType, QueueAttributeNameType
+    from mypy_boto3_sqs.literals import (
+        MessageSystemAttributeNameType,
+        QueueAttributeFilterType,
+        QueueAttributeNameType,
+    )
+
+    from .base import FleetQueue
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +75,14 @@ _SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
     "ApproximateReceiveCount",
     "MessageGroupId",
 ]
+#: The three approximate counts of a queue.
+_COUNT_ATTRIBUTES: tuple[QueueAttributeFilterType, ...] = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+#: States of a message-move task that ended short of moving everything.
+_STOPPED = frozenset({"CANCELLED", "FAILED"})
 #: Which config keys hold a queue URL, for the message when none is given.
 _DEFAULT_CONFIG_KEY = "evaluator_queue_url or scorer_queue_url"
 
@@ -74,10 +98,18 @@ class SqsQueue:
     wrong URL is reported as the key the operator must fix.
     """
 
-    def __init__(self, client: SQSClient, queue_url: str, *, config_key: str | None = None):
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_url: str,
+        *,
+        config_key: str | None = None,
+        oldest_age: OldestAge | None = None,
+    ):
         self._client = client
         self._url = queue_url
         self._config_key = config_key or _DEFAULT_CONFIG_KEY
+        self._oldest_age = oldest_age
         # SQS names every FIFO queue "*.fifo"; ``check`` confirms it from the attribute.
         self._fifo = queue_url.endswith(".fifo")
 
@@ -108,14 +140,6 @@ class SqsQueue:
             max_receive_count=_max_receive_count(attributes.get("RedrivePolicy")),
             fifo=self._fifo,
         )
-
-    def depth(self) -> int:
-        """Messages waiting to be received (SQS's ApproximateNumberOfMessages)."""
-        with self._calling("read the depth of"):
-            attributes = self._client.get_queue_attributes(
-                QueueUrl=self._url, AttributeNames=["ApproximateNumberOfMessages"]
-            ).get("Attributes", {})
-        return int(attributes.get("ApproximateNumberOfMessages", "0"))
 
     def _check_receive_can_be_formed(self) -> None:
         """Validate a receive against botocore's own SQS model, without calling SQS.
@@ -195,6 +219,122 @@ class SqsQueue:
                 )
         self.delete(message)
 
+    # --- the fleet's view (FleetQueue) -----------------------------------------
+
+    def stats(self) -> QueueStats:
+        """SQS's approximate counts, the oldest message's age, and the dead-letter queue's count.
+
+        The age comes from CloudWatch (``oldest_age``), where AWS publishes it
+        once a minute: SQS has no such queue attribute.
+        """
+        attributes = self._attributes(*_COUNT_ATTRIBUTES, "RedrivePolicy")
+        dead_letter = self.dead_letter_queue(attributes.get("RedrivePolicy"))
+        dead_letters = None
+        if dead_letter is not None:
+            counts = dead_letter._attributes(*_COUNT_ATTRIBUTES)
+            dead_letters = sum(int(counts.get(name, "0")) for name in _COUNT_ATTRIBUTES)
+        return QueueStats(
+            url=self._url,
+            visible=int(attributes.get("ApproximateNumberOfMessages", "0")),
+            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", "0")),
+            delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", "0")),
+            oldest_age=self._oldest_age(self._url) if self._oldest_age else None,
+            dead_letter_url=dead_letter.url if dead_letter is not None else None,
+            dead_letters=dead_letters,
+        )
+
+    def dead_letter_queue(self, redrive_policy: str | None = None) -> SqsQueue | None:
+        """The queue named by the RedrivePolicy's ``deadLetterTargetArn``, if there is one."""
+        if redrive_policy is None:
+            redrive_policy = self._attributes("RedrivePolicy").get("RedrivePolicy")
+        arn = _dead_letter_arn(redrive_policy)
+        if arn is None:
+            return None
+        # arn:aws:sqs:<region>:<account>:<name>
+        parts = arn.split(":")
+        if len(parts) != 6:
+            raise errors.AdminError(f"SQS queue {self._url}: its RedrivePolicy names {arn!r}")
+        with self._calling("find the dead-letter queue of"):
+            url = self._client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+        return SqsQueue(
+            self._client,
+            url["QueueUrl"],
+            config_key=f"the dead-letter queue of {self._config_key}",
+            oldest_age=self._oldest_age,
+        )
+
+    def send(self, body: str, *, group_id: str | None = None) -> str:
+        """Send ``body``, visible at once; a FIFO send keeps ``group_id`` with a fresh dedup id."""
+        with self._calling("send a message to"):
+            if self._fifo:
+                response = self._client.send_message(
+                    QueueUrl=self._url,
+                    MessageBody=body,
+                    MessageGroupId=group_id or FALLBACK_GROUP_ID,
+                    MessageDeduplicationId=uuid.uuid4().hex,
+                )
+            else:
+                response = self._client.send_message(QueueUrl=self._url, MessageBody=body)
+        return response["MessageId"]
+
+    def start_move(self, destination: FleetQueue) -> str | None:
+        """StartMessageMoveTask from this (dead-letter) queue to ``destination``.
+
+        None when the endpoint refuses it for any reason but rejected keys:
+        moto answers HTTP 500 (it has no such task), other emulators an
+        unknown action, and an IAM policy may allow sending and deleting but
+        not the task. Moving one message at a time is then as safe, only slower.
+        """
+        try:
+            source_arn = self.arn()
+            destination_arn = _arn_of(destination)
+            response = self._client.start_message_move_task(
+                SourceArn=source_arn, DestinationArn=destination_arn
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and error_code(exc) in CREDENTIAL_CODES:
+                raise self._translate(exc, "start a message-move task on", None) from exc
+            log.info(
+                "the endpoint cannot start a message-move task from %s (%s)",
+                self._url,
+                describe(exc),
+            )
+            return None
+        return response["TaskHandle"]
+
+    def move_progress(self, handle: str) -> MoveProgress:
+        """The task's state from ListMessageMoveTasks (most recent first).
+
+        SQS reports the handle only while the task runs; once it ended, the
+        most recent task of this source is the one ``start_move`` began.
+        """
+        with self._calling("list the message-move tasks of"):
+            results = self._client.list_message_move_tasks(SourceArn=self.arn(), MaxResults=10).get(
+                "Results", []
+            )
+        if not results:
+            raise errors.AdminError(f"SQS lists no message-move task of {self._url}")
+        task = next((r for r in results if r.get("TaskHandle") == handle), results[0])
+        status = task.get("Status", "")
+        to_move = task.get("ApproximateNumberOfMessagesToMove")
+        return MoveProgress(
+            moved=int(task.get("ApproximateNumberOfMessagesMoved", 0)),
+            to_move=int(to_move) if to_move is not None else None,
+            finished=status == "COMPLETED" or status in _STOPPED,
+            failure=task.get("FailureReason") or (status if status in _STOPPED else None),
+        )
+
+    def arn(self) -> str:
+        """The queue's ARN (its QueueArn attribute)."""
+        return self._attributes("QueueArn")["QueueArn"]
+
+    def _attributes(self, *names: QueueAttributeFilterType) -> dict[str, str]:
+        with self._calling("read the attributes of"):
+            attributes = self._client.get_queue_attributes(
+                QueueUrl=self._url, AttributeNames=list(names)
+            ).get("Attributes", {})
+        return {str(key): value for key, value in attributes.items()}
+
     def _change_visibility(self, message: Message, seconds: int, action: str) -> None:
         with self._calling(action, message):
             self._client.change_message_visibility(
@@ -267,6 +407,23 @@ def _is_receipt_error(exc: ClientError) -> bool:
         return False
     text = error_message(exc).lower()
     return "receipthandle" in text or "receipt handle" in text or "43200" in text
+
+
+def _arn_of(queue: FleetQueue) -> str:
+    if not isinstance(queue, SqsQueue):
+        raise TypeError(f"an SQS message-move task cannot reach {queue.url}")
+    return queue.arn()
+
+
+def _dead_letter_arn(redrive_policy: str | None) -> str | None:
+    """The ``deadLetterTargetArn`` of a RedrivePolicy attribute (a JSON text), if any."""
+    if not redrive_policy:
+        return None
+    try:
+        return str(json.loads(redrive_policy)["deadLetterTargetArn"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
+        return None
 
 
 def _max_receive_count(redrive_policy: str | None) -> int | None:

@@ -29,6 +29,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..errors import FatalError, RunnerError, TransientError
 from ..executor import Cancelled
@@ -37,7 +38,7 @@ from ..jobs.admission import UNRESTRICTED, Admission, Admits
 from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
 from ..observe.events import JobEvents, NoEvents
 from ..queue import Message, Queue
-from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH
+from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH, MAX_VISIBILITY_SECONDS
 from .backoff import Backoffs
 from .gate import Gate
 from .settle import Settler
@@ -56,6 +57,18 @@ UNEXPECTED_ERROR_DELAY = 30
 IDLE_WAKE = 1.0
 #: Receiving failed: every message would meet that, so receiving pauses.
 RECEIVING = Cause("queue", shared=True)
+
+
+def applied_delay(message: Message, outcome: Retry) -> int:
+    """Seconds before a message put back with ``outcome`` is visible again.
+
+    A fresh copy on a FIFO queue (it has a group) comes back at once: FIFO
+    queues refuse per-message delays. A copy's delay is cut to SQS's 15
+    minutes; a released message's to its 12-hour visibility cap.
+    """
+    if outcome.body is not None:
+        return 0 if message.group_id is not None else min(max(0, outcome.delay), MAX_DELAY_SECONDS)
+    return min(max(0, outcome.delay), MAX_VISIBILITY_SECONDS)
 
 
 class _Held:
@@ -370,7 +383,7 @@ class Worker:
         message = held.message
         delete_after = isinstance(outcome, (Done, Drop)) and message.group_id is None
         if isinstance(outcome, Retry):
-            self._settle(message, outcome)
+            outcome = self._settle(message, outcome)
         elif not delete_after:
             self._settler.delete(message)
         try:
@@ -403,11 +416,21 @@ class Worker:
                 self.stats.errors += 1
             return Retry(UNEXPECTED_ERROR_DELAY, "unexpected error")
 
-    def _settle(self, message: Message, outcome: Retry) -> None:
+    def _settle(self, message: Message, outcome: Retry) -> Retry:
+        """Put the message back; return ``outcome`` with the delay the queue really applies."""
+        delay = applied_delay(message, outcome)
+        log.info(
+            "%s: message %s goes back to the queue (%s); visible again in %d s",
+            self._name,
+            message.message_id,
+            outcome.reason,
+            delay,
+        )
         if outcome.body is not None:
             self._settler.resend(message, outcome.body, outcome.delay)
         else:
             self._settler.make_visible(message, outcome.delay)
+        return replace(outcome, delay=delay)
 
     def _job_ended(self, held: _Held, outcome: Outcome) -> None:
         """Free the slot, count, learn from the outcome and start the next waiter of its group."""
@@ -462,7 +485,7 @@ class Worker:
                 )
             else:
                 log.warning(
-                    "%s: %s failing; its messages go back to the queue for %.0fs",
+                    "%s: %s failing; its other messages go back to the queue for %.0fs",
                     self._name,
                     cause.key,
                     pause,

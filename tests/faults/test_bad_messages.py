@@ -1,4 +1,4 @@
-"""Bad messages: never a crash or a stall; each handled as the README's table says, and counted.
+"""Bad messages: never a crash or a stall; each handled as docs/guarantees.md says, and counted.
 
 | message | what happens |
 |---|---|

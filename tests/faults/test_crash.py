@@ -113,4 +113,4 @@ def test_containers_kept_by_rm_false_survive_a_runner_restart(
 
     assert [c["Id"] for c in runner_containers(docker_client, first.pid)] == [kept["Id"]]
     logs = docker_client.api.logs(kept["Id"]).decode()
-    assert "objective" in logs  # still there for ``docker logs``, as the README advises
+    assert "objective" in logs  # still there for ``docker logs``, as the docs advise

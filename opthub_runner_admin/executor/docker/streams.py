@@ -53,7 +53,7 @@ class Attachment:
         try:
             sock = raw_socket(response_socket)
         except AdminError:
-            response_socket.close()
+            close_response(response_socket)
             raise
         sock.settimeout(None)  # a silent job may run for hours
         attachment = cls(response_socket=response_socket, sock=sock, output_limit=output_limit)
@@ -64,9 +64,27 @@ class Attachment:
         """Shut and close the socket; unblocks the reader and writer threads."""
         with suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
+        close_response(self._response_socket)
         self.sock.close()
-        with suppress(OSError):
-            self._response_socket.close()
+
+
+def close_response(response_socket: Any) -> None:
+    """Close the hijacked HTTP response from the top down, as the standard library expects.
+
+    docker-py hands us the ``SocketIO`` at the bottom of a stack: requests'
+    response, urllib3's, http.client's, a buffered reader, then that
+    ``SocketIO``. Closing the bottom first leaves the layers above to the
+    garbage collector, and on Python 3.13 ``HTTPResponse.close`` then flushes a
+    closed file and prints "Exception ignored ... I/O operation on closed file"
+    once per container. Closing the response first closes every layer in
+    order; the ``SocketIO`` close after it is then a no-op.
+    """
+    response = getattr(response_socket, "_response", None)
+    if response is not None:
+        with suppress(OSError, ValueError):
+            response.close()
+    with suppress(OSError):
+        response_socket.close()
 
 
 def raw_socket(response_socket: object) -> socket.socket:

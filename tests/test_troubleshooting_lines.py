@@ -1,4 +1,4 @@
-"""The README's troubleshooting quotes the lines this runner really prints."""
+"""docs/troubleshooting.md quotes the lines this runner really prints."""
 
 from __future__ import annotations
 
@@ -26,15 +26,15 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
     return result.stderr.strip()
 
 
-def readme() -> str:
-    return (ROOT / "README.md").read_text(encoding="utf-8")
+def troubleshooting() -> str:
+    return (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
 
 
 def test_the_missing_config_line_is_quoted(tmp_path: Path) -> None:
     line = cli("evaluator", "--config", "config.yml", cwd=tmp_path)
 
     assert line.startswith("Error: config.yml: configuration file not found")
-    assert line in readme()
+    assert line in troubleshooting()
 
 
 def test_the_docker_down_line_is_quoted(tmp_path: Path) -> None:
@@ -45,4 +45,4 @@ def test_the_docker_down_line_is_quoted(tmp_path: Path) -> None:
         message = str(exc)
 
     assert message.startswith("Unable to communicate with Docker.")
-    assert f"Error: {message}" in readme()
+    assert f"Error: {message}" in troubleshooting()

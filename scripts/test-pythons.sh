@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Every Python the package claims (pyproject's requires-python), proven: for each
+# CPython from the oldest claimed to the newest this machine has (pyenv's
+# versions, else python3.X on PATH), a fresh venv in .venv-pythons/3.X with the
+# package and its test tools, then the README's demo and a fast subset of the
+# suite (contracts, config, worker, jobs, history, one end-to-end run of each
+# mode through the CLI). A traceback or an "Exception ignored" line anywhere in
+# the demo's output, or an unraisable exception inside a test, fails the run.
+# scripts/test.sh runs this after the whole suite, which runs on .venv's Python
+# (skipped here unless --all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OLDEST_MINOR=10   # requires-python = ">=3.10": keep the two in step
+NEWEST_MINOR=13   # and "<3.14": the newest version CI has proven
+
+SUBSET=(
+  tests/test_queue_contract.py
+  tests/test_store_contract.py
+  tests/test_config.py
+  tests/test_worker.py
+  tests/test_worker_concurrency.py
+  tests/test_worker_gate.py
+  tests/test_jobs.py
+  tests/test_history.py
+  tests/test_redaction.py
+  tests/test_values.py
+  tests/test_evaluator_e2e.py::test_cli_processes_num_messages_and_exits_0
+  tests/test_scorer_e2e.py::test_cli_scorer_processes_num_messages_and_exits_0
+)
+
+find_python() {  # prints the interpreter for 3.$1, or nothing
+  local minor=$1 root candidate
+  if command -v pyenv >/dev/null 2>&1; then
+    root=$(pyenv root)
+    candidate=$(ls -d "$root"/versions/3."$minor".*/bin/python3 2>/dev/null | sort -V | tail -1 || true)
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return; fi
+  fi
+  candidate=$(command -v "python3.$minor" 2>/dev/null || true)
+  if [ -n "$candidate" ] && "$candidate" -c '' >/dev/null 2>&1; then echo "$candidate"; fi
+}
+
+# The whole suite (scripts/test.sh) already ran on .venv's Python, demo included
+# (tests/test_demo_cli.py): that version is not run again here.
+suite_minor=$(.venv/bin/python -c 'import sys; print(sys.version_info.minor)' 2>/dev/null || echo none)
+
+prepare() {  # a venv for 3.$1 with the package and its test tools, from $2
+  local venv=.venv-pythons/3.$1
+  if [ ! -x "$venv/bin/python" ]; then "$2" -m venv "$venv"; fi
+  if [ ! -f "$venv/.installed" ] || [ pyproject.toml -nt "$venv/.installed" ]; then
+    "$venv/bin/pip" install -q --upgrade pip >/dev/null
+    "$venv/bin/pip" install -q -e '.[test]'
+    touch "$venv/.installed"
+  fi
+}
+
+# Which versions run, then their venvs prepared side by side (mostly waiting on
+# downloads), then each version's checks one after the other.
+minors=()
+skipped=()
+for minor in $(seq "$OLDEST_MINOR" "$NEWEST_MINOR"); do
+  if [ "$minor" = "$suite_minor" ] && [ "${1:-}" != "--all" ]; then
+    skipped+=("3.$minor(whole-suite)")
+    continue
+  fi
+  python=$(find_python "$minor")
+  if [ -z "$python" ]; then
+    if [ "$minor" = "$OLDEST_MINOR" ]; then
+      echo "test-pythons: Python 3.$minor (the oldest claimed) is not on this machine" >&2
+      exit 1
+    fi
+    echo "test-pythons: Python 3.$minor is not on this machine; skipped"
+    continue
+  fi
+  echo "test-pythons: $("$python" --version) in .venv-pythons/3.$minor"
+  prepare "$minor" "$python" > ".venv-pythons-3.$minor.log" 2>&1 &
+  minors+=("$minor")
+done
+for minor in "${minors[@]}"; do
+  if ! wait -n; then
+    cat .venv-pythons-3.*.log >&2
+    echo "test-pythons: preparing a venv failed (see above)" >&2
+    exit 1
+  fi
+done
+rm -f .venv-pythons-3.*.log
+
+for minor in "${minors[@]}"; do
+  venv=.venv-pythons/3.$minor
+  echo "test-pythons: Python 3.$minor"
+  log=$(mktemp)
+  if ! "$venv/bin/opthub-runner" demo >"$log" 2>&1; then
+    cat "$log"; echo "test-pythons: the demo failed on Python 3.$minor" >&2; exit 1
+  fi
+  if grep -nE 'Traceback|Exception ignored' "$log"; then
+    echo "test-pythons: the demo printed a traceback on Python 3.$minor" >&2; exit 1
+  fi
+  rm -f "$log"
+
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+    -W error::pytest.PytestUnraisableExceptionWarning \
+    -W error::pytest.PytestUnhandledThreadExceptionWarning \
+    "${SUBSET[@]}"
+done
+echo "test-pythons: demo and subset clean on Python ${minors[*]/#/3.} ${skipped[*]}"
