@@ -540,6 +540,8 @@ def test_secrets_stay_out_of_logs_and_reprs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Its own level too: a CLI test run before in this process leaves botocore at WARNING.
+    caplog.set_level(logging.DEBUG, logger="botocore")
     clock = Clock()
     provider = TokenProvider(auth, read=Reader(credentials(cognito_pool)), cache=cache, clock=clock)
     provider.access_token()
