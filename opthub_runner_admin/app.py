@@ -326,5 +326,6 @@ def build_monitor(mode: Mode, config: Config) -> Monitor:
     """The runner's status line, metrics and status page, reading the queue as the fleet sees it."""
     from .fleet.queues import fleet_queues
 
+    mode.queue_url(config)  # a missing queue URL: the mode's own one-line config error
     queue = fleet_queues(config, (mode.name,))[mode.name]
     return Monitor(mode=mode.name, config=config, stats=queue.stats)
