@@ -27,6 +27,7 @@ from .executor.docker import (
     connect_docker,
     remove_orphans,
     runner_labels,
+    scope_labels,
 )
 from .executor.docker.memory import PeakMemory
 from .executor.limits import ContainerLimits, host_mismatch
@@ -40,6 +41,7 @@ from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
 from .queue.base import MAX_WAIT_SECONDS, QueueInfo
 from .queue.sqs import SqsQueue
+from .runner_scope import scope_of
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial
 from .worker import Worker, WorkerSettings
@@ -243,11 +245,17 @@ def build_parts(
     store = build_store(config, clients)
     store.check()
     docker_client = connect_docker(workers=config.workers)
-    removed = remove_orphans(docker_client)
+    runner_scope = scope_of(mode.name, config)
+    removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
-    labels = {**runner_labels(instance), "opthub-runner.mode": mode.name, **options.extra_labels}
+    labels = {
+        **runner_labels(instance),
+        **scope_labels(runner_scope),
+        "opthub-runner.mode": mode.name,
+        **options.extra_labels,
+    }
     executor: Executor = build_executor(
         config,
         docker_client,
@@ -311,13 +319,14 @@ def build_worker(
     worker = assemble_worker(mode, config, parts, options.events)
     kind = " (FIFO queue)" if parts.queue_info.fifo else ""
     log.info(
-        "%s %s ready on %s%s (table %s, %d workers)",
+        "%s %s ready on %s%s (table %s, %d worker%s)",
         mode.name,
         parts.instance,
         parts.queue.url,
         kind,
         config.table_name,
         config.workers,
+        "" if config.workers == 1 else "s",
     )
     return worker
 

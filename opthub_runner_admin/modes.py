@@ -8,6 +8,7 @@ and the CLI ask the value instead of spelling ``"evaluator"`` and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,10 @@ class Mode:
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "opthub-runner"
+    """``$XDG_CACHE_HOME/opthub-runner`` (the systemd unit's CacheDirectory), else ``~/.cache``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "opthub-runner"
 
 
 def _evaluate_job(parts: JobParts) -> Handler:

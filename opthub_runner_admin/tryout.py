@@ -49,8 +49,10 @@ class TryResult:
     timeout: float
     outcome: Evaluation | Score | Failure
     execution: Execution
-    #: Highest memory use Docker reported while the container ran (bytes), if any.
+    #: Highest memory use of the container (bytes), if it could be measured.
     peak_memory: int | None = None
+    #: Where ``peak_memory`` comes from, or why there is none.
+    peak_memory_note: str = "not measured"
 
     @property
     def succeeded(self) -> bool:
@@ -62,9 +64,13 @@ class TryResult:
 
 
 class MemorySampler(Protocol):
-    """Watches the runs of one trial; ``peak`` is the highest memory use seen (bytes), if any."""
+    """Watches the runs of one trial: the highest memory use seen (bytes), and where it is from."""
 
-    peak: int | None
+    @property
+    def peak(self) -> int | None: ...
+
+    @property
+    def note(self) -> str: ...
 
     def __enter__(self) -> object: ...
 
@@ -89,26 +95,26 @@ class ImageTrial:
 
     def problem(self, image: ImageSpec, solution: JSON) -> TryResult:
         """Evaluate ``solution`` (the variable a participant submits)."""
-        execution, peak = self._run(image, [json.dumps(solution)])
+        execution, peak, note = self._run(image, [json.dumps(solution)])
         outcome = redact_failure(
             interpret_evaluation(execution, time_limit=self._timeout), image.environment
         )
         shown = redact_streams(execution, image.environment)
-        return TryResult("problem", image.image, self._timeout, outcome, shown, peak)
+        return TryResult("problem", image.image, self._timeout, outcome, shown, peak, note)
 
     def indicator(
         self, image: ImageSpec, current: Evaluation, history: Sequence[Mapping[str, Any]]
     ) -> TryResult:
         """Score ``current`` after ``history`` (earlier trials as the scorer sends them)."""
         lines = [json.dumps(current.as_json()), json.dumps(list(history))]
-        execution, peak = self._run(image, lines)
+        execution, peak, note = self._run(image, lines)
         outcome = redact_failure(
             interpret_score(execution, time_limit=self._timeout), image.environment
         )
         shown = redact_streams(execution, image.environment)
-        return TryResult("indicator", image.image, self._timeout, outcome, shown, peak)
+        return TryResult("indicator", image.image, self._timeout, outcome, shown, peak, note)
 
-    def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None]:
+    def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None, str]:
         spec = RunSpec(
             image=image.image,
             stdin_lines=lines,
@@ -117,10 +123,10 @@ class ImageTrial:
             command=self._command if self._command is not None else image.command,
         )
         if self._memory is None:
-            return self._executor.run(spec, threading.Event()), None
+            return self._executor.run(spec, threading.Event()), None, "not measured"
         with self._memory:
             execution = self._executor.run(spec, threading.Event())
-        return execution, self._memory.peak
+        return execution, self._memory.peak, self._memory.note
 
 
 # --- inputs --------------------------------------------------------------------------
@@ -216,9 +222,9 @@ def report_lines(result: TryResult) -> list[str]:
     lines.append(f"  duration: {result.duration:.2f} s")
     peak = result.peak_memory
     lines.append(
-        f"  peak memory: {peak / _MIB:.1f} MiB (highest sample)"
+        f"  peak memory: {peak / _MIB:.1f} MiB ({result.peak_memory_note})"
         if peak is not None
-        else "  peak memory: not reported by Docker (the container ended between samples)"
+        else f"  peak memory: {result.peak_memory_note}"
     )
     stderr = execution.stderr.strip()
     lines.append(f"  stderr (end): {stderr[-STDERR_TAIL:] if stderr else '(empty)'}")

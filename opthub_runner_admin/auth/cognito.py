@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import aws
 from ..config import ApiSettings
-from ..errors import FatalError, RunnerError, TransientError
+from ..errors import RunnerError, SetupError, TransientError
 from .credentials import Credentials
 from .verify import DEFAULT_TIMEOUT, TokenVerifier
 
@@ -39,7 +39,7 @@ _BAD_LOGIN_CODES = frozenset(
 )
 
 
-class LoginFailed(FatalError):
+class LoginFailed(SetupError):
     """The username or password was refused: the runner stops before it takes any job."""
 
 
@@ -172,7 +172,7 @@ class CognitoAuth:
     def _cognito_error(self, action: str, exc: aws.AwsCallFailed) -> RunnerError:
         if exc.transient:
             return TransientError(f"Cognito could not {action} now: {exc.described}")
-        return FatalError(
+        return SetupError(
             f"Cognito refused to {action}: {exc.described} (check 'cognito_region',"
             f" 'cognito_user_pool_id' = {self.settings.cognito_user_pool_id},"
             f" 'cognito_client_id' = {self.settings.cognito_client_id})"
@@ -184,4 +184,4 @@ def _transport_error(action: str, exc: aws.AwsCallFailed) -> RunnerError:
     if exc.transient:
         return TransientError(f"cannot reach Cognito to {action} ({exc.type_name})")
     # Only the type: botocore's messages may quote parameter values, the password among them.
-    return FatalError(f"cannot {action} with Cognito ({exc.type_name})")
+    return SetupError(f"cannot {action} with Cognito ({exc.type_name})")

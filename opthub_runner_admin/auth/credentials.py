@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import FatalError
+from ..errors import SetupError
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def credentials_from_environment() -> Credentials | None:
 def read_credentials(prompt: Callable[[], Credentials] | None = None) -> Credentials:
     """The administrator's credentials from the environment, else from ``prompt``.
 
-    Raises ``FatalError`` when neither is possible (no variables and no
-    prompt); ``prompt`` raises its own ``FatalError`` when it cannot ask.
+    Raises ``SetupError`` when no variable holds them and no ``prompt`` can
+    ask (under systemd); ``prompt`` raises its own when it cannot.
     """
     found = credentials_from_environment()
     if found is not None:
@@ -54,8 +54,18 @@ def read_credentials(prompt: Callable[[], Credentials] | None = None) -> Credent
     if os.environ.get(USERNAME_ENV) or os.environ.get(PASSWORD_ENV):
         log.warning("only one of %s and %s is set; asking for both", USERNAME_ENV, PASSWORD_ENV)
     if prompt is None:
-        raise FatalError(
-            f"no OptHub login: set {USERNAME_ENV} and {PASSWORD_ENV}, or start the runner"
-            " in a terminal to be asked for them"
-        )
+        raise no_login("")
     return prompt()
+
+
+def no_login(how: str) -> SetupError:
+    """Unattended (systemd): a restart reads the same environment, so it cannot help (exit 78).
+
+    An empty password is never tried: a retried wrong login can lock the account.
+    """
+    missing = PASSWORD_ENV if os.environ.get(USERNAME_ENV, "").strip() else USERNAME_ENV
+    return SetupError(
+        f"no OptHub login{how}: {missing} is empty; set {USERNAME_ENV} and {PASSWORD_ENV}"
+        " (under systemd in /etc/opthub-runner/credentials.env), or start the runner in a"
+        " terminal to be asked for them"
+    )

@@ -108,7 +108,7 @@ class ScoreJob(TrialJob[Score]):
             match.indicator.image,
             len(history.entries),
         )
-        execution = self.run_container(ref, match.indicator, lines, ctx)
+        execution = self.run_container(ref, match.indicator, lines, ctx, message)
         result = redact_failure(
             interpret_score(execution, time_limit=self.timeout), match.indicator.environment
         )
