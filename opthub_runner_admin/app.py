@@ -8,17 +8,15 @@ all three exercise the same assembly.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker
 
-from .aws import config_clients
+from .aws import MAX_ATTEMPTS, AwsClients, AwsSession, config_clients
 from .config import Config, ConfigError, section
 from .executor import Executor
 from .executor.docker import (
@@ -31,15 +29,13 @@ from .executor.docker import (
     runner_labels,
     scope_labels,
 )
+from .executor.docker.memory import PeakMemory
 from .executor.limits import ContainerLimits, host_mismatch
-from .history import HistoryBuilder, SqliteHistoryCache
-from .jobs.evaluate import EvaluateJob
-from .jobs.outcome import Handler
-from .jobs.score import ScoreJob
 from .jobs.trial_job import MISSING_INPUT_RECEIVES
 from .matches import MatchSource
 from .matches.cached import CachedMatchSource
 from .matches.file import FileMatchSource
+from .modes import JobParts, Mode
 from .observe.events import JobEvents
 from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
@@ -47,13 +43,12 @@ from .queue.base import MAX_WAIT_SECONDS, QueueInfo
 from .queue.sqs import SqsQueue
 from .runner_scope import scope_of
 from .store.dynamodb import DynamoStore
-from .tryout import ImageTrial, PeakMemory
+from .tryout import ImageTrial
 from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
-    import boto3.session
-
     from .auth.credentials import Credentials
+    from .auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +58,58 @@ class Options:
     """What the command line adds to the config file."""
 
     dev: bool = False
-    interactive: bool = True
-    #: Reads the administrator's credentials (default: environment, else a prompt).
+    #: Asks for the administrator's credentials when the environment lacks them (the
+    #: CLI's prompt); None: environment or token cache only.
+    prompt: Callable[[], Credentials] | None = None
+    #: Reads the administrator's credentials (default: environment, else ``prompt``).
     credentials: Callable[[], Credentials] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
     #: Who hears what the runner does (status line, metrics, page); None = nobody.
     events: JobEvents | None = None
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/opthub-runner`` (the systemd unit's CacheDirectory), else ``~/.cache``."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "opthub-runner"
+def build_queue(
+    mode: Mode,
+    config: Config,
+    clients: AwsClients | None = None,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> SqsQueue:
+    """The mode's SQS queue (not yet checked: ``SqsQueue.check`` calls AWS).
+
+    A missing queue URL is reported before the AWS keys are looked at.
+    ``max_attempts`` bounds the retries of each call when the clients are made here.
+    """
+    url = mode.queue_url(config)
+    if clients is None:
+        clients = config_clients(config, max_attempts=max_attempts)
+    return SqsQueue(clients.sqs, url, config_key=mode.queue_key)
 
 
-def build_match_source(
-    config: Config, options: Options, session: boto3.session.Session | None = None
+def build_store(config: Config, clients: AwsClients | None = None) -> DynamoStore:
+    """The OptHub table (not yet checked: ``DynamoStore.check`` calls AWS)."""
+    clients = clients or config_clients(config)
+    return DynamoStore(clients.dynamodb, config.table_name)
+
+
+def build_login(
+    config: Config, options: Options, session: AwsSession | None = None
+) -> TokenProvider:
+    """The administrator's login to the OptHub API, kept fresh for weeks."""
+    from .auth.provider import login_for_runner
+
+    return login_for_runner(
+        config.api(dev=options.dev),
+        endpoint_url=config.endpoint_url,
+        prompt=options.prompt,
+        read=options.credentials,
+        session=session,
+        on_refresh=options.events.token_refreshed if options.events else None,
+    )
+
+
+def build_matches(
+    config: Config, options: Options, session: AwsSession | None = None
 ) -> MatchSource:
     """The catalogue file when configured, else the OptHub API behind the administrator's login.
 
@@ -88,19 +118,10 @@ def build_match_source(
     """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .auth.provider import login_for_runner
     from .matches.graphql import GraphqlMatchSource
 
-    api = config.api(dev=options.dev)
-    tokens = login_for_runner(
-        api,
-        endpoint_url=config.endpoint_url,
-        interactive=options.interactive,
-        read=options.credentials,
-        session=session,
-        on_refresh=options.events.token_refreshed if options.events else None,
-    )
-    source = GraphqlMatchSource(api.api_url, tokens.access_token)
+    tokens = build_login(config, options, session)
+    source = GraphqlMatchSource(config.api(dev=options.dev).api_url, tokens.access_token)
     return CachedMatchSource(source, config.match_cache_seconds)
 
 
@@ -112,7 +133,7 @@ def container_limits(config: Config) -> ContainerLimits:
 def warn_about_redrive(info: QueueInfo, key: str) -> None:
     """A redrive limit at or below the runner's own put-backs sends waiting messages away.
 
-    A solution not yet in the table is put back for up to ``MISSING_INPUT_RECEIVES``
+    A solution not yet in the table is made visible again for up to ``MISSING_INPUT_RECEIVES``
     receives, and every receive counts toward the dead-letter limit.
     """
     limit = info.max_receive_count
@@ -181,27 +202,35 @@ def build_image_trial(
     )
 
 
-def build_worker(
-    mode: str,
-    config: Config,
-    options: Options | None = None,
-    resources: ExitStack | None = None,
-) -> Worker:
-    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line.
+@dataclass
+class RunnerParts:
+    """The seams of one runner, built and checked against AWS and Docker."""
 
-    What must be released at the end (the executor's containers started
-    ahead) is registered on ``resources``; close it after ``Worker.run``.
+    queue: SqsQueue
+    queue_info: QueueInfo
+    store: DynamoStore
+    executor: Executor
+    matches: MatchSource
+    instance: str
+
+
+def build_parts(
+    mode: Mode, config: Config, options: Options, resources: ExitStack | None = None
+) -> RunnerParts:
+    """Build every seam and check each one reaches what it needs, in the order that fails fast.
+
+    The I/O of the start (queue and table checks, orphans removed, the login)
+    happens here, so that ``assemble_worker`` is wiring only.
     """
-    options = options or Options()
-    queue_url = config.queue_url(mode)
+    mode.queue_url(config)  # a missing queue URL is a config error before any AWS
     clients = config_clients(config)
-    queue = SqsQueue(clients.sqs, queue_url, config_key=f"{mode}_queue_url")
+    queue = build_queue(mode, config, clients)
     queue_info = queue.check()
-    warn_about_redrive(queue_info, f"{mode}_queue_url")
-    store = DynamoStore(clients.dynamodb, config.table_name)
+    warn_about_redrive(queue_info, mode.queue_key)
+    store = build_store(config, clients)
     store.check()
     docker_client = connect_docker(workers=config.workers)
-    runner_scope = scope_of(mode, config)
+    runner_scope = scope_of(mode.name, config)
     removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
@@ -209,7 +238,7 @@ def build_worker(
     labels = {
         **runner_labels(instance),
         **scope_labels(runner_scope),
-        "opthub-runner.mode": mode,
+        "opthub-runner.mode": mode.name,
         **options.extra_labels,
     }
     executor: Executor = build_executor(
@@ -221,33 +250,13 @@ def build_worker(
     )
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)
-    matches = build_match_source(config, options, clients.session)
-    handler: Handler
-    if mode == "evaluator":
-        handler = EvaluateJob(
-            store=store,
-            matches=matches,
-            executor=executor,
-            timeout=config.timeout,
-            command=config.command,
-            max_solution_bytes=config.max_solution_bytes,
-        )
-    else:
-        cache_dir = config.cache_dir or default_cache_dir()
-        scope = f"{config.endpoint_url or 'aws'}|{config.region_name}|{config.table_name}"
-        cache = SqliteHistoryCache(cache_dir / "history.sqlite3", scope=scope)
-        handler = ScoreJob(
-            store=store,
-            matches=matches,
-            executor=executor,
-            history=HistoryBuilder(store, cache),
-            timeout=config.timeout,
-            command=config.command,
-            max_deferrals=config.max_deferrals,
-            defer_seconds=config.defer_seconds,
-            fifo_queue=queue_info.fifo,
-        )
-    settings = WorkerSettings(
+    matches = build_matches(config, options, clients.session)
+    return RunnerParts(queue, queue_info, store, executor, matches, instance)
+
+
+def worker_settings(config: Config) -> WorkerSettings:
+    """The worker loop's settings from the config."""
+    return WorkerSettings(
         poll_seconds=max(1, min(config.interval, MAX_WAIT_SECONDS)),
         visibility_window=config.visibility_timeout,
         max_jobs=config.num,
@@ -255,23 +264,62 @@ def build_worker(
         workers=config.workers,
         max_jobs_per_group=config.max_jobs_per_participant,
     )
-    kind = " (FIFO queue)" if queue_info.fifo else ""
+
+
+def assemble_worker(
+    mode: Mode, config: Config, parts: RunnerParts, events: JobEvents | None = None
+) -> Worker:
+    """Wire the mode's job to built parts: no I/O, so tests may pass any seams."""
+    handler = mode.job(
+        JobParts(
+            config=config,
+            store=parts.store,
+            matches=parts.matches,
+            executor=parts.executor,
+            fifo_queue=parts.queue_info.fifo,
+        )
+    )
+    return Worker(
+        queue=parts.queue,
+        handler=handler,
+        settings=worker_settings(config),
+        name=mode.name,
+        events=events,
+    )
+
+
+def build_worker(
+    mode: Mode,
+    config: Config,
+    options: Options | None = None,
+    resources: ExitStack | None = None,
+) -> Worker:
+    """Assemble the evaluator or the scorer. Raises FatalError or ConfigError with one line.
+
+    What must be released at the end (the executor's containers started
+    ahead) is registered on ``resources``; close it after ``Worker.run``.
+    """
+    options = options or Options()
+    parts = build_parts(mode, config, options, resources)
+    worker = assemble_worker(mode, config, parts, options.events)
+    kind = " (FIFO queue)" if parts.queue_info.fifo else ""
     log.info(
         "%s %s ready on %s%s (table %s, %d worker%s)",
-        mode,
-        instance,
-        queue_url,
+        mode.name,
+        parts.instance,
+        parts.queue.url,
         kind,
         config.table_name,
         config.workers,
         "" if config.workers == 1 else "s",
     )
-    return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
+    return worker
 
 
-def build_monitor(mode: str, config: Config) -> Monitor:
+def build_monitor(mode: Mode, config: Config) -> Monitor:
     """The runner's status line, metrics and status page, reading the queue as the fleet sees it."""
     from .fleet.queues import fleet_queues
 
-    queue = fleet_queues(config, (mode,))[mode]
-    return Monitor(mode=mode, config=config, stats=queue.stats)
+    mode.queue_url(config)  # a missing queue URL: the mode's own one-line config error
+    queue = fleet_queues(config, (mode.name,))[mode.name]
+    return Monitor(mode=mode.name, config=config, stats=queue.stats)

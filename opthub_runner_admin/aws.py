@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3.session
 from botocore import UNSIGNED
@@ -36,11 +36,14 @@ from botocore.exceptions import (
 from . import errors
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from .config import Config as RunnerConfig
+    #: Client types, for modules that hold one without importing the stubs.
+    CognitoClient = CognitoIdentityProviderClient
+    SqsClient = SQSClient
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,10 @@ _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
 
 #: What to tell the operator when AWS rejects the credentials.
 CREDENTIALS_HINT = "check access_key_id, secret_access_key and region_name in config.yml"
+
+
+#: The session type, for modules that pass one along without importing boto3.
+AwsSession = boto3.session.Session
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,47 @@ def cognito_client(
     )
 
 
+class AwsCallFailed(Exception):
+    """A botocore error already sorted, for callers outside ``aws``, ``queue`` and ``store``.
+
+    It carries no request parameters (botocore's text may quote them, a
+    password among them): only the error code, AWS's own message, and the
+    verdicts the runner needs.
+    """
+
+    def __init__(
+        self, *, code: str, message: str, described: str, transient: bool, transport: bool
+    ) -> None:
+        super().__init__(described)
+        self.code = code
+        self.message = message
+        self.described = described
+        self.transient = transient
+        #: No answer from AWS at all (network, endpoint), rather than a refusal.
+        self.transport = transport
+        self.type_name = ""
+
+
+def initiate_auth(client: CognitoIdentityProviderClient, **params: Any) -> Any:
+    """Cognito's ``InitiateAuth``; any botocore error becomes ``AwsCallFailed``."""
+    try:
+        return client.initiate_auth(**params)
+    except ClientError as exc:
+        raise AwsCallFailed(
+            code=error_code(exc),
+            message=error_message(exc),
+            described=describe(exc),
+            transient=is_transient(exc),
+            transport=False,
+        ) from None
+    except BotoCoreError as exc:
+        failed = AwsCallFailed(
+            code="", message="", described="", transient=is_transient(exc), transport=True
+        )
+        failed.type_name = type(exc).__name__
+        raise failed from None
+
+
 def _no_auth_bodies(record: logging.LogRecord) -> bool:
     """Drop botocore's DEBUG lines that quote an InitiateAuth request or answer."""
     if record.levelno > logging.DEBUG:
@@ -305,7 +353,23 @@ def describe(exc: BaseException) -> str:
     return text if len(text) <= DESCRIBE_LIMIT else text[: DESCRIBE_LIMIT - 3] + "..."
 
 
-def config_clients(config: RunnerConfig, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
+class AwsSettings(Protocol):
+    """Where and as whom to call AWS: the four keys of an operator's config."""
+
+    @property
+    def region_name(self) -> str: ...
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+    @property
+    def access_key_id(self) -> str | None: ...
+
+    @property
+    def secret_access_key(self) -> str | None: ...
+
+
+def config_clients(config: AwsSettings, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
     """``aws_clients`` for the region, endpoint and keys of an operator's config."""
     return aws_clients(
         region_name=config.region_name,
@@ -313,4 +377,17 @@ def config_clients(config: RunnerConfig, *, max_attempts: int = MAX_ATTEMPTS) ->
         access_key_id=config.access_key_id,
         secret_access_key=config.secret_access_key,
         max_attempts=max_attempts,
+    )
+
+
+def cloudwatch_client(clients: AwsClients, *, max_attempts: int = MAX_ATTEMPTS) -> CloudWatchClient:
+    """A CloudWatch client of the clients' session (for the age of a queue's oldest message)."""
+    return clients.session.client(
+        "cloudwatch",
+        endpoint_url=clients.endpoint_url,
+        config=Config(
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        ),
     )

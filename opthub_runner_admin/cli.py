@@ -29,10 +29,12 @@ from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError, SetupError
 from .file_permissions import exposed_secrets_warning
+from .modes import MODES, Mode
 from .runner_scope import RunnerScope, scope_of
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from .auth.credentials import Credentials
     from .matches import ImageSpec
     from .tryout import ImageTrial, TryResult
 
@@ -105,8 +107,28 @@ def install_signal_handlers(worker: Worker) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
+#: Printed before the login prompt, word for word as the published README shows it.
+ADMIN_NOTE = "Note: Make sure to authenticate using the competition administrator's account."
+
+
+def prompt_credentials() -> Credentials:
+    """Ask the administrator at the terminal, the password hidden, after the README's note."""
+    from .auth.credentials import Credentials, no_login
+    from .errors import SetupError
+
+    click.echo(ADMIN_NOTE)
+    try:
+        username = str(click.prompt("Username", type=str)).strip()
+        password = str(click.prompt("Password", type=str, hide_input=True))
+    except click.Abort:
+        raise no_login(" (the prompt was closed)") from None
+    if not password:
+        raise SetupError("no OptHub login: the password is empty (nothing was tried)")
+    return Credentials(username=username, password=password)
+
+
 def run_mode(
-    mode: str,
+    mode: Mode,
     config_path: str,
     dev: bool,
     *,
@@ -124,12 +146,13 @@ def run_mode(
     from .app import Options, build_monitor, build_worker
 
     try:
-        scope = scope_of(mode, config)  # first: names a missing queue URL by its key
+        scope = scope_of(mode.name, config)  # first: names a missing queue URL by its key
         monitor = build_monitor(mode, config)
         with contextlib.ExitStack() as resources:
-            worker = build_worker(mode, config, Options(dev=dev, events=monitor.events), resources)
+            options = Options(dev=dev, prompt=prompt_credentials, events=monitor.events)
+            worker = build_worker(mode, config, options, resources)
             install_signal_handlers(worker)
-            with pidfiles.registered(mode, scope), monitor:
+            with pidfiles.registered(mode.name, scope), monitor:
                 stats = worker.run()
     except (ConfigError, SetupError) as exc:
         fail(str(exc), EXIT_CONFIG)
@@ -145,10 +168,10 @@ def run_mode(
         fail("interrupted before the runner was ready", EXIT_FATAL)
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
-    log.info("%s stopped: %s", mode, stats.summary())
+    log.info("%s stopped: %s", mode.name, stats.summary())
 
 
-def _mode_command(mode: str) -> Callable[..., Any]:
+def _mode_command(mode: Mode) -> Callable[..., Any]:
     @click.option(
         "--config",
         "config_path",
@@ -181,15 +204,10 @@ def _mode_command(mode: str) -> Callable[..., Any]:
     ) -> None:
         run_mode(mode, config_path, dev, workers=workers, num=num, grace_period=grace_period)
 
-    what = (
-        "Evaluate submitted solutions with the problem image."
-        if mode == "evaluator"
-        else "Score successful evaluations with the indicator image."
-    )
     command.__doc__ = (
-        f"{what}\n\n"
+        f"{mode.summary}\n\n"
         "Runs until stopped (Ctrl-C or SIGTERM drain; a second one cancels the running jobs).\n\n"
-        f"\b\nExample:\n  opthub-runner {mode} --config config.yml --workers 2"
+        f"\b\nExample:\n  opthub-runner {mode.name} --config config.yml --workers 2"
     )
     return command
 
@@ -206,8 +224,8 @@ def main() -> None:
     """
 
 
-main.command("evaluator")(_mode_command("evaluator"))
-main.command("scorer")(_mode_command("scorer"))
+for _mode in MODES:
+    main.command(_mode.name)(_mode_command(_mode))
 
 
 @main.command()
@@ -225,7 +243,7 @@ def logout() -> None:
 
 
 @main.command()
-@click.argument("mode", type=click.Choice(["evaluator", "scorer", "all"]), default="all")
+@click.argument("mode", type=click.Choice([*(m.name for m in MODES), "all"]), default="all")
 @click.option(
     "--config",
     "config_path",
@@ -483,7 +501,7 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     click.echo(first.line())
     if config is None:
         sys.exit(EXIT_FATAL)
-    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample)
+    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample, prompt=prompt_credentials)
     all_ok = True
     for check in Doctor(config=config, options=options, image_trial=build_image_trial).checks():
         click.echo(check.line())

@@ -1,8 +1,8 @@
 """``opthub-runner doctor``: check a setup before the competition, one line per part.
 
-Each check uses the seam the daemon uses for the same thing (``SqsQueue``,
-``DynamoStore``, the login, the match source, ``ImageTrial`` over
-``app.build_executor``), so that a tick here means the runner gets past the
+Each check uses the builder the daemon uses for the same thing
+(``app.build_queue``, ``build_store``, ``build_login``, the match source,
+``ImageTrial`` over ``app.build_executor``), so that a tick here means the runner gets past the
 same step, and a cross carries the runner's own error text plus the fix.
 """
 
@@ -11,15 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .config import MODES, Config, ConfigError
+from .config import Config, ConfigError
 from .errors import RunnerError, TransientError
 from .model import JSON, Evaluation
+from .modes import MODES
 
 if TYPE_CHECKING:
+    from .auth.credentials import Credentials
     from .aws import AwsClients
     from .matches import ImageSpec, MatchSource
     from .tryout import ImageTrial
@@ -58,7 +58,8 @@ class DoctorOptions:
     #: The sample solution the problem image is tried on.
     solution: JSON = None
     try_timeout: int = DEFAULT_TRY_TIMEOUT
-    interactive: bool = True
+    #: Asks for the administrator's credentials when the environment lacks them.
+    prompt: Callable[[], Credentials] | None = None
 
 
 class Doctor:
@@ -118,9 +119,9 @@ class Doctor:
             return Check("AWS", False, str(exc), "fix the AWS keys in config.yml")
 
     def _queues(self, clients: AwsClients) -> Iterator[Check]:
-        from .queue.sqs import SqsQueue
+        from .app import build_queue
 
-        configured = [mode for mode in MODES if getattr(self._config, f"{mode}_queue_url")]
+        configured = [mode for mode in MODES if mode.configured(self._config)]
         if not configured:
             yield Check(
                 "queues",
@@ -129,10 +130,10 @@ class Doctor:
                 "set evaluator_queue_url and/or scorer_queue_url in config.yml",
             )
         for mode in configured:
-            key = f"{mode}_queue_url"
-            url = self._config.queue_url(mode)
+            key = mode.queue_key
+            url = mode.queue_url(self._config)
             try:
-                info = SqsQueue(clients.sqs, url, config_key=key).check()
+                info = build_queue(mode, self._config, clients).check()
             except RunnerError as exc:
                 fix = (
                     _UNREACHABLE_FIX
@@ -140,7 +141,7 @@ class Doctor:
                     else f"check '{key}' (the queue's URL in region {self._config.region_name})"
                     " and the keys' permissions"
                 )
-                yield Check(f"{mode} queue", False, str(exc), fix)
+                yield Check(f"{mode.name} queue", False, str(exc), fix)
                 continue
             kind = "FIFO" if url.endswith(".fifo") else "standard"
             redrive = (
@@ -149,17 +150,18 @@ class Doctor:
                 else "no dead-letter queue"
             )
             yield Check(
-                f"{mode} queue",
+                f"{mode.name} queue",
                 True,
                 f"{url}: {kind}, visibility timeout {info.visibility_timeout} s, {redrive}",
             )
 
     def _table(self, clients: AwsClients) -> Check:
-        from .store.dynamodb import DynamoStore
+        from .app import build_store
 
         name = self._config.table_name
         fix = f"point 'table_name' at the OptHub table (now {name!r}) and check the region"
-        schema = _key_schema(clients, name)
+        store = build_store(self._config, clients)
+        schema = store.key_schema()
         if schema is not None and schema != EXPECTED_KEYS:
             shown = ", ".join(f"{attr} ({kind}, {typ})" for (attr, kind), typ in schema.items())
             return Check(
@@ -169,7 +171,7 @@ class Doctor:
                 fix,
             )
         try:
-            DynamoStore(clients.dynamodb, name).check()
+            store.check()
         except RunnerError as exc:
             unreachable = isinstance(exc, TransientError)
             return Check("table", False, str(exc), _UNREACHABLE_FIX if unreachable else fix)
@@ -182,16 +184,11 @@ class Doctor:
         config = self._config
         if config.matches_file is not None:
             return Check("login", True, f"not needed (matches come from {config.matches_file})")
-        from .auth.provider import login_for_runner
+        from .app import Options, build_login
 
-        api = config.api(dev=self._options.dev)
+        options = Options(dev=self._options.dev, prompt=self._options.prompt)
         try:
-            provider = login_for_runner(
-                api,
-                endpoint_url=config.endpoint_url,
-                interactive=self._options.interactive,
-                session=clients.session if clients else None,
-            )
+            provider = build_login(config, options, clients.session if clients else None)
         except RunnerError as exc:
             return Check(
                 "login",
@@ -291,19 +288,6 @@ class Doctor:
             report_lines(result)[1 if result.succeeded else 2],
             "see `opthub-runner try indicator` for details",
         )
-
-
-def _key_schema(clients: AwsClients, table: str) -> dict[tuple[str, str], str] | None:
-    """The table's key as {(attribute, HASH|RANGE): type}, or None when it cannot be read."""
-    try:
-        description: Any = clients.dynamodb.describe_table(TableName=table)["Table"]
-    except (ClientError, BotoCoreError):
-        return None  # no DescribeTable permission, or no table: the GetItem check says which
-    types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
-    return {
-        (k["AttributeName"], k["KeyType"]): types.get(k["AttributeName"], "?")
-        for k in description["KeySchema"]
-    }
 
 
 def _image_fix(spec: ImageSpec) -> str:

@@ -73,7 +73,7 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """No renewal after this returns: the message can be settled or handed back."""
+        """No renewal after this returns: the message can be deleted, made visible or resent."""
         self._done.set()
         if self._thread.is_alive():
             self._thread.join()

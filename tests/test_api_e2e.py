@@ -29,7 +29,7 @@ from .support.e2e import (
     queue_counts,
     result_item,
     run_cli,
-    run_until_put_back,
+    run_until_retried,
 )
 from .test_scorer_e2e import TIMING
 
@@ -169,7 +169,7 @@ def test_an_account_that_is_not_the_administrator_fails_no_participant(
     config = api_config(tmp_path, aws, cognito_pool, opthub_api)
     credentials = Credentials(cognito_pool.username, cognito_pool.password, True)
     worker = make_worker("evaluator", config, case_labels, credentials=credentials)
-    run_until_put_back(worker)
+    run_until_retried(worker)
     assert worker.stats.retried >= 1 and worker.stats.done == 0
     assert items(aws, "Evaluations", ref) == []
     visible, in_flight, delayed = queue_counts(aws, aws.evaluator_queue_url)

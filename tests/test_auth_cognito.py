@@ -35,7 +35,6 @@ from opthub_runner_admin.auth.cognito import (
     Tokens,
 )
 from opthub_runner_admin.auth.credentials import (
-    ADMIN_NOTE,
     PASSWORD_ENV,
     USERNAME_ENV,
     Credentials,
@@ -56,6 +55,7 @@ from opthub_runner_admin.auth.verify import (
     issuer_of,
     jwks_url_of,
 )
+from opthub_runner_admin.cli import ADMIN_NOTE, prompt_credentials
 from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.errors import FatalError, SetupError, TransientError
 from tests.support.api_fixtures import CognitoPool
@@ -442,9 +442,7 @@ def test_ended_login_with_environment_credentials_logs_in_again(
     monkeypatch.setenv(USERNAME_ENV, cognito_pool.username)
     monkeypatch.setenv(PASSWORD_ENV, cognito_pool.password)
     clock = Clock()
-    provider = TokenProvider(
-        auth, read=lambda: read_credentials(prompt=False), cache=cache, clock=clock
-    )
+    provider = TokenProvider(auth, read=read_credentials, cache=cache, clock=clock)
     first = provider.access_token()
     cognito_pool.end_sessions()  # the refresh token dies
 
@@ -570,6 +568,8 @@ def test_secrets_stay_out_of_logs_and_reprs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Its own level too: a CLI test run before in this process leaves botocore at WARNING.
+    caplog.set_level(logging.DEBUG, logger="botocore")
     clock = Clock()
     provider = TokenProvider(auth, read=Reader(credentials(cognito_pool)), cache=cache, clock=clock)
     provider.access_token()
@@ -593,7 +593,7 @@ def test_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv(USERNAME_ENV, "admin")
     monkeypatch.setenv(PASSWORD_ENV, "env-Passw0rd")
 
-    found = read_credentials(prompt=False)
+    found = read_credentials()
 
     assert found == Credentials("admin", "env-Passw0rd", from_environment=True)
 
@@ -602,12 +602,12 @@ def test_no_environment_and_no_prompt_is_fatal(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(USERNAME_ENV, "admin")  # one of the two is not enough
 
     with pytest.raises(FatalError, match=PASSWORD_ENV):
-        read_credentials(prompt=False)
+        read_credentials()
 
 
 @click.command()
 def _show_login() -> None:
-    found = read_credentials()
+    found = read_credentials(prompt_credentials)
     click.echo(f"user={found.username} length={len(found.password)} env={found.from_environment}")
 
 
@@ -635,7 +635,8 @@ def test_prompt_through_a_real_stdin_pipe(tmp_path: Path) -> None:
     password = "piped-Passw0rd-abc"
     script = (
         "from opthub_runner_admin.auth.credentials import read_credentials\n"
-        "c = read_credentials()\n"
+        "from opthub_runner_admin.cli import prompt_credentials\n"
+        "c = read_credentials(prompt_credentials)\n"
         f"print('ok' if (c.username, c.password) == ('admin', {password!r}) else 'bad')\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in (USERNAME_ENV, PASSWORD_ENV)}

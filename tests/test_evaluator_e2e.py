@@ -24,7 +24,7 @@ from .support.e2e import (
     queue_counts,
     result_item,
     run_cli,
-    run_until_put_back,
+    run_until_retried,
     run_worker,
     write_config,
 )
@@ -192,7 +192,7 @@ def test_a_missing_image_is_the_administrators_problem(
     config = write_config(tmp_path, aws, {match: match_entry("opthub-test/absent:none")})
     (ref,) = submit(aws, match, [[1]])
     worker = make_worker("evaluator", config, case_labels)
-    run_until_put_back(worker)
+    run_until_retried(worker)
     assert worker.stats.retried >= 1
     assert items(aws, "Evaluations", ref) == []
     visible, in_flight, delayed = queue_counts(aws, aws.evaluator_queue_url)

@@ -22,7 +22,7 @@ from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
 from .support.aws_fixtures import AwsStack, on_each_emulator
-from .support.e2e import make_worker, match_entry, result_item, run_until_put_back, write_config
+from .support.e2e import make_worker, match_entry, result_item, run_until_retried, write_config
 
 GROUP = "participant-p-1"
 TIMING = Timing(
@@ -63,12 +63,12 @@ def test_evaluator_on_a_fifo_queue_evaluates_and_puts_back_into_the_group(
     assert make_worker("evaluator", config, case_labels, num=1).run().done == 1
     assert result_item(aws, "Evaluations", ok)["Objective"] == Decimal(5)
 
-    # The administrator's mistake (an image that is not there): put back, not lost.
+    # The administrator's mistake (an image that is not there): resent, not lost.
     stuck = TrialRef(broken, "p-1", "0001")
     put_solution(aws.clients.dynamodb, aws.table_name, stuck, [1])
     original = send(aws, fifo_url, stuck)
     worker = make_worker("evaluator", config, case_labels)
-    run_until_put_back(worker, times=1)
+    run_until_retried(worker, times=1)
     response = aws.clients.sqs.receive_message(
         QueueUrl=fifo_url,
         WaitTimeSeconds=1,

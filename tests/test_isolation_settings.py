@@ -16,13 +16,14 @@ import pytest
 
 from opthub_runner_admin.app import container_limits
 from opthub_runner_admin.config import ConfigError, parse_config
-from opthub_runner_admin.executor import Execution, RunSpec
+from opthub_runner_admin.executor import Execution
 from opthub_runner_admin.executor.limits import (
     ContainerLimits,
     GpuUnavailable,
     gpu_failure,
     host_config_kwargs,
 )
+from opthub_runner_admin.executor.stub import StubExecutor
 from opthub_runner_admin.jobs.evaluate import EvaluateJob, interpret_evaluation
 from opthub_runner_admin.jobs.outcome import Done, JobContext
 from opthub_runner_admin.jobs.redaction import redact_failure
@@ -220,20 +221,16 @@ class _NoMatches:
         raise AssertionError("a rejected solution must not even look up its match")
 
 
-class _NoExecutor:
-    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
-        raise AssertionError("a rejected solution must not start a container")
-
-
 def test_a_solution_over_the_bound_fails_before_any_container() -> None:
     store = MemoryStore()
     trial = TrialRef("m-1", "p-1", "0001")
     variable = ["x" * 100] * 20  # 2,140 bytes as JSON
     store.put_solution(trial, variable)
+    executor = StubExecutor()  # no image at all: a container started would be refused
     job = EvaluateJob(
         store=store,
         matches=_NoMatches(),
-        executor=_NoExecutor(),
+        executor=executor,
         timeout=60,
         max_solution_bytes=2048,
     )
@@ -249,6 +246,7 @@ def test_a_solution_over_the_bound_fails_before_any_container() -> None:
     )
     assert f"{size} bytes" in item["AdminErrorMessage"]
     assert "max_solution_bytes" in item["AdminErrorMessage"]
+    assert executor.specs == []
 
 
 def test_a_solution_at_the_bound_is_run() -> None:
@@ -260,12 +258,9 @@ def test_a_solution_at_the_bound_is_run() -> None:
         def get(self, match_id: str) -> MatchSpec:
             return MatchSpec(match_id, ImageSpec("p:1", {}), ImageSpec("i:1", {}))
 
-    class Executor:
-        def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
-            return ran(stdout='{"objective": 1}\n')
-
+    executor = StubExecutor(answers=[ran(stdout='{"objective": 1}\n')])
     job = EvaluateJob(
-        store=store, matches=Matches(), executor=Executor(), timeout=60, max_solution_bytes=3
+        store=store, matches=Matches(), executor=executor, timeout=60, max_solution_bytes=3
     )
     body = json.dumps({"MatchID": "m-1", "ParticipantID": "p-1", "TrialNo": "0001"})
     ctx = JobContext(deadline=time.monotonic() + 60, cancel=threading.Event())

@@ -1,7 +1,7 @@
 """Evaluate and score jobs through the seams: in-memory store, scripted executor.
 
 These pin the contract's decisions (what is Success, what is Failed, what is
-put back); the end-to-end tests run the same jobs on real Docker and moto.
+made visible again or resent); the end-to-end tests run the same jobs on real Docker and moto.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from opthub_runner_admin.executor import (
     DockerUnavailable,
     Execution,
     ImageNotAvailable,
-    RunSpec,
 )
+from opthub_runner_admin.executor.stub import StubExecutor
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.admission import Admission
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
@@ -40,19 +40,9 @@ MATCH = "3b7c0b1e-0000-4000-8000-000000000001"
 START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
 
 
-class ScriptedExecutor:
-    """An Executor that answers with prepared runs (or raises) and records each spec."""
-
-    def __init__(self, *answers: Execution | Exception) -> None:
-        self.answers = list(answers)
-        self.specs: list[RunSpec] = []
-
-    def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
-        self.specs.append(spec)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+def scripted(*answers: Execution | Exception) -> StubExecutor:
+    """The package's stub executor answering with prepared runs (or raising), in order."""
+    return StubExecutor(answers=answers)
 
 
 def ran(
@@ -103,7 +93,7 @@ def ctx() -> JobContext:
 
 def evaluate(
     store: MemoryStore,
-    executor: ScriptedExecutor,
+    executor: StubExecutor,
     variable: Any = (1, 2),
     matches: Matches | None = None,
 ) -> Any:
@@ -120,7 +110,7 @@ def only_evaluation(store: MemoryStore) -> dict[str, Any]:
 
 def test_success_writes_every_attribute() -> None:
     store = MemoryStore()
-    executor = ScriptedExecutor(
+    executor = scripted(
         ran(
             'log line\n{"objective": 5, "constraint": [0.5, -1], '
             '"info": {"ok": true}, "feasible": true}\n'
@@ -147,7 +137,7 @@ def test_success_writes_every_attribute() -> None:
 
 def test_defaults_for_constraint_info_and_feasible() -> None:
     store = MemoryStore()
-    evaluate(store, ScriptedExecutor(ran('{"objective": [1, 2.5]}')))
+    evaluate(store, scripted(ran('{"objective": [1, 2.5]}')))
     item = only_evaluation(store)
     assert item["Objective"] == [Decimal(1), Decimal("2.5")]
     assert item["Constraint"] is None and item["Info"] == {} and item["Feasible"] is None
@@ -155,7 +145,7 @@ def test_defaults_for_constraint_info_and_feasible() -> None:
 
 def test_nonzero_exit_with_a_result_is_a_success() -> None:
     store = MemoryStore()
-    evaluate(store, ScriptedExecutor(ran('{"objective": 1}', exit_code=3)))
+    evaluate(store, scripted(ran('{"objective": 1}', exit_code=3)))
     assert only_evaluation(store)["Status"] == "Success"
 
 
@@ -165,7 +155,7 @@ def test_values_dynamodb_cannot_hold_do_not_lose_the_trial() -> None:
         '{"objective": NaN, "constraint": [Infinity, -Infinity, 1e999, 1e-300], '
         '"info": {"flag": false, "big": 123456789012345678901234567890123456789012}}'
     )
-    evaluate(store, ScriptedExecutor(ran(line)))
+    evaluate(store, scripted(ran(line)))
     item = only_evaluation(store)
     assert item["Status"] == "Success"
     assert item["Objective"] is None
@@ -195,7 +185,7 @@ def test_failures_tell_the_participant_little_and_the_admin_more(
     run: Execution, participant: str, admin: str
 ) -> None:
     store = MemoryStore()
-    outcome = evaluate(store, ScriptedExecutor(run))
+    outcome = evaluate(store, scripted(run))
     assert outcome == Done("evaluation Failed")
     item = only_evaluation(store)
     assert item["Trial"] == "Failed#0001" and item["Status"] == "Failed"
@@ -211,7 +201,7 @@ def test_the_timeout_message_names_the_configured_limit_not_the_measured_time() 
     store = MemoryStore()
     store.put_solution(ref(), [1])
     # A loaded machine: the run was killed at its 3 s limit but took 4.4 s in all.
-    executor = ScriptedExecutor(ran("", timed_out=True, seconds=4.4))
+    executor = scripted(ran("", timed_out=True, seconds=4.4))
     job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=3)
     job(message(ref()), ctx())
     assert only_evaluation(store)["ErrorMessage"] == "The evaluation timed out after 3 seconds."
@@ -219,8 +209,8 @@ def test_the_timeout_message_names_the_configured_limit_not_the_measured_time() 
 
 def test_an_already_evaluated_trial_is_not_run_again() -> None:
     store = MemoryStore()
-    evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
-    executor = ScriptedExecutor()
+    evaluate(store, scripted(ran('{"objective": 1}')))
+    executor = scripted()
     job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=60)
     assert isinstance(job(message(ref()), ctx()), Done)
     assert executor.specs == []
@@ -229,7 +219,7 @@ def test_an_already_evaluated_trial_is_not_run_again() -> None:
 
 def test_a_missing_solution_is_retried_then_dropped() -> None:
     store = MemoryStore()
-    job = EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
+    job = EvaluateJob(store=store, matches=Matches(), executor=scripted(), timeout=60)
     first = job(message(ref(), receive_count=1), ctx())
     assert isinstance(first, Retry) and first.body is None
     assert isinstance(job(message(ref(), receive_count=5), ctx()), Drop)
@@ -247,9 +237,7 @@ def test_a_missing_solution_is_retried_then_dropped() -> None:
     ],
 )
 def test_bad_messages_are_dropped(body: str) -> None:
-    job = EvaluateJob(
-        store=MemoryStore(), matches=Matches(), executor=ScriptedExecutor(), timeout=60
-    )
+    job = EvaluateJob(store=MemoryStore(), matches=Matches(), executor=scripted(), timeout=60)
     outcome = job(Message("id", body, "r", 1, time.monotonic()), ctx())
     assert isinstance(outcome, Drop)
 
@@ -269,7 +257,7 @@ def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(
 ) -> None:
     store = MemoryStore()
     source_error = error if not isinstance(error, (ImageNotAvailable, DockerUnavailable)) else None
-    executor = ScriptedExecutor(error)
+    executor = scripted(error)
     outcome = evaluate(store, executor, matches=Matches(source_error))
     assert isinstance(outcome, Retry)
     # Blamed on what failed: one match backs off alone, an outage pauses everything.
@@ -293,14 +281,14 @@ class FlakyStore(MemoryStore):
 
 def test_a_write_is_retried_until_it_succeeds() -> None:
     store = FlakyStore([TransientError("throttled"), TransientError("connection reset")])
-    outcome = evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
+    outcome = evaluate(store, scripted(ran('{"objective": 1}')))
     assert outcome == Done("evaluation Success")
     assert only_evaluation(store)["Status"] == "Success"
 
 
 def test_a_result_too_large_becomes_a_failure() -> None:
     store = FlakyStore([ResultTooLarge("item over 400 KB")])
-    evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
+    evaluate(store, scripted(ran('{"objective": 1}')))
     item = only_evaluation(store)
     assert item["Status"] == "Failed"
     assert "too large" in item["ErrorMessage"]
@@ -309,7 +297,7 @@ def test_a_result_too_large_becomes_a_failure() -> None:
 
 def test_a_result_rejected_for_another_reason_is_not_called_too_large() -> None:
     store = FlakyStore([ResultRejected("range key over 1024 bytes")])
-    assert evaluate(store, ScriptedExecutor(ran('{"objective": 1}'))) == Done("evaluation Failed")
+    assert evaluate(store, scripted(ran('{"objective": 1}'))) == Done("evaluation Failed")
     item = only_evaluation(store)
     assert item["ErrorMessage"] == "The evaluation result could not be stored."
     assert "range key over 1024 bytes" in item["AdminErrorMessage"]
@@ -317,7 +305,7 @@ def test_a_result_rejected_for_another_reason_is_not_called_too_large() -> None:
 
 def test_the_too_large_replacement_is_tried_once() -> None:
     store = FlakyStore([ResultTooLarge("item over 400 KB"), ResultTooLarge("still too large")])
-    outcome = evaluate(store, ScriptedExecutor(ran('{"objective": 1}')))
+    outcome = evaluate(store, scripted(ran('{"objective": 1}')))
     assert isinstance(outcome, Drop)
     assert store.evaluation_items() == []
 
@@ -331,7 +319,7 @@ class BrokenStore(MemoryStore):
 
 def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_failed() -> None:
     store = BrokenStore()
-    job = EvaluateJob(store=store, matches=Matches(), executor=ScriptedExecutor(), timeout=60)
+    job = EvaluateJob(store=store, matches=Matches(), executor=scripted(), timeout=60)
     outcomes = [
         job(message(ref(), receive_count=n), ctx()) for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
     ]
@@ -351,9 +339,7 @@ class BrokenWrites(BrokenStore):
 
 
 def test_an_unexpected_error_that_also_breaks_the_failed_write_is_dropped() -> None:
-    job = EvaluateJob(
-        store=BrokenWrites(), matches=Matches(), executor=ScriptedExecutor(), timeout=60
-    )
+    job = EvaluateJob(store=BrokenWrites(), matches=Matches(), executor=scripted(), timeout=60)
     outcome = job(message(ref(), receive_count=UNEXPECTED_ERROR_RECEIVES), ctx())
     assert isinstance(outcome, Drop) and "KeyError" in outcome.reason
 
@@ -363,7 +349,7 @@ def test_an_unexpected_error_that_also_breaks_the_failed_write_is_dropped() -> N
 TIMING = Timing(START, START)
 
 
-def score_job(store: MemoryStore, executor: ScriptedExecutor, max_deferrals: int = 3) -> ScoreJob:
+def score_job(store: MemoryStore, executor: StubExecutor, max_deferrals: int = 3) -> ScoreJob:
     return ScoreJob(
         store=store,
         matches=Matches(),
@@ -380,7 +366,7 @@ def test_score_runs_the_indicator_with_the_two_lines() -> None:
     store.put_evaluation(ref(1), Evaluation(objective=3.0, info={"k": True}), TIMING)
     store.put_score(ref(1), Score(3), TIMING)
     store.put_evaluation(ref(2), Evaluation(objective=[4.665, 0]), TIMING)
-    executor = ScriptedExecutor(ran('{"score": 0.5}'))
+    executor = scripted(ran('{"score": 0.5}'))
     outcome = score_job(store, executor)(message(ref(2)), ctx())
     assert outcome == Done("score Success")
     current, history = executor.specs[0].stdin_lines
@@ -412,7 +398,7 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     store = MemoryStore()
     store.put_evaluation(ref(1), Evaluation(objective=3.0), TIMING)  # no score yet
     store.put_evaluation(ref(2), Evaluation(objective=2.0), TIMING)
-    executor = ScriptedExecutor(ran('{"score": 1}'))
+    executor = scripted(ran('{"score": 1}'))
     job = score_job(store, executor, max_deferrals=2)
     outcome = job(message(ref(2)), ctx())
     assert isinstance(outcome, Retry) and outcome.delay == 7 and outcome.body is not None
@@ -426,13 +412,13 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     assert json.loads(executor.specs[0].stdin_lines[1]) == []
 
 
-def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_score(
+def test_a_trial_without_evaluation_is_made_visible_then_dropped_never_a_failed_score(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = MemoryStore()
-    job = score_job(store, ScriptedExecutor())
+    job = score_job(store, scripted())
     first = job(message(ref(1)), ctx())
-    assert isinstance(first, Retry) and first.body is None  # released: the receive count rises
+    assert isinstance(first, Retry) and first.body is None  # made visible: the receive count rises
     caplog.set_level(logging.INFO)
     last = job(message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx())
     assert isinstance(last, Drop)
@@ -443,7 +429,7 @@ def test_a_trial_without_evaluation_is_put_back_then_dropped_never_a_failed_scor
 def test_a_failed_evaluation_gets_no_score() -> None:
     store = MemoryStore()
     store.put_evaluation(ref(1), Failure("bad", "x"), TIMING)
-    outcome = score_job(store, ScriptedExecutor())(
+    outcome = score_job(store, scripted())(
         message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx()
     )
     assert isinstance(outcome, Drop)
@@ -453,7 +439,7 @@ def test_a_failed_evaluation_gets_no_score() -> None:
 def test_an_indicator_printing_error_null_succeeds() -> None:
     store = MemoryStore()
     store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
-    score_job(store, ScriptedExecutor(ran('{"score": 0.7, "error": null}')))(message(ref(1)), ctx())
+    score_job(store, scripted(ran('{"score": 0.7, "error": null}')))(message(ref(1)), ctx())
     item = store.score_items()[0]
     assert item["Status"] == "Success" and item["Value"] == Decimal("0.7")
 
@@ -463,7 +449,7 @@ def test_an_indicator_exiting_nonzero_with_a_score_succeeds_with_a_warning(
 ) -> None:
     store = MemoryStore()
     store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
-    job = score_job(store, ScriptedExecutor(ran('{"score": 2}', exit_code=3)))
+    job = score_job(store, scripted(ran('{"score": 2}', exit_code=3)))
     assert job(message(ref(1)), ctx()) == Done("score Success")
     assert store.score_items()[0]["Value"] == Decimal(2)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -484,7 +470,7 @@ def test_an_indicator_exiting_nonzero_with_a_score_succeeds_with_a_warning(
 def test_score_values(line: str, stored: Decimal | None) -> None:
     store = MemoryStore()
     store.put_evaluation(ref(1), Evaluation(objective=1.0), TIMING)
-    score_job(store, ScriptedExecutor(ran(line)))(message(ref(1)), ctx())
+    score_job(store, scripted(ran(line)))(message(ref(1)), ctx())
     item = store.score_items()[0]
     if stored is None:
         assert item["Status"] == "Failed"
@@ -498,7 +484,7 @@ def test_score_values(line: str, stored: Decimal | None) -> None:
 
 def test_the_scorer_orders_a_participant_by_trial_and_the_evaluator_does_not() -> None:
     store = MemoryStore()
-    scorer = score_job(store, ScriptedExecutor(ran('{"score": 1}')))
+    scorer = score_job(store, scripted(ran('{"score": 1}')))
     evaluator = EvaluateJob(store=store, matches=Matches(), executor=scorer.executor, timeout=60)
     seventh = message(ref(7))
     other = message(TrialRef(MATCH, "p-2", "0007"))
@@ -511,6 +497,6 @@ def test_the_scorer_orders_a_participant_by_trial_and_the_evaluator_does_not() -
 
 
 def test_an_unreadable_body_has_no_keys_so_that_it_runs_and_is_dropped() -> None:
-    job = score_job(MemoryStore(), ScriptedExecutor(ran('{"score": 1}')))
+    job = score_job(MemoryStore(), scripted(ran('{"score": 1}')))
     bad = Message("id", "not json", "r", 1, time.monotonic())
     assert job.admission(bad) == Admission()

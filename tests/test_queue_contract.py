@@ -4,8 +4,8 @@ SqsQueue runs against two emulators written independently of each other (real
 servers over HTTP), so that the runner cannot come to lean on one's quirk.
 
 Each queue is built with a redrive limit of 2 receives, so the suite also pins
-down the difference between ``release`` (counts toward the dead-letter queue)
-and ``requeue`` (a fresh message that never does).
+down the difference between ``make_visible`` (counts toward the dead-letter queue)
+and ``resend`` (a fresh message that never does).
 """
 
 from __future__ import annotations
@@ -154,27 +154,27 @@ def test_extend_keeps_the_message_hidden(harness: QueueHarness) -> None:
     assert _receive(harness) is None
 
 
-def test_release_zero_makes_the_message_visible_at_once(harness: QueueHarness) -> None:
-    harness.send("released")
+def test_make_visible_zero_shows_the_message_at_once(harness: QueueHarness) -> None:
+    harness.send("made visible")
     message = _must_receive(harness, visibility=60)
-    harness.queue.release(message)
+    harness.queue.make_visible(message)
     again = _must_receive(harness)
-    assert again.body == "released"
+    assert again.body == "made visible"
     assert again.receive_count == 2
 
 
-def test_release_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
+def test_make_visible_with_a_delay_hides_the_message_until_then(harness: QueueHarness) -> None:
     harness.send("later")
     message = _must_receive(harness, visibility=60)
-    harness.queue.release(message, delay=1)
+    harness.queue.make_visible(message, delay=1)
     assert _receive(harness) is None
     assert _must_receive(harness, wait=5).body == "later"
 
 
-def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
+def test_resend_delays_and_resets_the_receive_count(harness: QueueHarness) -> None:
     harness.send("old")
     message = _must_receive(harness)
-    harness.queue.requeue(message, "new", delay=1)
+    harness.queue.resend(message, "new", delay=1)
     assert _receive(harness) is None
     copy = _must_receive(harness, wait=5)
     assert copy.body == "new"
@@ -182,24 +182,24 @@ def test_requeue_delays_and_resets_the_receive_count(harness: QueueHarness) -> N
     assert copy.message_id != message.message_id
 
 
-def test_requeue_again_and_again_never_reaches_the_dead_letter_queue(
+def test_resend_again_and_again_never_reaches_the_dead_letter_queue(
     harness: QueueHarness,
 ) -> None:
     harness.send("patient")
     for _ in range(MAX_RECEIVES + 2):
         message = _must_receive(harness)
         assert message.receive_count == 1
-        harness.queue.requeue(message, message.body, delay=0)
+        harness.queue.resend(message, message.body, delay=0)
     assert _must_receive(harness).body == "patient"
     assert harness.dead_letters() == []
 
 
-def test_release_again_and_again_reaches_the_dead_letter_queue(harness: QueueHarness) -> None:
+def test_make_visible_again_and_again_reaches_the_dead_letter_queue(harness: QueueHarness) -> None:
     harness.send("doomed")
     for count in range(1, MAX_RECEIVES + 1):
         message = _must_receive(harness)
         assert message.receive_count == count
-        harness.queue.release(message)
+        harness.queue.make_visible(message)
     assert _receive(harness) is None
     assert harness.dead_letters() == ["doomed"]
 
@@ -220,14 +220,14 @@ def test_delete_removes_the_message_for_good(harness: QueueHarness) -> None:
     assert harness.size() == 0
 
 
-def test_a_deleted_message_cannot_be_extended_or_released(harness: QueueHarness) -> None:
+def test_a_deleted_message_cannot_be_extended_or_made_visible(harness: QueueHarness) -> None:
     harness.send("gone")
     message = _must_receive(harness)
     harness.queue.delete(message)
     with pytest.raises(ReceiptExpired):
         harness.queue.extend(message, 30)
     with pytest.raises(ReceiptExpired):
-        harness.queue.release(message)
+        harness.queue.make_visible(message)
 
 
 def test_an_unknown_receipt_is_refused(harness: QueueHarness) -> None:
@@ -350,15 +350,15 @@ def test_fifo_receive_reports_the_group(fifo: FifoHarness) -> None:
     assert message is not None and message.group_id == "group-1"
 
 
-def test_fifo_requeue_keeps_the_group_and_is_not_deduplicated(fifo: FifoHarness) -> None:
+def test_fifo_resend_keeps_the_group_and_is_not_deduplicated(fifo: FifoHarness) -> None:
     fifo.send("a", "group-1")
     message = _fifo_receive(fifo)
     assert message is not None
-    fifo.queue.requeue(message, "a", 30)  # FIFO refuses delays: visible at once
+    fifo.queue.resend(message, "a", 30)  # FIFO refuses delays: visible at once
     again = _fifo_receive(fifo)
     assert again is not None and again.body == "a" and again.receive_count == 1
     assert again.group_id == "group-1"
-    fifo.queue.requeue(again, "a", 0)  # the same body twice within 5 minutes: still kept
+    fifo.queue.resend(again, "a", 0)  # the same body twice within 5 minutes: still kept
     third = _fifo_receive(fifo)
     assert third is not None and third.body == "a" and third.group_id == "group-1"
 
@@ -377,12 +377,12 @@ def test_fifo_holds_a_group_while_its_oldest_message_is_in_flight(fifo: FifoHarn
     assert second is not None and second.body == "b"
 
 
-def test_fifo_requeued_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness) -> None:
+def test_fifo_resent_copy_goes_behind_the_rest_of_its_group(fifo: FifoHarness) -> None:
     fifo.send("a", "group-1")
     fifo.send("b", "group-1")
     first = _fifo_receive(fifo)
     assert first is not None and first.body == "a"
-    fifo.queue.requeue(first, "a-copy", 0)
+    fifo.queue.resend(first, "a-copy", 0)
     second = _fifo_receive(fifo)
     assert second is not None and second.body == "b"
     fifo.queue.delete(second)
@@ -402,13 +402,13 @@ def _dead_letter(harness: QueueHarness) -> Message:
     """Send one message and release it until the redrive limit moves it to the DLQ."""
     harness.send("dead")
     for _ in range(MAX_RECEIVES):
-        harness.queue.release(_must_receive(harness))
+        harness.queue.make_visible(_must_receive(harness))
     assert _receive(harness) is None  # this receive moves it
     dead_letter = harness.queue.dead_letter_queue()
     assert dead_letter is not None
     message = dead_letter.receive(1, 30)
     assert message is not None and message.body == "dead"
-    dead_letter.release(message)
+    dead_letter.make_visible(message)
     return message
 
 
@@ -417,7 +417,7 @@ def test_stats_counts_visible_in_flight_and_delayed(harness: QueueHarness) -> No
         harness.send(body)
     _must_receive(harness, visibility=60)
     held_back = _must_receive(harness, visibility=60)
-    harness.queue.release(held_back, delay=60)
+    harness.queue.make_visible(held_back, delay=60)
     stats = harness.queue.stats()
     assert (stats.visible, stats.total) == (1, 3)
     # SQS counts a released message with a delay as not visible ("in flight"), not delayed:

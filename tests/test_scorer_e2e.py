@@ -167,7 +167,7 @@ def test_out_of_order_arrival_waits_for_the_earlier_score(
     deadline = time.monotonic() + 30
     while worker.stats.retried < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
-    # Trial 2 was put back three times: more than the queue's redrive limit of 2.
+    # Trial 2 was made visible again three times: more than the queue's redrive limit of 2.
     assert worker.stats.retried >= 3
     send_job(aws.clients.sqs, dead_letter_queue, first)
     thread.join(60)

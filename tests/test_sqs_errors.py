@@ -75,9 +75,9 @@ def test_a_stopped_server_is_transient_and_the_queue_recovers(
         queue.check,
         lambda: queue.receive(wait_seconds=1, visibility_timeout=30),
         lambda: queue.extend(message, 60),
-        lambda: queue.release(message),
+        lambda: queue.make_visible(message),
         lambda: queue.delete(message),
-        lambda: queue.requeue(message, "job", 0),
+        lambda: queue.resend(message, "job", 0),
     )
     for call in calls:
         with pytest.raises(errors.TransientError):
@@ -224,7 +224,7 @@ def test_a_botocore_that_cannot_form_a_receive_fails_at_start_in_one_line(
 
 
 @pytest.mark.parametrize(("max_receives", "warned"), [(3, True), (5, True), (10, False)])
-def test_a_redrive_limit_within_the_runners_own_put_backs_is_warned_about(
+def test_a_redrive_limit_within_the_runners_own_retries_is_warned_about(
     aws: AwsStack, caplog: pytest.LogCaptureFixture, max_receives: int, warned: bool
 ) -> None:
     url = aws.new_queue("redrive-warning", dead_letter_max_receives=max_receives)

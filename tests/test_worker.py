@@ -60,7 +60,7 @@ def test_done_and_drop_delete_and_count_towards_num() -> None:
     assert len(handler.seen) == 3
 
 
-def test_retry_with_body_requeues_a_fresh_copy() -> None:
+def test_retry_with_body_resends_a_fresh_copy() -> None:
     queue = MemoryQueue()
     queue.send("original")
     answers: Iterator[Outcome] = iter([Retry(0, "later", body="copy"), Done("ok")])
@@ -68,7 +68,7 @@ def test_retry_with_body_requeues_a_fresh_copy() -> None:
     stats = worker_for(queue, handler, max_jobs=1).run()
     assert stats.retried == 1 and stats.done == 1
     assert [m.body for m in handler.seen] == ["original", "copy"]
-    # A requeued copy starts its receive count again: deliberate retries never reach a DLQ.
+    # A resent copy starts its receive count again: deliberate retries never reach a DLQ.
     assert [m.receive_count for m in handler.seen] == [1, 1]
 
 

@@ -15,9 +15,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import boto3.session
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import aws
 from ..errors import RunnerError, SetupError, TransientError
 from .credentials import Credentials
@@ -25,7 +22,7 @@ from .endpoints import ApiSettings
 from .verify import DEFAULT_TIMEOUT, TokenVerifier
 
 if TYPE_CHECKING:
-    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from ..aws import CognitoClient
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +73,7 @@ class CognitoAuth:
         *,
         endpoint_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        session: boto3.session.Session | None = None,
+        session: aws.AwsSession | None = None,
         verifier: TokenVerifier | None = None,
     ) -> None:
         self.settings = settings
@@ -88,18 +85,21 @@ class CognitoAuth:
         self.jwks_url = self.verifier.jwks_url
         self._timeout = timeout
         self._session = session
-        self._client: CognitoIdentityProviderClient | None = None
+        self._client: CognitoClient | None = None
 
     def login(self, credentials: Credentials) -> Tokens:
         """``USER_PASSWORD_AUTH``; ``LoginFailed`` for a refused username or password."""
         try:
-            response = self._cognito().initiate_auth(
+            response = aws.initiate_auth(
+                self._cognito(),
                 ClientId=self.settings.cognito_client_id,
                 AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": credentials.username, "PASSWORD": credentials.password},
             )
-        except ClientError as exc:
-            code, message = aws.error_code(exc), aws.error_message(exc).strip()
+        except aws.AwsCallFailed as exc:
+            if exc.transport:
+                raise _transport_error("log in", exc) from None
+            code, message = exc.code, exc.message.strip()
             if code in _BAD_LOGIN_CODES:
                 raise LoginFailed(
                     f"login to OptHub as {credentials.username!r} failed: {message}"
@@ -107,8 +107,6 @@ class CognitoAuth:
                     " account)"
                 ) from None
             raise self._cognito_error("login", exc) from None
-        except BotoCoreError as exc:
-            raise _transport_error("log in", exc) from None
         result = response.get("AuthenticationResult")
         if not result or "RefreshToken" not in result:
             challenge = response.get("ChallengeName", "an unknown challenge")
@@ -123,18 +121,19 @@ class CognitoAuth:
     def refresh(self, username: str, refresh_token: str) -> Tokens:
         """``REFRESH_TOKEN_AUTH``; ``RefreshExpired`` when Cognito no longer takes the token."""
         try:
-            response = self._cognito().initiate_auth(
+            response = aws.initiate_auth(
+                self._cognito(),
                 ClientId=self.settings.cognito_client_id,
                 AuthFlow="REFRESH_TOKEN_AUTH",
                 AuthParameters={"REFRESH_TOKEN": refresh_token},
             )
-        except ClientError as exc:
-            code, message = aws.error_code(exc), aws.error_message(exc).strip()
+        except aws.AwsCallFailed as exc:
+            if exc.transport:
+                raise _transport_error("refresh the login", exc) from None
+            code, message = exc.code, exc.message.strip()
             if code in _BAD_LOGIN_CODES:
                 raise RefreshExpired(f"the OptHub login of {username} ended: {message}") from None
             raise self._cognito_error("refresh the login", exc) from None
-        except BotoCoreError as exc:
-            raise _transport_error("refresh the login", exc) from None
         result = response.get("AuthenticationResult") or {}
         if "AccessToken" not in result:
             raise RefreshExpired(f"Cognito answered the refresh of {username} without a token")
@@ -159,7 +158,7 @@ class CognitoAuth:
             expires_at=float(claims["exp"]),
         )
 
-    def _cognito(self) -> CognitoIdentityProviderClient:
+    def _cognito(self) -> CognitoClient:
         # Made on first use so that building a CognitoAuth touches nothing.
         if self._client is None:
             self._client = aws.cognito_client(
@@ -170,19 +169,19 @@ class CognitoAuth:
             )
         return self._client
 
-    def _cognito_error(self, action: str, exc: ClientError) -> RunnerError:
-        if aws.is_transient(exc):
-            return TransientError(f"Cognito could not {action} now: {aws.describe(exc)}")
+    def _cognito_error(self, action: str, exc: aws.AwsCallFailed) -> RunnerError:
+        if exc.transient:
+            return TransientError(f"Cognito could not {action} now: {exc.described}")
         return SetupError(
-            f"Cognito refused to {action}: {aws.describe(exc)} (check 'cognito_region',"
+            f"Cognito refused to {action}: {exc.described} (check 'cognito_region',"
             f" 'cognito_user_pool_id' = {self.settings.cognito_user_pool_id},"
             f" 'cognito_client_id' = {self.settings.cognito_client_id})"
         )
 
 
-def _transport_error(action: str, exc: BotoCoreError) -> RunnerError:
+def _transport_error(action: str, exc: aws.AwsCallFailed) -> RunnerError:
     """Network trouble passes; any other botocore error is a setup the operator must fix."""
-    if aws.is_transient(exc):
-        return TransientError(f"cannot reach Cognito to {action} ({type(exc).__name__})")
+    if exc.transient:
+        return TransientError(f"cannot reach Cognito to {action} ({exc.type_name})")
     # Only the type: botocore's messages may quote parameter values, the password among them.
-    return SetupError(f"cannot {action} with Cognito ({type(exc).__name__})")
+    return SetupError(f"cannot {action} with Cognito ({exc.type_name})")

@@ -1,17 +1,16 @@
 """The administrator's username and password: from the environment, else from a prompt.
 
 Unattended starts (systemd, a script) set ``OPTHUB_USERNAME`` and
-``OPTHUB_PASSWORD``; a start in a terminal asks, with the password hidden,
-after the note the published README shows.
+``OPTHUB_PASSWORD``; a start in a terminal asks through the prompt the caller
+gives (the CLI's, ``cli.prompt_credentials``), so that auth knows no terminal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import click
 
 from ..errors import SetupError
 
@@ -19,8 +18,6 @@ log = logging.getLogger(__name__)
 
 USERNAME_ENV = "OPTHUB_USERNAME"
 PASSWORD_ENV = "OPTHUB_PASSWORD"
-#: Printed before the prompt, word for word as the published README shows it.
-ADMIN_NOTE = "Note: Make sure to authenticate using the competition administrator's account."
 
 
 @dataclass(frozen=True)
@@ -45,32 +42,23 @@ def credentials_from_environment() -> Credentials | None:
     return None
 
 
-def read_credentials(prompt: bool = True) -> Credentials:
-    """The administrator's credentials from the environment, else from a prompt.
+def read_credentials(prompt: Callable[[], Credentials] | None = None) -> Credentials:
+    """The administrator's credentials from the environment, else from ``prompt``.
 
-    Raises ``SetupError`` when no variable holds them and no prompt can
-    ask (``prompt`` false, or standard input closed: under systemd), and for
-    an empty password, which is never tried.
+    Raises ``SetupError`` when no variable holds them and no ``prompt`` can
+    ask (under systemd); ``prompt`` raises its own when it cannot.
     """
     found = credentials_from_environment()
     if found is not None:
         return found
     if os.environ.get(USERNAME_ENV) or os.environ.get(PASSWORD_ENV):
         log.warning("only one of %s and %s is set; asking for both", USERNAME_ENV, PASSWORD_ENV)
-    if not prompt:
-        raise _no_login("")
-    click.echo(ADMIN_NOTE)
-    try:
-        username = str(click.prompt("Username", type=str)).strip()
-        password = str(click.prompt("Password", type=str, hide_input=True))
-    except click.Abort:
-        raise _no_login(" (the prompt was closed)") from None
-    if not password:
-        raise SetupError("no OptHub login: the password is empty (nothing was tried)")
-    return Credentials(username=username, password=password)
+    if prompt is None:
+        raise no_login("")
+    return prompt()
 
 
-def _no_login(how: str) -> SetupError:
+def no_login(how: str) -> SetupError:
     """Unattended (systemd): a restart reads the same environment, so it cannot help (exit 78).
 
     An empty password is never tried: a retried wrong login can lock the account.

@@ -14,8 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import boto3.session
-
+from ..aws import AwsSession
 from ..errors import FatalError, TransientError
 from .cognito import DEFAULT_REFRESH_MARGIN, CognitoAuth, RefreshExpired, Tokens
 from .credentials import Credentials, credentials_from_environment, read_credentials
@@ -157,24 +156,25 @@ def login_for_runner(
     settings: ApiSettings,
     *,
     endpoint_url: str | None = None,
-    interactive: bool = True,
+    prompt: Callable[[], Credentials] | None = None,
     read: Callable[[], Credentials] | None = None,
     cache: TokenCache | None = None,
     margin_seconds: float = DEFAULT_REFRESH_MARGIN,
-    session: boto3.session.Session | None = None,
+    session: AwsSession | None = None,
     on_refresh: Callable[[], None] | None = None,
 ) -> TokenProvider:
     """Log the administrator in now, before any job is taken, and keep the login alive.
 
-    ``interactive`` false forbids the prompt (credentials must come from the
-    environment or the cache). ``read`` replaces the credentials reader.
+    ``prompt`` asks for the credentials when the environment lacks them
+    (None: they must come from the environment or the cache). ``read``
+    replaces the credentials reader.
     ``session`` is the runner's shared boto3 session.
     Raises ``LoginFailed`` (wrong username or password), ``FatalError`` or
     ``TransientError`` (Cognito unreachable).
     """
     provider = TokenProvider(
         CognitoAuth(settings, endpoint_url=endpoint_url, session=session),
-        read=read or functools.partial(read_credentials, prompt=interactive),
+        read=read or functools.partial(read_credentials, prompt),
         cache=cache if cache is not None else TokenCache(),
         margin_seconds=margin_seconds,
         on_refresh=on_refresh,

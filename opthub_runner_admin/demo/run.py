@@ -21,10 +21,13 @@ import click
 import yaml
 
 from ..app import Options, build_worker
-from ..aws import aws_clients
+from ..aws import AwsClients, aws_clients
 from ..config import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
+from ..modes import mode_named
+from ..store.dynamodb import DynamoStore
+from ..store.items import EVALUATIONS, FAILED, SUCCESS
 from ..values import from_dynamo
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
 from .stack import (
@@ -109,7 +112,7 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
     click.echo(f"\nEnqueued {len(refs)} solutions for match {match_id}; running the evaluator.")
     _run_mode("evaluator", config_path, len(refs))
 
-    evaluated = [ref for ref in refs if _status(clients, table, "Evaluations", ref) == "Success"]
+    evaluated = [ref for ref in refs if _status(clients, table, EVALUATIONS, ref) == SUCCESS]
     for ref in evaluated:
         send_job(clients.sqs, scorer_url, ref)
     click.echo(f"\n{len(evaluated)} evaluations succeeded; running the scorer on them.")
@@ -145,31 +148,20 @@ def _submit(
 
 def _run_mode(mode: str, config_path: Path, jobs: int) -> None:
     config = replace(load_config(config_path).config, num=jobs)
-    worker = build_worker(mode, config, Options(interactive=False))
+    worker = build_worker(mode_named(mode), config, Options())
     stats = worker.run()
     log.info("%s stopped: %s", mode, stats.summary())
 
 
-def _item(clients: Any, table: str, kind: str, ref: TrialRef, status: str) -> dict[str, Any] | None:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    response = clients.dynamodb.get_item(
-        TableName=table,
-        Key={
-            "ID": {"S": f"{kind}#Match#{ref.match_id}#{ref.participant_id}"},
-            "Trial": {"S": f"{status}#{ref.trial_no}"},
-        },
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
-    if item is None:
-        return None
-    deserializer = TypeDeserializer()
-    return {key: from_dynamo(deserializer.deserialize(value)) for key, value in item.items()}
+def _item(
+    clients: AwsClients, table: str, kind: str, ref: TrialRef, status: str
+) -> dict[str, Any] | None:
+    item = DynamoStore(clients.dynamodb, table).result(kind, ref, status)
+    return None if item is None else {key: from_dynamo(value) for key, value in item.items()}
 
 
 def _status(clients: Any, table: str, kind: str, ref: TrialRef) -> str | None:
-    for status in ("Success", "Failed"):
+    for status in (SUCCESS, FAILED):
         if _item(clients, table, kind, ref, status) is not None:
             return status
     return None

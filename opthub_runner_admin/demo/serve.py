@@ -37,6 +37,7 @@ from ..aws import AwsClients
 from ..config import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
+from ..modes import EVALUATOR, SCORER
 from ..worker import Worker
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
 from .stack import (
@@ -108,16 +109,16 @@ def _serve(
     feeder = Feeder(
         clients=clients,
         table=config.table_name,
-        evaluator_url=config.queue_url("evaluator"),
-        scorer_url=config.queue_url("scorer"),
+        evaluator_url=EVALUATOR.queue_url(config),
+        scorer_url=SCORER.queue_url(config),
         match_id=match_id,
     )
     feeder.seed_dead_letter()
-    monitor = build_monitor("evaluator", config)
+    monitor = build_monitor(EVALUATOR, config)
     with contextlib.ExitStack() as resources:
-        options = Options(interactive=False, events=monitor.events)
-        evaluator = build_worker("evaluator", config, options, resources)
-        scorer = build_worker("scorer", config, Options(interactive=False), resources)
+        options = Options(events=monitor.events)
+        evaluator = build_worker(EVALUATOR, config, options, resources)
+        scorer = build_worker(SCORER, config, Options(), resources)
         with monitor:
             if monitor.server is None:  # metrics_port is set above: never
                 raise RuntimeError("the demo's status page did not start")

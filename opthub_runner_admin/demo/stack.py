@@ -21,20 +21,30 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
-
-from boto3.dynamodb.types import TypeSerializer
+from typing import IO, TYPE_CHECKING
 
 from ..aws import MAX_ATTEMPTS, AwsClients, aws_clients
 from ..errors import FatalError
 from ..model import TrialRef
-from ..store.items import solution_item
+from ..queue.sqs import create_queue, dead_letter_queue_name, send_body
+from ..store.dynamodb import create_table, put_solution
 
+#: The platform's side, kept where the SDK is (``store``, ``queue``) and named here.
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
     from typing_extensions import Self
+
+    from ..aws import SqsClient
+
+__all__ = [
+    "MotoServer",
+    "create_queue",
+    "create_table",
+    "dead_letter_queue_name",
+    "job_body",
+    "local_clients",
+    "put_solution",
+    "send_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -247,66 +257,6 @@ def local_clients(endpoint_url: str, *, max_attempts: int = MAX_ATTEMPTS) -> Aws
     )
 
 
-def create_table(client: DynamoDBClient, name: str) -> None:
-    """Create the OptHub table: string keys ``ID`` (partition) and ``Trial`` (sort)."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "ID", "AttributeType": "S"},
-            {"AttributeName": "Trial", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "ID", "KeyType": "HASH"},
-            {"AttributeName": "Trial", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
-
-
-def dead_letter_queue_name(name: str) -> str:
-    """The name ``create_queue`` gives the dead-letter queue of queue ``name``."""
-    return f"{name}-dlq"
-
-
-def create_queue(
-    client: SQSClient, name: str, *, dead_letter_max_receives: int | None = None
-) -> str:
-    """Create a standard queue and return its URL.
-
-    With ``dead_letter_max_receives``, also create ``<name>-dlq`` and a redrive
-    policy that moves a message there after that many receives.
-    """
-    attributes: dict[QueueAttributeNameType, str] = {}
-    if dead_letter_max_receives is not None:
-        dlq_url = client.create_queue(QueueName=dead_letter_queue_name(name))["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(dead_letter_max_receives)}
-        )
-    return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-
-
-def put_solution(
-    client: DynamoDBClient,
-    table: str,
-    ref: TrialRef,
-    variable: Any,
-    user_id: str = "demo-user",
-) -> None:
-    """Write a Solution item as the platform does (contract: "Solution")."""
-    serializer = TypeSerializer()
-    item = solution_item(ref, variable, user_id=user_id)
-    client.put_item(
-        TableName=table,
-        Item={name: serializer.serialize(value) for name, value in item.items()},
-    )
-
-
 def job_body(ref: TrialRef) -> str:
     """The queue body the platform sends for ``ref`` (contract: "Queues")."""
     return json.dumps(
@@ -314,6 +264,6 @@ def job_body(ref: TrialRef) -> str:
     )
 
 
-def send_job(client: SQSClient, queue_url: str, ref: TrialRef) -> str:
+def send_job(client: SqsClient, queue_url: str, ref: TrialRef) -> str:
     """Send the job for ``ref``; return the message id."""
-    return client.send_message(QueueUrl=queue_url, MessageBody=job_body(ref))["MessageId"]
+    return send_body(client, queue_url, job_body(ref))

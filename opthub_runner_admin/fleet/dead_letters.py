@@ -68,15 +68,15 @@ def peek(dead_letter: FleetQueue, limit: int) -> list[Message]:
             for message in batch:
                 seen.setdefault(message.message_id, message)
     finally:
-        _release_all(dead_letter, held)
+        _make_all_visible(dead_letter, held)
     return list(seen.values())
 
 
-def _release_all(dead_letter: FleetQueue, messages: list[Message]) -> None:
+def _make_all_visible(dead_letter: FleetQueue, messages: list[Message]) -> None:
     """Make ``messages`` visible again at once; one that cannot be is back after its hiding."""
     for message in messages:
         try:
-            dead_letter.release(message, 0)
+            dead_letter.make_visible(message, 0)
         except RunnerError as exc:
             log.warning(
                 "message %s is visible again in %d s at the latest (%s)",
@@ -159,7 +159,7 @@ def redrive(
             try:
                 copy = destination.send(message.body, group_id=message.group_id)
             except BaseException:
-                _release_all(dead_letter, batch[n:])
+                _make_all_visible(dead_letter, batch[n:])
                 raise
             dead_letter.delete(message)
             moved += 1

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from botocore.config import Config as BotoConfig
-
-from ..aws import CONNECT_TIMEOUT, READ_TIMEOUT, config_clients
+from ..aws import cloudwatch_client, config_clients
 from ..config import Config, ConfigError
 from ..queue.sqs import SqsQueue
 from ..queue.sqs_age import OldestAge
@@ -25,16 +23,7 @@ def fleet_queues(config: Config, modes: tuple[str, ...] = MODES) -> dict[str, Sq
         keys = " or ".join(f"'{mode}_queue_url'" for mode in modes)
         raise ConfigError(f"{keys} is required (the SQS queue URL)")
     clients = config_clients(config, max_attempts=FLEET_ATTEMPTS)
-    cloudwatch = clients.session.client(
-        "cloudwatch",
-        endpoint_url=config.endpoint_url,
-        config=BotoConfig(
-            retries={"max_attempts": FLEET_ATTEMPTS, "mode": "standard"},
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-        ),
-    )
-    age = OldestAge(client=cloudwatch)
+    age = OldestAge(client=cloudwatch_client(clients, max_attempts=FLEET_ATTEMPTS))
     return {
         mode: SqsQueue(clients.sqs, url, config_key=f"{mode}_queue_url", oldest_age=age)
         for mode, url in urls.items()

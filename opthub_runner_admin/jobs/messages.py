@@ -8,7 +8,7 @@ from typing import Any
 
 from ..model import TrialRef
 
-#: Our own keys in a body we requeue on purpose; the platform ignores unknown keys.
+#: Our own keys in a body we resend on purpose; the platform ignores unknown keys.
 #: Deferrals: copies sent after a wait for earlier trials (bounded by ``max_deferrals``).
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
 #: Copies sent to the back of a FIFO group at once, with no wait (bounded on their own).
@@ -34,7 +34,7 @@ class JobMessage:
     resends: int = 0
 
     def deferred_body(self) -> str:
-        """The body of the copy put back when the job waits for something."""
+        """The body of the copy resent when the job waits for something."""
         return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
 
     def resent_body(self) -> str:

@@ -57,9 +57,9 @@ RUNNER = Cause("runner", shared=True)
 class Retry:
     """Nothing was decided: hand the message back, visible again after ``delay`` seconds.
 
-    ``body`` set means requeue a fresh copy with that body (resetting the
+    ``body`` set means resend a fresh copy with that body (resetting the
     receive count so deliberate retries never reach the dead-letter queue);
-    otherwise the message itself is released. ``backoff`` names the cause of
+    otherwise the message itself is made visible again. ``backoff`` names the cause of
     trouble that other messages would meet too (an administrator's mistake
     about one match, the Docker daemon gone): the worker backs off from that
     cause alone, doubling its pause while the trouble lasts.

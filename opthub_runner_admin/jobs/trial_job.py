@@ -142,26 +142,26 @@ class TrialJob(ABC, Generic[R]):
         try:
             return self.handle(job, message, ctx)
         except Blamed as blamed:
-            return self.put_back(job, message, blamed.error, blamed.cause)
+            return self.resend(job, message, blamed.error, blamed.cause)
         except KilledFromOutside as killed:
-            # Released, not requeued: its receive count rises, so the rule stays bounded.
+            # Made visible, not resent: its receive count rises, so the rule stays bounded.
             return Retry(OUTSIDE_KILL_RETRY_DELAY, killed.reason)
         except (AdminError, TransientError) as exc:
             # Not from the match source nor Docker: from the table.
-            return self.put_back(job, message, exc, AWS)
+            return self.resend(job, message, exc, AWS)
         except (Cancelled, FatalError):
             raise
         except Exception as exc:  # a poison message must never loop forever
             return self.unexpected(job, message, exc, ctx)
 
-    def put_back(
+    def resend(
         self,
         job: JobMessage,
         message: Message,
         error: AdminError | TransientError,
         cause: Cause,
     ) -> Outcome:
-        """Nothing decided: a fresh copy goes back, and the worker backs off from ``cause``."""
+        """Nothing decided: a fresh copy is resent, and the worker backs off from ``cause``."""
         if isinstance(error, AdminError):
             log.error("%s: %s (the message goes back to the queue and is retried)", job.ref, error)
             return Retry(ADMIN_RETRY_DELAY, str(error), body=message.body, backoff=cause)
@@ -184,7 +184,7 @@ class TrialJob(ABC, Generic[R]):
     def unexpected(
         self, job: JobMessage, message: Message, exc: Exception, ctx: JobContext
     ) -> Outcome:
-        """Released (its receive count rises) a few times, then a Failed item naming the error.
+        """Made visible again (receive count rising) a few times, then a Failed item naming it.
 
         Without the bound, a message whose job always raises (a value no code
         path expected) would come back forever and never be settled.
@@ -341,7 +341,7 @@ class TrialJob(ABC, Generic[R]):
         """Write until it is written: a result is never dropped for a transient error.
 
         The heartbeat keeps the message hidden meanwhile; only the operator's
-        forced stop gives up, and then the message is released, not deleted.
+        forced stop gives up, and then the message is made visible again, not deleted.
         """
         backoff = 1.0
         replaced = False

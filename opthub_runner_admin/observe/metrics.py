@@ -60,7 +60,7 @@ class RunnerMetrics(NoEvents):
         ).labels(**labels)
         self._retries = Counter(
             "opthub_runner_retries",
-            "Messages put back to the queue to be tried again.",
+            "Jobs that ended in a retry (message made visible again or resent).",
             ["mode"],
             registry=self.registry,
         ).labels(**labels)

@@ -29,7 +29,7 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
         f" queue depth {depth}"
     )
     if snapshot.retried or snapshot.dropped:
-        text += f", {snapshot.retried} put back, {snapshot.dropped} dropped"
+        text += f", {snapshot.retried} retried, {snapshot.dropped} dropped"
     if snapshot.runner_fault:
         text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
     if snapshot.queue is not None and snapshot.queue.dead_letters:

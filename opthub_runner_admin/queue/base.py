@@ -14,7 +14,7 @@ MAX_VISIBILITY_SECONDS = 43200
 MAX_DELAY_SECONDS = 900
 #: SQS hands out at most this many messages per receive (``receive_many``'s bound).
 MAX_RECEIVE_BATCH = 10
-#: Group of a copy put back on a FIFO queue when the original's group id was not received.
+#: Group of a copy resent on a FIFO queue when the original's group id was not received.
 FALLBACK_GROUP_ID = "opthub-runner"
 
 
@@ -27,7 +27,7 @@ class Message:
     bound how long a job may run. ``receive_count`` is SQS's
     ApproximateReceiveCount, used to bound retries of a message that can never
     succeed. ``group_id`` is a FIFO queue's MessageGroupId (None on a standard
-    queue): a copy put back must carry it to stay in its group.
+    queue): a resent copy must carry it to stay in its group.
     """
 
     message_id: str
@@ -44,7 +44,7 @@ class QueueInfo:
 
     ``max_receive_count`` is the redrive policy's limit (None when the queue
     has no dead-letter queue): a runner warns at start when its own bounded
-    put-backs could reach it.
+    ``make_visible`` retries could reach it.
     """
 
     url: str
@@ -120,14 +120,17 @@ class Queue(Protocol):
         """Keep the message invisible for ``seconds`` from now (a heartbeat)."""
         ...
 
-    def release(self, message: Message, delay: int = 0) -> None:
-        """Hand the message back: visible to every consumer again after ``delay`` seconds."""
+    def make_visible(self, message: Message, delay: int = 0) -> None:
+        """The same message, visible to every consumer again after ``delay`` seconds (0: now).
+
+        Its receive count keeps rising: this counts toward the dead-letter queue.
+        """
         ...
 
-    def requeue(self, message: Message, body: str, delay: int) -> None:
+    def resend(self, message: Message, body: str, delay: int) -> None:
         """Replace the message by a fresh copy with ``body``, visible after ``delay`` seconds.
 
-        Unlike ``release`` this resets the receive count, so that putting a
+        Unlike ``make_visible`` this resets the receive count, so that putting a
         message back on purpose, again and again, never sends it to the
         dead-letter queue. The copy is sent before the original is deleted: a
         crash in between leaves a duplicate, which the flag item makes harmless.

@@ -6,7 +6,7 @@ from ..errors import RunnerError
 
 
 class ReceiptExpired(RunnerError):
-    """The message can no longer be extended, released or deleted with this receipt.
+    """The message can no longer be extended, made visible or deleted with this receipt.
 
     It was deleted already, its receipt handle is stale (another consumer
     received it since), or it reached SQS's 12-hour visibility cap. The job

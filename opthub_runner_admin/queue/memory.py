@@ -66,7 +66,7 @@ class MemoryQueue:
     many times is moved to the dead-letter list on the next receive instead of
     being delivered. ``fifo`` models an SQS FIFO queue: every message has a
     group, a group's messages are delivered oldest first, and while its oldest
-    message is held (or waits out a release delay) the whole group is held.
+    message is held (or waits out a ``make_visible`` delay) the whole group is held.
     """
 
     def __init__(
@@ -154,14 +154,14 @@ class MemoryQueue:
             stored.visible_at = now + seconds
             self._condition.notify_all()
 
-    def release(self, message: Message, delay: int = 0) -> None:
+    def make_visible(self, message: Message, delay: int = 0) -> None:
         """Make the message visible to every consumer after ``delay`` seconds."""
         with self._condition:
             stored = self._held(message)
             stored.visible_at = time.monotonic() + _clamp(delay, 0, MAX_VISIBILITY_SECONDS)
             self._condition.notify_all()
 
-    def requeue(self, message: Message, body: str, delay: int) -> None:
+    def resend(self, message: Message, body: str, delay: int) -> None:
         """Send a fresh copy (receive count 0) visible after ``delay``, then delete the original.
 
         On a FIFO queue the copy joins the end of the original's group at once
@@ -245,7 +245,7 @@ class MemoryQueue:
             return sum(1 for m in self._messages.values() if m.visible_at <= now)
 
     def in_flight_count(self) -> int:
-        """Messages received and still hidden (held, or released with a delay)."""
+        """Messages received and still hidden (held, or made visible with a delay still to run)."""
         now = time.monotonic()
         with self._condition:
             return sum(1 for m in self._messages.values() if m.receive_count and m.visible_at > now)

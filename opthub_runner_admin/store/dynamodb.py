@@ -36,8 +36,10 @@ from .items import (
     evaluation_from_item,
     evaluation_item,
     flag_item,
+    result_key,
     score_item,
     solution_from_item,
+    solution_item,
     success_key,
     trial_key,
 )
@@ -126,6 +128,24 @@ class DynamoStore:
                 Key=_serialize({"ID": "opthub-runner#check", "Trial": "0"}),
             )
 
+    def key_schema(self) -> dict[tuple[str, str], str] | None:
+        """The table's key as {(attribute, HASH|RANGE): type}, or None when it cannot be read.
+
+        DescribeTable needs a permission the runner itself never uses: without
+        it (or without the table) this is None, and ``check`` says which.
+        """
+        try:
+            description: Any = self._client.describe_table(TableName=self._table)["Table"]
+        except (ClientError, BotoCoreError):
+            return None
+        types = {
+            a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]
+        }
+        return {
+            (k["AttributeName"], k["KeyType"]): types.get(k["AttributeName"], "?")
+            for k in description["KeySchema"]
+        }
+
     def get_solution(self, ref: TrialRef) -> Solution | None:
         """The Solution item of ``ref`` (strongly consistent), or None."""
         item = self._get(trial_key(SOLUTIONS, ref), f"read the solution of {ref} from")
@@ -171,6 +191,10 @@ class DynamoStore:
     def _count(self, items: int) -> None:
         with self._lock:
             self.items_read += items
+
+    def result(self, kind: str, ref: TrialRef, status: str) -> Item | None:
+        """A trial's whole result item (Evaluations or Scores, Success or Failed), for display."""
+        return self._get(result_key(kind, ref, status), "read a result")
 
     def _get(self, key: Item, action: str) -> Item | None:
         with self._calling(action):
@@ -292,3 +316,40 @@ def _cancelled(exc: ClientError, where: str) -> errors.RunnerError:
     if _TRANSIENT_REASONS.intersection(codes):
         return errors.TransientError(f"cannot {where}: {describe(exc)}")
     return errors.AdminError(f"cannot {where}: {describe(exc)}")
+
+
+# --- the platform's side, for the demo and the tests ---------------------------
+
+
+def create_table(client: DynamoDBClient, name: str) -> None:
+    """Create the OptHub table: string keys ``ID`` (partition) and ``Trial`` (sort)."""
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "ID", "AttributeType": "S"},
+            {"AttributeName": "Trial", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "ID", "KeyType": "HASH"},
+            {"AttributeName": "Trial", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+
+
+def put_solution(
+    client: DynamoDBClient,
+    table: str,
+    ref: TrialRef,
+    variable: Any,
+    user_id: str = "demo-user",
+) -> None:
+    """Write a Solution item as the platform does (contract: "Solution")."""
+    item = solution_item(ref, variable, user_id=user_id)
+    client.put_item(
+        TableName=table,
+        Item={name: _SERIALIZER.serialize(value) for name, value in item.items()},
+    )

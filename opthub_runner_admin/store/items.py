@@ -50,9 +50,14 @@ def trial_key(kind: str, ref: TrialRef) -> Item:
 
 def success_key(kind: str, ref: TrialRef) -> Item:
     """The key of a trial's Success result in the ``kind`` partition."""
+    return result_key(kind, ref, SUCCESS)
+
+
+def result_key(kind: str, ref: TrialRef, status: str) -> Item:
+    """The key of a trial's result of ``status`` (Success or Failed) in the ``kind`` partition."""
     return {
         "ID": partition_key(kind, ref.match_id, ref.participant_id),
-        "Trial": f"{SUCCESS}#{ref.trial_no}",
+        "Trial": f"{status}#{ref.trial_no}",
     }
 
 

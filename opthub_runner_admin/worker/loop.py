@@ -17,7 +17,7 @@ means.
 Stopping is cooperative: ``stop()`` stops taking messages, hands the messages
 that have not started back at once, and lets the running jobs finish; a
 second ``stop()`` (or the end of the grace period) cancels them all, and
-their messages are handed back at once. A ``FatalError`` in one job stops
+their messages are made visible again at once. A ``FatalError`` in one job stops
 the process the same way, the other jobs cancelled, before ``run`` raises it.
 Signal handlers live in the CLI and only call ``stop()``.
 """
@@ -46,12 +46,12 @@ from .stats import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
 
-#: Seconds before a message sent back because its group is full is visible again.
+#: Seconds before a message resent because its group is full is visible again.
 GROUP_FULL_DELAY = 5
 #: Seconds receiving rests when a whole batch went back without running (a backlog of
 #: one participant or of a match that backs off), so that it is not cycled at full speed.
 HELD_BACK_REST = 1.0
-#: Seconds before a message put back after an unexpected error is tried again.
+#: Seconds before a message made visible after an unexpected error is tried again.
 UNEXPECTED_ERROR_DELAY = 30
 #: Longest wait on the worker's state without looking again (signals, timers).
 IDLE_WAKE = 1.0
@@ -145,7 +145,7 @@ class Worker:
         if waiting:
             # Queue calls do not belong in a signal handler: another thread makes them.
             threading.Thread(
-                target=self._send_back_all, args=(waiting,), name="send-back", daemon=True
+                target=self._make_visible_all, args=(waiting,), name="make-visible", daemon=True
             ).start()
         grace = self._settings.grace_period
         if first and grace is not None and not self._cancel_all:
@@ -183,7 +183,7 @@ class Worker:
         """Process messages until stopped or ``max_jobs`` are finished.
 
         Raises ``FatalError`` when the runner cannot go on (every held
-        message has been handed back and every job has ended first).
+        message has been made visible again and every job has ended first).
         """
         try:
             while True:
@@ -261,7 +261,7 @@ class Worker:
                 self._lock.wait(seconds)
 
     def _take(self, message: Message) -> bool:
-        """Hold a received message: start it or let it wait (True), or send it back (False)."""
+        """Hold a received message: start it or let it wait (True), or give it back (False)."""
         heartbeat = Heartbeat(
             self._queue, message, self._settings.visibility_window, self._settings.visibility_cap
         )
@@ -274,9 +274,9 @@ class Worker:
                 back_now, delayed = [held], []
             else:
                 back_now, delayed = [], self._admit(held)
-        self._send_back_all(back_now)
+        self._make_visible_all(back_now)
         for item, delay in delayed:
-            self._send_back(item, delay)
+            self._resend(item, delay)
         return held not in back_now and all(item is not held for item, _ in delayed)
 
     def _admission_of(self, message: Message) -> Admission:
@@ -308,7 +308,7 @@ class Worker:
         """Block until every held message is settled and every job thread has ended."""
         with self._lock:
             waiting = self._gate.take_waiting()
-        self._send_back_all(waiting)
+        self._make_visible_all(waiting)
         with self._lock:
             while self._held:
                 self._lock.wait(IDLE_WAKE)
@@ -316,19 +316,19 @@ class Worker:
         for thread in threads:
             thread.join()
 
-    # --- sending back what does not run --------------------------------------
+    # --- giving back what does not run --------------------------------------
 
-    def _send_back_all(self, items: list[_Held]) -> None:
-        """Hand messages that have not started back at once (visible to all again now)."""
+    def _make_visible_all(self, items: list[_Held]) -> None:
+        """Make messages that have not started visible to every consumer again now."""
         for held in items:
             held.end_heartbeat()
-            self._settler.hand_back(held.message, 0)
+            self._settler.make_visible(held.message, 0)
             self._forget(held)
 
-    def _send_back(self, held: _Held, delay: int) -> None:
+    def _resend(self, held: _Held, delay: int) -> None:
         """A fresh copy visible after ``delay``: held back on purpose, it never feeds the DLQ."""
         held.end_heartbeat()
-        self._settler.requeue(held.message, held.message.body, delay)
+        self._settler.resend(held.message, held.message.body, delay)
         self._forget(held)
 
     def _forget(self, held: _Held) -> None:
@@ -374,7 +374,7 @@ class Worker:
     def _end(self, held: _Held, outcome: Outcome, seconds: float) -> None:
         """Settle the message and free the slot, the slot held no longer than needed.
 
-        A message put back goes back before its slot is free. A finished job's
+        A message made visible or resent goes back before its slot is free. A finished job's
         message on a standard queue is deleted after: its slot already takes
         the next message meanwhile (a delete that fails only brings back a
         finished trial, which is then seen as done). A FIFO message is deleted
@@ -427,9 +427,9 @@ class Worker:
             delay,
         )
         if outcome.body is not None:
-            self._settler.requeue(message, outcome.body, outcome.delay)
+            self._settler.resend(message, outcome.body, outcome.delay)
         else:
-            self._settler.hand_back(message, outcome.delay)
+            self._settler.make_visible(message, outcome.delay)
         return replace(outcome, delay=delay)
 
     def _job_ended(self, held: _Held, outcome: Outcome) -> None:
@@ -448,11 +448,11 @@ class Worker:
             self._lock.notify_all()
         for waiter in stale:
             log.info(
-                "%s: message %s waited too long for its turn; it goes back as a fresh copy",
+                "%s: message %s waited too long for its turn; it is resent as a fresh copy",
                 self._name,
                 waiter.message.message_id,
             )
-            self._send_back(waiter, 0)
+            self._resend(waiter, 0)
 
     def _count(self, outcome: Outcome) -> None:
         self.stats.settled += 1

@@ -1,7 +1,7 @@
-"""Settling a held message with the queue: delete, release, or replace by a fresh copy.
+"""Settling a held message with the queue: delete, make visible again, or resend as a fresh copy.
 
 Each call is tried with what it can cost: a message we fail to delete comes
-back later and is seen as already done; one we fail to hand back returns
+back later and is seen as already done; one we fail to make visible or resend returns
 after its visibility window. None of these raises.
 """
 
@@ -43,23 +43,24 @@ class Settler:
                 )
                 return
 
-    def requeue(self, message: Message, body: str, delay: int) -> None:
+    def resend(self, message: Message, body: str, delay: int) -> None:
         try:
-            self._queue.requeue(message, body, delay)
+            self._queue.resend(message, body, delay)
         except RunnerError as exc:
             log.warning(
-                "%s: could not put message %s back (%s); it returns after its visibility window",
+                "%s: could not resend message %s (%s); it returns after its visibility window",
                 self._name,
                 message.message_id,
                 exc,
             )
 
-    def hand_back(self, message: Message, delay: int = 0) -> None:
+    def make_visible(self, message: Message, delay: int = 0) -> None:
         try:
-            self._queue.release(message, delay)
+            self._queue.make_visible(message, delay)
         except RunnerError as exc:
             log.warning(
-                "%s: could not release message %s (%s); it returns after its visibility window",
+                "%s: could not make message %s visible (%s); "
+                "it returns after its visibility window",
                 self._name,
                 message.message_id,
                 exc,

@@ -42,13 +42,13 @@ class WorkerStats:
     #: Of ``done``: those whose result was written now as Failed.
     failed: int = 0
     dropped: int = 0
-    #: Jobs that ended in a Retry (put back by the job itself).
+    #: Jobs that ended in a Retry (made visible again or resent by the job itself).
     retried: int = 0
     cancelled: int = 0
     errors: int = 0
-    #: Messages sent back without running (their cause backs off, their group is full, or stop).
+    #: Messages given back without running (their cause backs off, their group is full, or stop).
     held_back: int = 0
-    #: Messages settled in any way (deleted, put back or cancelled); a finished job's
+    #: Messages settled in any way (deleted, made visible, resent or cancelled); a finished job's
     #: message counts at the job's end, its delete may follow.
     settled: int = 0
     #: Most jobs that ran at the same time.

@@ -3,8 +3,8 @@
 | message | what happens |
 |---|---|
 | not JSON, or no MatchID/ParticipantID/TrialNo | logged with an excerpt, counted, deleted |
-| the solution is not in the table | put back for up to 5 receives, then logged and deleted |
-| unknown match | administrator error: put back (fresh copy), runner backs off |
+| the solution is not in the table | made visible again, up to 5 receives, then logged and deleted |
+| unknown match | administrator error: resent (fresh copy), runner backs off |
 
 Keys longer than DynamoDB accepts in a key attribute count as "without a key":
 no request with them could ever succeed.
@@ -129,14 +129,14 @@ def _receive_times(aws: AwsStack, count: int) -> None:
 
 
 @pytest.mark.parametrize("earlier_receives", [0, MISSING_INPUT_RECEIVES - 1])
-def test_a_missing_solution_is_put_back_for_a_bounded_number_of_receives(
+def test_a_missing_solution_is_made_visible_for_a_bounded_number_of_receives(
     earlier_receives: int,
     tmp_path: Path,
     aws: AwsStack,
     sphere_image: str,
     case_labels: dict[str, str],
 ) -> None:
-    """Received fewer than 5 times: put back; the 5th receive logs and deletes it.
+    """Received fewer than 5 times: made visible again; the 5th receive logs and deletes it.
 
     Receives of earlier runners are played by the test; the last is the runner's own.
     """

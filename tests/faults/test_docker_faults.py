@@ -89,7 +89,7 @@ def test_docker_gone_mid_job_fails_nobody_and_the_runner_resumes(
     wait_for(
         lambda: sum(queue_counts(aws, aws.evaluator_queue_url)[::2]) == 1,
         30,
-        "the message to be put back",
+        "the message to be made visible again",
     )
     assert items(aws, "Evaluations", ref) == []
     wait_for(lambda: "pausing" in runner.log(), 10, "the runner to back off")

@@ -35,7 +35,7 @@ from tests.support.docker_fixtures import (
 )
 from tests.support.e2e import items, match_entry, queue_counts, result_item, write_config
 from tests.support.runners import RunnerPool, runner_containers, wait_for
-from tests.test_jobs import Matches, ScriptedExecutor, ctx, message, ran, ref
+from tests.test_jobs import Matches, ctx, message, ran, ref, scripted
 
 from .helpers import new_match, submit
 
@@ -150,7 +150,7 @@ def test_the_job_puts_the_message_back_until_the_last_receive(
 ) -> None:
     store = MemoryStore()
     store.put_solution(ref(), [1, 2])
-    executor = ScriptedExecutor(*[_killed() for _ in range(OUTSIDE_KILL_RECEIVES)])
+    executor = scripted(*[_killed() for _ in range(OUTSIDE_KILL_RECEIVES)])
     job = EvaluateJob(store=store, matches=Matches(), executor=executor, timeout=60)
     with caplog.at_level(logging.ERROR):
         for receive in range(1, OUTSIDE_KILL_RECEIVES):

@@ -17,6 +17,7 @@ from opthub_runner_admin.app import Options, build_worker
 from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config import load_config
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.modes import mode_named
 from opthub_runner_admin.store.dynamodb import from_dynamodb
 from opthub_runner_admin.worker import Worker, WorkerStats
 
@@ -61,11 +62,10 @@ def make_worker(
     """The runner as the CLI builds it, in this process (no prompt: credentials are given)."""
     config = replace(load_config(config_path).config, **changes)
     options = Options(
-        interactive=False,
         extra_labels=labels,
         credentials=(lambda: credentials) if credentials else None,
     )
-    return build_worker(mode, config, options)
+    return build_worker(mode_named(mode), config, options)
 
 
 def run_worker(mode: str, config_path: Path, labels: dict[str, str], num: int) -> WorkerStats:
@@ -119,8 +119,8 @@ def body(ref: TrialRef) -> str:
     )
 
 
-def run_until_put_back(worker: Worker, times: int = 1, timeout: float = 30) -> None:
-    """Run ``worker`` in a thread until it has put ``times`` messages back, then stop it."""
+def run_until_retried(worker: Worker, times: int = 1, timeout: float = 30) -> None:
+    """Run ``worker`` in a thread until ``times`` jobs ended in a retry, then stop it."""
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
