@@ -549,12 +549,22 @@ def demo(solutions: int, keep: bool, serve: bool, port: int, every: float) -> No
 
 @main.group("config")
 def config_group() -> None:
-    """What config.yml may hold, rendered from the runner's own declarations."""
+    """What config.yml may hold, rendered from the runner's own declarations.
+
+    \b
+    Example:
+      opthub-runner config default > config.yml
+    """
 
 
 @config_group.command("schema")
 def config_schema() -> None:
-    """Print the JSON Schema of config.yml (for an editor: docs/config.schema.json)."""
+    """Print the JSON Schema of config.yml (for an editor: docs/config.schema.json).
+
+    \b
+    Example:
+      opthub-runner config schema > docs/config.schema.json
+    """
     from .config_docs import schema_text
 
     click.echo(schema_text(), nl=False)
@@ -562,7 +572,12 @@ def config_schema() -> None:
 
 @config_group.command("table")
 def config_table() -> None:
-    """Print the markdown table of every key (docs/configuration.md)."""
+    """Print the markdown table of every key (docs/configuration.md).
+
+    \b
+    Example:
+      opthub-runner config table
+    """
     from .config_docs import table
 
     click.echo(table(), nl=False)
@@ -570,7 +585,12 @@ def config_table() -> None:
 
 @config_group.command("default")
 def config_default() -> None:
-    """Print a starting config.yml: every key with its default (config.default.yml)."""
+    """Print a starting config.yml: every key with its default (config.default.yml).
+
+    \b
+    Example:
+      opthub-runner config default > config.yml
+    """
     from .config_docs import default_file
 
     click.echo(default_file(), nl=False)
