@@ -105,7 +105,8 @@ class Config:
     pull_policy: str = "if-missing"
     pull_interval: int = 300
     runtime: str | None = None
-    prestart: bool = False
+    # On by default (issue 17): `prestart: false` only turns containers started ahead off.
+    prestart: bool = True
     # Container isolation and input bounds (see the README's "Isolation").
     # ``None`` means no limit; executor.limits.ContainerLimits has the same defaults.
     memory: int | None = 4 * 1024**3
