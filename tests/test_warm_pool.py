@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -106,6 +107,14 @@ def test_jobs_in_a_row_that_found_their_container_keep_one_more_on_its_way() -> 
     assert discarded == []
 
 
+def _started(pool: WarmPool, count: int) -> None:
+    """Wait until ``count`` containers were started ahead (the starts run in threads)."""
+    deadline = time.monotonic() + 30
+    while pool.counts.started < count:
+        assert time.monotonic() < deadline, f"only {pool.counts.started} of {count} started"
+        time.sleep(0.01)
+
+
 def test_a_switch_of_match_removes_at_most_one_container_and_the_total_is_bounded() -> None:
     discarded: list[str] = []
     pool = _pool(discarded)
@@ -114,20 +123,32 @@ def test_a_switch_of_match_removes_at_most_one_container_and_the_total_is_bounde
         for _ in range(3):
             _hit(pool, "a")
         pool.prepare("a", lambda: _container("a"))
-        pool.prepare("a", lambda: _container("a"))  # a streak: two of "a" on their way
+        pool.prepare("a", lambda: _container("a"))  # a streak: two of "a" kept
+        started = 5
+        _started(pool, started)
         new_keys = [f"k{i}" for i in range(SPARE_KEYS + 2)]
         for key in new_keys:
             before = len(discarded)
             assert pool.take(key) is None  # another match's first job
             pool.prepare(key, lambda key=key: _container(key))  # type: ignore[misc]
+            started += 1
+            _started(pool, started)
             assert len(discarded) - before <= 1  # at most one start wasted per switch
+        # The extra "a" went first, then the key seen longest ago: both "a", then k0.
+        assert discarded == ["a", "a", "k0"]
+        last = new_keys[-1]
+        assert pool.take(last) is not None
+        pool.prepare(last, lambda: _container(last))  # room: the take freed one
+        _started(pool, started + 1)
+        pool.fit(last, 2, 1)  # two of its jobs ran at once: it would keep two
+        pool.prepare(last, lambda: _container("second"))  # but not by removing another's
+        assert discarded == ["a", "a", "k0"]
     finally:
         pool.close()
     counts = pool.counts
+    assert counts.started == started + 1  # "second" never started
     assert counts.closed == 1 + SPARE_KEYS  # the bound held to the end
-    # The extra "a" went first, then the key seen longest ago: both "a" before any new key.
-    assert discarded[:2] == ["a", "a"]
-    assert counts.evicted == len(new_keys) + 2 - (1 + SPARE_KEYS)
+    assert counts.evicted == 3
     assert len(discarded) == counts.started - counts.reused  # every unused one removed
 
 
@@ -143,6 +164,7 @@ def test_the_containers_of_a_match_not_seen_for_a_while_are_removed() -> None:
         now[0] = IDLE_AFTER / 2
         _hit(pool, "new")  # "new" is seen, "old" is not
         pool.prepare("new", lambda: _container("new"))
+        _started(pool, 4)
         pool.sweep()
         assert discarded == []
         now[0] = IDLE_AFTER + 1
