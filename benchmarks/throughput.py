@@ -67,7 +67,7 @@ from opthub_runner_admin.demo.stack import (
     job_body,
     put_solution,
 )
-from opthub_runner_admin.executor.docker.reaping import LABEL_PID
+from opthub_runner_admin.executor.docker.reaping import LABEL_PID, LABEL_RUNNER
 from opthub_runner_admin.model import TrialRef
 
 TRIVIAL = ("opthub-bench/trivial:latest", "IFS= read -r line\necho '{\"objective\": 1}'\n")
@@ -273,13 +273,11 @@ def runner_steady(
     """Jobs per second of the runner from the first container start to the last result."""
     stack.new_round(image, matches)
     config = stack.config(target, **({"workers": workers} if workers > 1 else {}), **extra)
-    since = time.time()
-    with runners(config, target) as process:
+    with _container_creations(target) as creations, runners(config, target) as process:
         _wait_until_ready(stack, process)
         stack.submit(1, jobs)
         _wait_for(stack, jobs, process)
-        pid = process.pid
-    containers = _containers_created(target, pid, since)
+    containers = creations.count(str(process.pid))
     items = stack.results()
     # The next measurement starts on an empty table: moto's TransactWriteItems copies
     # the whole table, so the items of earlier rounds would slow the later ones.
@@ -289,30 +287,37 @@ def runner_steady(
     return Round(jobs / (last - first), containers)
 
 
-def _containers_created(target: Target, pid: int, since: float) -> int:
-    """Containers created by the runner process ``pid`` (its label) since ``since``."""
-    out = subprocess.run(
+@contextlib.contextmanager
+def _container_creations(target: Target) -> Iterator[list[str]]:
+    """The runner pids of the containers created meanwhile, as ``docker events`` reports them.
+
+    Listened to live: the daemon keeps only its last 256 events, fewer than a
+    busy host makes in one round.
+    """
+    pids: list[str] = []
+    listener = subprocess.Popen(
         [
             *target.docker_cli(),
             "events",
-            "--since",
-            f"{since:.3f}",
-            "--until",
-            f"{time.time():.3f}",
             "--filter",
             "type=container",
             "--filter",
             "event=create",
             "--filter",
-            f"label={LABEL_PID}={pid}",
+            f"label={LABEL_RUNNER}=1",
             "--format",
-            "{{.ID}}",
+            f'{{{{index .Actor.Attributes "{LABEL_PID}"}}}}',
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
-    return len(out.split())
+    )
+    try:
+        yield pids
+    finally:
+        time.sleep(1)  # the last events on their way
+        listener.terminate()
+        out, _ = listener.communicate(timeout=30)
+        pids += out.split()
 
 
 def pickup_latency(stack: Stack, target: Target, image: str, *, samples: int = 5) -> float:
