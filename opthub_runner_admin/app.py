@@ -8,6 +8,7 @@ all three exercise the same assembly.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -28,6 +29,7 @@ from .executor.docker import (
     connect_docker,
     remove_orphans,
     runner_labels,
+    scope_labels,
 )
 from .executor.limits import ContainerLimits, host_mismatch
 from .history import HistoryBuilder, SqliteHistoryCache
@@ -43,6 +45,7 @@ from .observe.executor import ObservedExecutor
 from .observe.monitor import Monitor
 from .queue.base import MAX_WAIT_SECONDS, QueueInfo
 from .queue.sqs import SqsQueue
+from .runner_scope import scope_of
 from .store.dynamodb import DynamoStore
 from .tryout import ImageTrial, PeakMemory
 from .worker import Worker, WorkerSettings
@@ -69,7 +72,10 @@ class Options:
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "opthub-runner"
+    """``$XDG_CACHE_HOME/opthub-runner`` (the systemd unit's CacheDirectory), else ``~/.cache``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "opthub-runner"
 
 
 def build_match_source(
@@ -210,11 +216,17 @@ def build_worker(
     store = DynamoStore(clients.dynamodb, config.table_name)
     store.check()
     docker_client = connect_docker(workers=config.workers)
-    removed = remove_orphans(docker_client)
+    runner_scope = scope_of(mode, config)
+    removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
     instance = uuid.uuid4().hex[:12]
-    labels = {**runner_labels(instance), "opthub-runner.mode": mode, **options.extra_labels}
+    labels = {
+        **runner_labels(instance),
+        **scope_labels(runner_scope),
+        "opthub-runner.mode": mode,
+        **options.extra_labels,
+    }
     executor: Executor = build_executor(
         config,
         docker_client,
@@ -260,13 +272,14 @@ def build_worker(
     )
     kind = " (FIFO queue)" if queue_info.fifo else ""
     log.info(
-        "%s %s ready on %s%s (table %s, %d workers)",
+        "%s %s ready on %s%s (table %s, %d worker%s)",
         mode,
         instance,
         queue_url,
         kind,
         config.table_name,
         config.workers,
+        "" if config.workers == 1 else "s",
     )
     return Worker(queue=queue, handler=handler, settings=settings, name=mode, events=options.events)
 

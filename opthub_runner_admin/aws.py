@@ -141,9 +141,9 @@ def aws_clients(
     Raises ``errors.FatalError`` when no region or no credentials can be found.
     """
     if not region_name:
-        raise errors.FatalError("region_name is not set: add it to config.yml")
+        raise errors.SetupError("region_name is not set: add it to config.yml")
     if (access_key_id is None) != (secret_access_key is None):
-        raise errors.FatalError(
+        raise errors.SetupError(
             "only one of access_key_id and secret_access_key is set: set both or neither"
         )
     session = boto3.session.Session(
@@ -171,7 +171,7 @@ def aws_clients(
             "no AWS credentials found: set access_key_id and secret_access_key in config.yml"
         ) from exc
     except NoRegionError as exc:
-        raise errors.FatalError("region_name is not valid: fix it in config.yml") from exc
+        raise errors.SetupError("region_name is not valid: fix it in config.yml") from exc
     log.debug(
         "AWS clients for region %s%s",
         region_name,

@@ -1,7 +1,11 @@
 """The ``opthub-runner`` command: parses arguments, wires the runner, handles signals.
 
-Every failure an operator can meet ends here in one line on stderr and a
-distinct exit code (2: configuration, 1: cannot run), never a traceback.
+Every failure an operator can meet ends here in one line on stderr and an
+exit code from ``sysexits.h``, never a traceback: 78 (``EX_CONFIG``) for
+what only the operator can fix (the config file, a refused password, an
+unknown user pool, a queue URL that is not one), which the systemd unit
+lists in ``RestartPreventExitStatus``; 1 for what may pass (the network,
+Docker away), which systemd retries; 2 for a wrong command line (click's).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import click
 
 from . import __version__, pidfiles
 from .config import MAX_WORKERS, Config, ConfigError, load_config
-from .errors import FatalError, RunnerError
+from .errors import FatalError, RunnerError, SetupError
 from .file_permissions import exposed_secrets_warning
+from .runner_scope import RunnerScope, scope_of
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -34,7 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("opthub_runner_admin")
 
 EXIT_FATAL = 1
-EXIT_CONFIG = 2
+#: sysexits.h EX_CONFIG: a restart cannot help (systemd's RestartPreventExitStatus lists it).
+EXIT_CONFIG = 78
+#: A wrong command line (what click itself exits with).
+EXIT_USAGE = 2
 
 _NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
 
@@ -98,23 +106,32 @@ def install_signal_handlers(worker: Worker) -> None:
 
 
 def run_mode(
-    mode: str, config_path: str, dev: bool, workers: int | None = None, num: int | None = None
+    mode: str,
+    config_path: str,
+    dev: bool,
+    *,
+    workers: int | None = None,
+    num: int | None = None,
+    grace_period: int | None = None,
 ) -> None:
     config = read_config(config_path)
     if workers is not None:
         config = dataclasses.replace(config, workers=workers)
     if num is not None:
         config = dataclasses.replace(config, num=num)
+    if grace_period is not None:
+        config = dataclasses.replace(config, grace_period=grace_period)
     from .app import Options, build_monitor, build_worker
 
     try:
+        scope = scope_of(mode, config)  # first: names a missing queue URL by its key
         monitor = build_monitor(mode, config)
         with contextlib.ExitStack() as resources:
             worker = build_worker(mode, config, Options(dev=dev, events=monitor.events), resources)
             install_signal_handlers(worker)
-            with pidfiles.registered(mode), monitor:
+            with pidfiles.registered(mode, scope), monitor:
                 stats = worker.run()
-    except ConfigError as exc:
+    except (ConfigError, SetupError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except FatalError as exc:
         fail(str(exc), EXIT_FATAL)
@@ -128,14 +145,7 @@ def run_mode(
         fail("interrupted before the runner was ready", EXIT_FATAL)
     except OSError as exc:
         fail(f"cannot serve the status page and metrics: {exc} (check metrics_port)", EXIT_FATAL)
-    log.info(
-        "%s stopped: %d done, %d dropped, %d put back, %d sent back unstarted",
-        mode,
-        stats.done,
-        stats.dropped,
-        stats.retried,
-        stats.held_back,
-    )
+    log.info("%s stopped: %s", mode, stats.summary())
 
 
 def _mode_command(mode: str) -> Callable[..., Any]:
@@ -159,13 +169,27 @@ def _mode_command(mode: str) -> Callable[..., Any]:
         default=None,
         help="Stop after this many finished jobs (overrides 'num'; 0 = never).",
     )
-    def command(config_path: str, dev: bool, workers: int | None, num: int | None) -> None:
-        run_mode(mode, config_path, dev, workers, num)
+    @click.option(
+        "--grace-period",
+        type=click.IntRange(0),
+        default=None,
+        help="Seconds a stop lets the running jobs finish (overrides 'grace_period';"
+        " the systemd unit sets it below its TimeoutStopSec).",
+    )
+    def command(
+        config_path: str, dev: bool, workers: int | None, num: int | None, grace_period: int | None
+    ) -> None:
+        run_mode(mode, config_path, dev, workers=workers, num=num, grace_period=grace_period)
 
-    command.__doc__ = (
+    what = (
         "Evaluate submitted solutions with the problem image."
         if mode == "evaluator"
         else "Score successful evaluations with the indicator image."
+    )
+    command.__doc__ = (
+        f"{what}\n\n"
+        "Runs until stopped (Ctrl-C or SIGTERM drain; a second one cancels the running jobs).\n\n"
+        f"\b\nExample:\n  opthub-runner {mode} --config config.yml --workers 2"
     )
     return command
 
@@ -173,7 +197,13 @@ def _mode_command(mode: str) -> Callable[..., Any]:
 @click.group()
 @click.version_option(__version__, prog_name="opthub-runner")
 def main() -> None:
-    """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB."""
+    """Evaluate and score OptHub solutions in Docker, fed by SQS and DynamoDB.
+
+    \b
+    Example:
+      opthub-runner doctor --config config.yml
+      opthub-runner evaluator --config config.yml
+    """
 
 
 main.command("evaluator")(_mode_command("evaluator"))
@@ -182,7 +212,12 @@ main.command("scorer")(_mode_command("scorer"))
 
 @main.command()
 def logout() -> None:
-    """Forget the administrator's tokens cached on this machine."""
+    """Forget the administrator's tokens cached on this machine.
+
+    \b
+    Example:
+      opthub-runner logout
+    """
     from .auth.token_file import remove_token_cache
 
     removed = remove_token_cache()
@@ -191,25 +226,78 @@ def logout() -> None:
 
 @main.command()
 @click.argument("mode", type=click.Choice(["evaluator", "scorer", "all"]), default="all")
+@click.option(
+    "--config",
+    "config_path",
+    help="Stop only the runners of this config's queue and table (one competition).",
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Stop the runners of every competition on this machine."
+)
 @click.option("--now", is_flag=True, help="Cancel running jobs (their messages go back at once).")
 @click.option(
     "--timeout", default=0.0, help="Seconds to wait for the runners to exit (0 = forever)."
 )
-def stop(mode: str, now: bool, timeout: float) -> None:
-    """Stop the runners on this machine as SIGTERM does: finish the running job, then exit."""
-    runners = pidfiles.running(None if mode == "all" else mode)
+def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: float) -> None:
+    """Stop this user's runners on this machine as SIGTERM does: finish the job, then exit.
+
+    With --config, only the runners of that config's queue and table; without
+    it, every runner of this user when they all write one table, else --all
+    is needed (several competitions run here).
+
+    \b
+    Example:
+      opthub-runner stop --config /etc/opthub-runner/compA.yml
+    """
+    if config_path is not None and every:
+        fail("give --config or --all, not both", EXIT_USAGE)
+    scopes = _stop_scopes(mode, config_path)
+    modes = None if mode == "all" else mode
+
+    def found() -> list[pidfiles.RunningRunner]:
+        return pidfiles.running(modes, scopes=scopes)
+
+    runners = found()
     if not runners:
-        click.echo("No running opthub-runner found on this machine.")
+        where = f" for {config_path}" if config_path else ""
+        click.echo(f"No running opthub-runner found on this machine{where}.")
         return
+    tables = sorted({r.scope.table_name if r.scope else "?" for r in runners})
+    if scopes is None and len(tables) > 1 and not every:
+        fail(
+            f"runners of {len(tables)} tables run on this machine ({', '.join(tables)}): pass"
+            " --config with the config.yml of the competition to stop, or --all to stop them all",
+            EXIT_USAGE,
+        )
     for runner in runners:
-        click.echo(f"Stopping {runner.mode} (pid {runner.pid}){' now' if now else ''}...")
+        served = f", {runner.scope.describe()}" if runner.scope else ""
+        click.echo(f"Stopping {runner.mode} (pid {runner.pid}{served}){' now' if now else ''}...")
         signal_runner(runner.pid, twice=now)
     deadline = time.monotonic() + timeout if timeout > 0 else None
-    while any(pidfiles.running(None if mode == "all" else mode)):
+    pids = {runner.pid for runner in runners}
+    while any(r.pid in pids for r in found()):
         if deadline is not None and time.monotonic() > deadline:
             fail("runners still running after the timeout: stop --now cancels their jobs", 1)
         time.sleep(0.2)
     click.echo("Stopped.")
+
+
+def _stop_scopes(mode: str, config_path: str | None) -> frozenset[RunnerScope] | None:
+    """The queue and table pairs that ``stop --config`` selects (None: any)."""
+    if config_path is None:
+        return None
+    try:
+        config = load_config(config_path).config
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    modes = ("evaluator", "scorer") if mode == "all" else (mode,)
+    scopes: set[RunnerScope] = set()
+    for each in modes:
+        with contextlib.suppress(ConfigError):  # a config for one mode only
+            scopes.add(scope_of(each, config))
+    if not scopes:
+        fail(f"{config_path}: no queue URL for the {mode} to stop", EXIT_CONFIG)
+    return frozenset(scopes)
 
 
 def signal_runner(pid: int, *, twice: bool) -> None:
@@ -227,7 +315,12 @@ EXIT_CANNOT_RUN = 3
 
 @main.group("try")
 def try_group() -> None:
-    """Run a problem or indicator image exactly as the runner would (no AWS needed)."""
+    """Run a problem or indicator image exactly as the runner would (no AWS needed).
+
+    \b
+    Example:
+      opthub-runner try problem my-problem:1 --solution '[1.5, -2]'
+    """
 
 
 def _try_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -255,7 +348,12 @@ def try_problem(
     solution: str | None,
     solution_file: str | None,
 ) -> None:
-    """Evaluate one solution with IMAGE."""
+    """Evaluate one solution with IMAGE.
+
+    \b
+    Example:
+      opthub-runner try problem my-problem:1 --solution '[1.5, -2]' -e DIMENSION=2
+    """
     from . import tryout
 
     text = _input_text(solution, solution_file, "--solution")
@@ -286,7 +384,12 @@ def try_indicator(
     current: str,
     history_file: str | None,
 ) -> None:
-    """Score one evaluation with IMAGE after the trials in --history."""
+    """Score one evaluation with IMAGE after the trials in --history.
+
+    \b
+    Example:
+      opthub-runner try indicator my-indicator:1 --current '{"objective": 6.25}'
+    """
     from . import tryout
 
     history_text = _input_text(None, history_file, "--history") if history_file else "[]"
@@ -302,7 +405,7 @@ def try_indicator(
 
 def _input_text(value: str | None, path: str | None, name: str) -> str:
     if value is not None and path is not None:
-        fail(f"give {name} or {name}-file, not both", EXIT_CONFIG)
+        fail(f"give {name} or {name}-file, not both", EXIT_USAGE)
     if value is not None:
         return value
     if path is not None:
@@ -310,9 +413,9 @@ def _input_text(value: str | None, path: str | None, name: str) -> str:
             with open(path, encoding="utf-8") as handle:
                 return handle.read()
         except OSError as exc:
-            fail(f"{path}: cannot read it ({exc.strerror})", EXIT_CONFIG)
+            fail(f"{path}: cannot read it ({exc.strerror})", EXIT_USAGE)
     if sys.stdin.isatty():
-        fail(f"give {name}, {name}-file, or the JSON on standard input", EXIT_CONFIG)
+        fail(f"give {name}, {name}-file, or the JSON on standard input", EXIT_USAGE)
     return sys.stdin.read()
 
 
@@ -338,7 +441,9 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     config = read_config(config_path) if config_path else Config(region_name="", table_name="")
     try:
         result = run(build_image_trial(config), config)
-    except (TryInputError, ConfigError, UnknownMatch) as exc:
+    except (TryInputError, UnknownMatch) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except RunnerError as exc:
         fail(f"the image could not be run: {exc}", EXIT_CANNOT_RUN)
@@ -359,7 +464,12 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     help="The sample solution the problem image is tried on.",
 )
 def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) -> None:
-    """Check a setup, one line per part with the fix; exit 1 if anything failed."""
+    """Check a setup, one line per part with the fix; exit 1 if anything failed.
+
+    \b
+    Example:
+      opthub-runner doctor --config config.yml --match <match id>
+    """
     from .app import build_image_trial
     from .doctor import Doctor, DoctorOptions, check_config
     from .tryout import TryInputError, parse_json
@@ -368,7 +478,7 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     try:
         sample = parse_json(solution, "--solution")
     except TryInputError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_USAGE)
     first, config = check_config(config_path)
     click.echo(first.line())
     if config is None:
@@ -396,7 +506,13 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     "--every", default=5.0, show_default=True, help="With --serve: seconds between solutions."
 )
 def demo(solutions: int, keep: bool, serve: bool, port: int, every: float) -> None:
-    """Run the evaluator and the scorer on an embedded local stack (moto + local images)."""
+    """Run the evaluator and the scorer on an embedded local stack (moto + local images).
+
+    \b
+    Example:
+      opthub-runner demo --solutions 8
+      opthub-runner demo --serve --port 8080
+    """
     setup_logging("INFO")
     try:
         if serve:

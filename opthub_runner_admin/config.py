@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .queue.base import MAX_VISIBILITY_SECONDS
+from .queue.urls import queue_url_problem
 from .sizes import parse_size
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,12 @@ def _validate(raw: Mapping[Any, Any], source: str, base_dir: Path) -> LoadedConf
     for key in _REQUIRED:
         if not values.get(key):
             raise ConfigError(f"{source}: '{key}' is required ({_MEANING[key]})")
+    for key in ("evaluator_queue_url", "scorer_queue_url"):
+        problem = values.get(key) and queue_url_problem(
+            key, values[key], region_name=values["region_name"]
+        )
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
     level = values.get("log_level", "INFO")
     if level.upper() not in LOG_LEVELS:
         raise ConfigError(

@@ -32,6 +32,16 @@ class FatalError(RunnerError):
     """The runner cannot go on (for example a login that can no longer be renewed)."""
 
 
+class SetupError(FatalError):
+    """The runner cannot go on, and starting it again cannot help until the setup is fixed.
+
+    A refused password, an unknown user pool or app client: the CLI exits
+    with ``EX_CONFIG`` (78), which the systemd unit lists in
+    ``RestartPreventExitStatus``, so that systemd does not retry every 30 s
+    (retried wrong passwords can lock the account).
+    """
+
+
 class ResultRejected(RunnerError):
     """DynamoDB refused the result item as it is; writing the same item again cannot help."""
 

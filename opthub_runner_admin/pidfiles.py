@@ -3,7 +3,10 @@
 Each runner writes ``<mode>-<pid>.pid`` in a state folder and removes it when
 it exits. A file whose process is gone (after a crash or SIGKILL), or whose pid
 now belongs to another program, is ignored and cleaned up, so that ``stop``
-never signals a stranger.
+never signals a stranger. The file names the runner's queue and table
+(``queue=`` and ``table=`` lines after the pid), so that ``stop --config``
+stops one competition's runners and leaves the others of the same user alone;
+a file without them (a runner of an earlier version) has no scope.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .processes import PidState, pid_state
+from .runner_scope import RunnerScope
 
 
 def state_dir() -> Path:
@@ -31,23 +35,34 @@ class RunningRunner:
     mode: str
     pid: int
     path: Path
+    #: None for the pid file of a runner of an earlier version.
+    scope: RunnerScope | None = None
 
 
 @contextlib.contextmanager
-def registered(mode: str, folder: Path | None = None) -> Iterator[Path]:
+def registered(
+    mode: str, scope: RunnerScope | None = None, folder: Path | None = None
+) -> Iterator[Path]:
     """Announce this process as a running ``mode`` runner for the duration of the block."""
     folder = folder or state_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{mode}-{os.getpid()}.pid"
-    path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    text = f"{os.getpid()}\n"
+    if scope is not None:
+        text += f"queue={scope.queue_url}\ntable={scope.table_name}\n"
+    path.write_text(text, encoding="utf-8")
     try:
         yield path
     finally:
         path.unlink(missing_ok=True)
 
 
-def running(mode: str | None = None, folder: Path | None = None) -> list[RunningRunner]:
-    """The live runners of ``mode`` (or all), dropping stale files on the way."""
+def running(
+    mode: str | None = None,
+    folder: Path | None = None,
+    scopes: frozenset[RunnerScope] | None = None,
+) -> list[RunningRunner]:
+    """The live runners of ``mode`` (or all), of ``scopes`` (or any), dropping stale files."""
     folder = folder or state_dir()
     if not folder.is_dir():
         return []
@@ -59,11 +74,24 @@ def running(mode: str | None = None, folder: Path | None = None) -> list[Running
         if not pid_text.isdigit():
             continue
         pid = int(pid_text)
-        if _is_runner(pid):
-            found.append(RunningRunner(name, pid, path))
-        else:
+        if not _is_runner(pid):
             path.unlink(missing_ok=True)
+            continue
+        runner = RunningRunner(name, pid, path, _read_scope(path))
+        if scopes is None or runner.scope in scopes:
+            found.append(runner)
     return found
+
+
+def _read_scope(path: Path) -> RunnerScope | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields = dict(line.partition("=")[::2] for line in lines[1:] if "=" in line)
+    if not fields.get("queue") or not fields.get("table"):
+        return None
+    return RunnerScope(queue_url=fields["queue"], table_name=fields["table"])
 
 
 def _is_runner(pid: int) -> bool:

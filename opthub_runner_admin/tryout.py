@@ -14,6 +14,7 @@ jobs blank them out of Failed items.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -39,7 +40,18 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two samples of the container's memory use.
 MEMORY_SAMPLE_INTERVAL = 0.2
+#: Seconds between two reads of the container's own peak in its cgroup (a file read).
+CGROUP_READ_INTERVAL = 0.002
 _MIB = 1024 * 1024
+#: Where the kernel keeps a container's peak memory use, by cgroup version and Docker's
+#: cgroup driver ({id}: the container's id). cgroup v2 has ``memory.peak`` (Linux 5.19+),
+#: v1 ``memory.max_usage_in_bytes``. Readable only on the daemon's own host.
+CGROUP_PEAK_FILES = (
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",
+    "/sys/fs/cgroup/docker/{id}/memory.peak",
+    "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",
+    "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.max_usage_in_bytes",
+)
 
 
 class TryInputError(ValueError):
@@ -55,8 +67,10 @@ class TryResult:
     timeout: float
     outcome: Evaluation | Score | Failure
     execution: Execution
-    #: Highest memory use Docker reported while the container ran (bytes), if any.
+    #: Highest memory use of the container (bytes), if it could be measured.
     peak_memory: int | None = None
+    #: Where ``peak_memory`` comes from, or why there is none.
+    peak_memory_note: str = "not measured"
 
     @property
     def succeeded(self) -> bool:
@@ -68,12 +82,15 @@ class TryResult:
 
 
 class PeakMemory:
-    """Samples the memory use of the containers carrying ``labels`` while they run.
+    """The peak memory use of the containers carrying ``labels``, while they run.
 
-    Docker reports no peak once a container is gone (and none at all under
-    cgroup v2), so the highest sampled ``usage`` (or cgroup v1's
-    ``max_usage``) is what there is. A container that ends between two
-    samples leaves no figure: ``peak`` is then None.
+    Best: the container's own peak, kept by the kernel in its cgroup
+    (``memory.peak`` on cgroup v2, ``memory.max_usage_in_bytes`` on v1),
+    read every few milliseconds from the moment Docker announces the start
+    (its events), so that a run of a few milliseconds has a figure too.
+    Else (Docker on another host, an unknown layout): the highest ``docker
+    stats`` sample, which a short run ends before. ``note`` says which, or
+    why there is no figure.
     """
 
     def __init__(
@@ -82,23 +99,60 @@ class PeakMemory:
         client: docker.DockerClient,
         labels: Mapping[str, str],
         interval: float = MEMORY_SAMPLE_INTERVAL,
+        peak_files: Sequence[str] = CGROUP_PEAK_FILES,
     ) -> None:
         self._api: Any = client.api
         self._filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         self._interval = interval
+        self._peak_files = peak_files
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.peak: int | None = None
+        self._threads: list[threading.Thread] = []
+        self._events: Any = None
+        self._sampled: int | None = None
+        self._kernel: int | None = None
+        self._kernel_file = ""
+        self._started = False
+
+    @property
+    def peak(self) -> int | None:
+        return self._kernel if self._kernel is not None else self._sampled
+
+    @property
+    def note(self) -> str:
+        if self._kernel is not None:
+            return f"the container's own {self._kernel_file.rsplit('/', 1)[-1]}"
+        if self._sampled is not None:
+            return "highest docker stats sample; the kernel's own peak is not readable here"
+        if self._started and not self._kernel_file:
+            return (
+                "not measured: this machine cannot read the container's cgroup (Docker runs"
+                " on another host, or in a layout the runner does not know) and the container"
+                " ended before docker stats had a sample"
+            )
+        return "not measured: the container ended before its first reading"
 
     def __enter__(self) -> PeakMemory:
-        self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
-        self._thread.start()
+        self._stop.clear()
+        self._sampled = self._kernel = None
+        self._kernel_file, self._started = "", False
+        # Subscribed before the run starts: the start event cannot be missed.
+        self._events = self._api.events(
+            filters={**self._filters, "type": ["container"], "event": ["start"]}, decode=True
+        )
+        self._threads = [
+            threading.Thread(target=self._sample, name="peak-memory", daemon=True),
+            threading.Thread(target=self._watch, name="peak-memory-cgroup", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self._events.close()  # unblocks the events thread
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -113,7 +167,38 @@ class PeakMemory:
         memory = stats.get("memory_stats") or {}
         used = max(int(memory.get("max_usage") or 0), int(memory.get("usage") or 0))
         if used > 0:
-            self.peak = max(self.peak or 0, used)
+            self._sampled = max(self._sampled or 0, used)
+
+    def _watch(self) -> None:
+        """For each start Docker announces, read the container's cgroup peak until it is gone."""
+        try:
+            for event in self._events:
+                if self._stop.is_set():
+                    return
+                container_id = str(event.get("id") or (event.get("Actor") or {}).get("ID") or "")
+                if container_id:
+                    self._started = True
+                    self._read_kernel_peak(container_id)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            return  # the stream was closed at the exit, or Docker went away
+
+    def _read_kernel_peak(self, container_id: str) -> None:
+        candidates = [path.format(id=container_id) for path in self._peak_files]
+        while not self._stop.is_set():
+            for path in candidates:
+                try:
+                    value = int(Path(path).read_text(encoding="ascii").split()[0])
+                except (OSError, ValueError, IndexError):
+                    continue
+                self._kernel_file = path
+                self._kernel = max(self._kernel or 0, value)
+                candidates = [path]  # found: read only this one from now on
+                break
+            else:
+                if self._kernel_file:
+                    return  # the cgroup is gone with the container: the last read stands
+                # Not created yet, or never readable here: look again until the run ends.
+            self._stop.wait(CGROUP_READ_INTERVAL)
 
 
 class ImageTrial:
@@ -134,26 +219,26 @@ class ImageTrial:
 
     def problem(self, image: ImageSpec, solution: JSON) -> TryResult:
         """Evaluate ``solution`` (the variable a participant submits)."""
-        execution, peak = self._run(image, [json.dumps(solution)])
+        execution, peak, note = self._run(image, [json.dumps(solution)])
         outcome = redact_failure(
             interpret_evaluation(execution, time_limit=self._timeout), image.environment
         )
         shown = redact_streams(execution, image.environment)
-        return TryResult("problem", image.image, self._timeout, outcome, shown, peak)
+        return TryResult("problem", image.image, self._timeout, outcome, shown, peak, note)
 
     def indicator(
         self, image: ImageSpec, current: Evaluation, history: Sequence[Mapping[str, Any]]
     ) -> TryResult:
         """Score ``current`` after ``history`` (earlier trials as the scorer sends them)."""
         lines = [json.dumps(current.as_json()), json.dumps(list(history))]
-        execution, peak = self._run(image, lines)
+        execution, peak, note = self._run(image, lines)
         outcome = redact_failure(
             interpret_score(execution, time_limit=self._timeout), image.environment
         )
         shown = redact_streams(execution, image.environment)
-        return TryResult("indicator", image.image, self._timeout, outcome, shown, peak)
+        return TryResult("indicator", image.image, self._timeout, outcome, shown, peak, note)
 
-    def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None]:
+    def _run(self, image: ImageSpec, lines: list[str]) -> tuple[Execution, int | None, str]:
         spec = RunSpec(
             image=image.image,
             stdin_lines=lines,
@@ -162,10 +247,10 @@ class ImageTrial:
             command=self._command if self._command is not None else image.command,
         )
         if self._memory is None:
-            return self._executor.run(spec, threading.Event()), None
+            return self._executor.run(spec, threading.Event()), None, "not measured"
         with self._memory:
             execution = self._executor.run(spec, threading.Event())
-        return execution, self._memory.peak
+        return execution, self._memory.peak, self._memory.note
 
 
 # --- inputs --------------------------------------------------------------------------
@@ -261,9 +346,9 @@ def report_lines(result: TryResult) -> list[str]:
     lines.append(f"  duration: {result.duration:.2f} s")
     peak = result.peak_memory
     lines.append(
-        f"  peak memory: {peak / _MIB:.1f} MiB (highest sample)"
+        f"  peak memory: {peak / _MIB:.1f} MiB ({result.peak_memory_note})"
         if peak is not None
-        else "  peak memory: not reported by Docker (the container ended between samples)"
+        else f"  peak memory: {result.peak_memory_note}"
     )
     stderr = execution.stderr.strip()
     lines.append(f"  stderr (end): {stderr[-STDERR_TAIL:] if stderr else '(empty)'}")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import http.server
 import logging
 import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,12 +51,13 @@ from opthub_runner_admin.auth.verify import (
     ClockSkewed,
     TokenInvalid,
     TokenVerifier,
+    UnknownUserPool,
     issuer_of,
     jwks_url_of,
 )
 from opthub_runner_admin.config import PRODUCTION_API
 from opthub_runner_admin.demo.stack import MotoServer
-from opthub_runner_admin.errors import FatalError, TransientError
+from opthub_runner_admin.errors import FatalError, SetupError, TransientError
 from tests.support.api_fixtures import CognitoPool
 
 #: What moto's tokens live for (it ignores the app client's AccessTokenValidity).
@@ -301,6 +304,31 @@ def test_unreachable_jwks_is_transient(cognito_pool: CognitoPool) -> None:
 
     with pytest.raises(TransientError):
         auth.verify(forge(good_claims(cognito_pool)))
+
+
+def test_a_pool_without_signing_keys_is_a_setup_error(cognito_pool: CognitoPool) -> None:
+    # Cognito answers 404 for the JWKS of a pool that does not exist (moto serves its one
+    # key for any pool id, so a real HTTP server answers 404 here): no retry can help.
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        auth = CognitoAuth(cognito_pool.settings(), endpoint_url=endpoint, timeout=5)
+        with pytest.raises(UnknownUserPool, match="has no signing keys") as raised:
+            auth.verify(forge(good_claims(cognito_pool)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(raised.value, SetupError)
+    assert "HTTP 404" in str(raised.value) and "cognito_user_pool_id" in str(raised.value)
 
 
 # --- the provider: caching, refreshing, logging in again ----------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin.cli import EXIT_CONFIG
 from opthub_runner_admin.config import (
     DEVELOPMENT_API,
     PRODUCTION_API,
@@ -158,26 +159,26 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_missing_config_file_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_cli_missing_config_file_exits_78_with_one_line(tmp_path: Path) -> None:
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "config.yml: configuration file not found" in lines[0]
     assert "Traceback" not in result.stderr
 
 
-def test_cli_config_errors_exit_2(tmp_path: Path) -> None:
+def test_cli_config_errors_exit_78(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text("region_name: r\ntable_name: t\ninterval: x\n")
     result = _cli("scorer", "--config", "bad.yml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert result.stderr.strip() == "Error: bad.yml: 'interval' must be a whole number, got 'x'"
 
 
-def test_cli_missing_queue_url_exits_2(tmp_path: Path) -> None:
+def test_cli_missing_queue_url_exits_78(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text(MINIMAL)
     result = _cli("evaluator", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_CONFIG == 78  # sysexits EX_CONFIG: no restart
     assert "'evaluator_queue_url' is required" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -220,3 +221,21 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MINIMAL + f"command: {value}\n")
     assert "'command'" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_interval_is_described_the_same_in_the_docs_and_the_default_config() -> None:
+    root = Path(__file__).resolve().parents[1]
+    (row,) = [
+        line
+        for line in (root / "docs" / "configuration.md").read_text().splitlines()
+        if line.startswith("| `interval` |")
+    ]
+    in_readme = row.split("|")[4].strip()
+    (line,) = [
+        line
+        for line in (root / "config.default.yml").read_text().splitlines()
+        if line.startswith("interval:")
+    ]
+    in_default_config = line.split("#", 1)[1].strip()
+    assert in_readme == in_default_config
+    assert "long poll" in in_readme  # what it is: not a pause between polls

@@ -2,7 +2,7 @@
 
 Run as the operator runs it: the real CLI in a subprocess. The config lacks
 the queue URL on purpose, so that the runner stops right after reading it
-(exit 2) without needing AWS.
+(exit 78) without needing AWS.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from opthub_runner_admin.cli import EXIT_CONFIG
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 WITH_SECRETS = (
@@ -44,7 +46,7 @@ def test_a_readable_config_with_secrets_warns_once_with_the_fix(
     config.write_text(WITH_SECRETS)
     config.chmod(mode)
     result = _start(config)
-    assert result.returncode == 2, result.stderr  # stopped at the missing queue URL
+    assert result.returncode == EXIT_CONFIG, result.stderr  # stopped at the missing queue URL
     (warning,) = _warnings(result)
     assert "WARNING" in warning
     assert f"readable by {readers}" in warning

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import pytest
 
-from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT
+from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
+from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
+from tests.support.docker_fixtures import remove_tags
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_IMAGES = (PROBLEM_IMAGE, INDICATOR_IMAGE)
 
 #: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.
 BLOCK_MOTO = """
@@ -52,20 +59,41 @@ def processes_in(folder: Path) -> list[int]:
     return found
 
 
+@pytest.fixture
+def demo_images(docker_client: docker.DockerClient) -> Iterator[None]:
+    """The demo's images are removed after the test, unless they were there before it."""
+    there = {tag for tag in DEMO_IMAGES if docker_client.api.images(name=tag)}
+    yield
+    remove_tags(docker_client, [tag for tag in DEMO_IMAGES if tag not in there])
+
+
 def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
-    tmp_path: Path, docker_client: docker.DockerClient
+    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None
 ) -> None:
     result = demo(tmp_path, "--solutions", "4")
 
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("What the runner wrote to the table:")[1].strip().splitlines()
-    rows = [line.split()[:3] for line in table[1:]]
-    assert rows == [
+    header, rows, final = table[0], table[1:5], table[-1]
+    assert [line.split()[:3] for line in rows] == [
         ["alice", "0001", "Success"],
         ["bob", "0001", "Success"],
         ["alice", "0002", "Success"],
         ["bob", "0002", "Failed"],
     ]
+    # The numbers are right-aligned under their headers, decimal points in one column.
+    for name in ("objective", "score"):
+        end = header.index(name) + len(name)  # each number ends under its header's end
+        assert all(row[end - 7] == "." and row[end - 1].isdigit() for row in rows[:3]), rows
+        assert rows[3][end - 1] == "-"
+    assert 'as intended: the solution "not a vector" is malformed' in rows[3]
+    # The final line's counts agree with the runner's own stop lines (and the table).
+    assert "evaluator stopped: 3 done, 1 failed, 0 dropped" in result.stderr
+    assert "scorer stopped: 3 done, 0 failed, 0 dropped" in result.stderr
+    assert (
+        final == "4 solutions: 3 evaluations Success, 1 Failed (1 as intended), 3 scores written."
+    )
+    assert "(table opthub-demo, 1 worker)" in result.stderr
     assert not (tmp_path / ".demo").exists()
     assert processes_in(tmp_path) == []
 
@@ -81,5 +109,8 @@ def test_demo_without_moto_says_what_to_install_in_one_line(tmp_path: Path) -> N
     assert result.stderr.strip().splitlines() == [
         f"Error: the demo needs moto's server, which is not installed: {DEMO_EXTRA_HINT}"
     ]
-    assert DEMO_EXTRA_HINT == "pip install 'opthub-runner-admin[demo]'"
+    # This project from its checkout, never the earlier runner of the same name on PyPI.
+    assert DEMO_EXTRA_HINT.startswith("pip install '.[demo]' in the opthub-runner checkout")
+    assert "opthub-runner-admin" not in DEMO_EXTRA_HINT
+    assert f'demo = ["{DEMO_REQUIREMENT}"]' in (ROOT / "pyproject.toml").read_text()
     assert not (tmp_path / ".demo").exists()

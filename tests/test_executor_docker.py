@@ -39,9 +39,11 @@ from opthub_runner_admin.executor.docker import (
     connect_docker,
     remove_orphans,
     runner_labels,
+    scope_labels,
 )
 from opthub_runner_admin.executor.docker.streams import Attachment
 from opthub_runner_admin.model import Evaluation, HistoryEntry
+from opthub_runner_admin.runner_scope import RunnerScope
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ExecutorFactory,
@@ -479,6 +481,30 @@ def test_remove_orphans_removes_only_dead_runners_containers_of_this_host(
     assert other_host not in removed
     left = {info["Id"] for info in containers_labelled(docker_client, case_labels)}
     assert left == {alive, other_host}
+
+
+def test_remove_orphans_of_one_queue_leaves_the_other_competitions_alone(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    image = _image(image_factory, "sleep", "echo started\nsleep 30\n")
+    ours = RunnerScope(queue_url="https://sqs.example/1/compa", table_name="table-a")
+    base = {**runner_labels("orphan-scope"), **case_labels, LABEL_PID: str(_dead_pid())}
+
+    def orphan(labels: dict[str, str]) -> str:
+        return _orphan_candidate(docker_client, image, {**base, **labels}, start=False)
+
+    same = orphan(scope_labels(ours))
+    other_queue = orphan(scope_labels(RunnerScope("https://sqs.example/1/compb", "table-a")))
+    other_table = orphan(scope_labels(RunnerScope(ours.queue_url, "table-b")))
+    earlier_version = orphan({})  # no queue label: reaped as before
+
+    removed = remove_orphans(docker_client, scope=ours)
+
+    assert {same, earlier_version} <= set(removed)
+    left = {info["Id"] for info in containers_labelled(docker_client, case_labels)}
+    assert left == {other_queue, other_table}
 
 
 def test_runners_starting_together_reap_the_same_orphans_without_failing(

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor import ImageNotAvailable, RunSpec
 from opthub_runner_admin.executor.docker import DockerExecutor, ImagePolicy, runner_labels
-from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
+from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory, remove_tags
 from tests.support.registry import LoopbackRegistry, serve
 
 NORMAL_TIMEOUT = 20.0
@@ -31,13 +32,22 @@ LONG_INTERVAL = 3600.0
 
 @pytest.fixture
 def registry(docker_client: docker.DockerClient) -> Iterator[LoopbackRegistry]:
-    """A loopback registry; the tags the daemon pulled from it are untagged afterwards."""
+    """A loopback registry; the images the daemon pulled from it are removed afterwards.
+
+    Also those no tag names any more (an earlier pull of a tag pushed again): they
+    still carry the registry's digest. (A name filter ``host/*`` would miss them,
+    and every ``host/opthub-test/...`` name: ``*`` stops at a slash.)
+    """
     for running in serve(LoopbackRegistry()):
         yield running
-        for image in docker_client.api.images(name=f"{running.host}/*"):
-            for tag in image.get("RepoTags") or []:
-                if tag.startswith(running.host):
-                    docker_client.api.remove_image(tag, force=True)
+        ours = f"{running.host}/"
+        for image in docker_client.api.images(all=True):
+            tags = [tag for tag in image.get("RepoTags") or [] if tag.startswith(ours)]
+            digests = [d for d in image.get("RepoDigests") or [] if d.startswith(ours)]
+            # The pulled image is often the local one (same id): remove the registry's
+            # names (tags, and the digest an earlier pull of a re-pushed tag keeps), never
+            # the image by id.
+            remove_tags(docker_client, [*tags, *digests])
 
 
 class _CountingApi:
@@ -279,10 +289,14 @@ def test_an_image_tagged_again_locally_is_used_by_the_next_run(
 ) -> None:
     tag = f"{TEST_IMAGE_PREFIX}retagged-{uuid.uuid4().hex[:8]}:latest"
     executor = _executor(docker_client.api, case_labels)
+    built: list[str] = []
     try:
         build_busybox_image(docker_client, tag, "echo first\n")
+        built.append(docker_client.api.inspect_image(tag)["Id"])
         assert _run(executor, tag) == "first\n"
         build_busybox_image(docker_client, tag, "echo second\n")
+        built.append(docker_client.api.inspect_image(tag)["Id"])
         assert _run(executor, tag) == "second\n"  # the tag is resolved at each create
     finally:
-        docker_client.api.remove_image(tag, force=True)
+        # The first image lost its tag to the second: removed by id, or it stays dangling.
+        remove_tags(docker_client, [tag, *built])

@@ -20,6 +20,7 @@ from tests.support.docker_fixtures import (
     ExecutorFactory,
     ImageFactory,
     containers_labelled,
+    remove_tags,
 )
 
 NORMAL_TIMEOUT = 20.0
@@ -113,16 +114,20 @@ def test_a_container_started_ahead_is_not_used_for_another_environment_or_image(
 ) -> None:
     tag = f"{TEST_IMAGE_PREFIX}overlap-retag-{uuid.uuid4().hex[:8]}:latest"
     executor = make_executor(prestart=True)
+    built: list[str] = []
     try:
         build_busybox_image(docker_client, tag, ECHO_SCRIPT)
+        built.append(docker_client.api.inspect_image(tag)["Id"])
         assert executor.run(_spec(tag, "a", "one"), threading.Event()).stdout == "a one\n"
         assert executor.run(_spec(tag, "b", "two"), threading.Event()).stdout == "b two\n"
         assert _wait_for_running(docker_client, case_labels)  # started ahead, old image
         build_busybox_image(docker_client, tag, 'IFS= read -r line\necho "new $line"\n')
+        built.append(docker_client.api.inspect_image(tag)["Id"])
         assert executor.run(_spec(tag, "c", "two"), threading.Event()).stdout == "new c\n"
     finally:
         executor.close()
-        docker_client.api.remove_image(tag, force=True)
+        # The first image lost its tag to the second: removed by id, or it stays dangling.
+        remove_tags(docker_client, [tag, *built])
     assert containers_labelled(docker_client, case_labels) == []
 
 

@@ -121,6 +121,9 @@ def test_metrics_status_line_and_json_logs_of_a_running_evaluator(
     assert all(e["participant"] == "p-obs" and e["duration_s"] >= 0 for e in jobs.values())
     statuses = [entry for entry in lines if entry.get("event") == "status"]
     assert statuses and statuses[-1]["done"] == 2 and statuses[-1]["failed"] == 1
+    # The final line counts as the status line does ("done" without the Failed ones).
+    (stopped,) = [e["message"] for e in lines if e["message"].startswith("evaluator stopped:")]
+    assert stopped.startswith("evaluator stopped: 2 done, 1 failed, 0 dropped"), stopped
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
 
 

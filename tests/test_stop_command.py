@@ -24,14 +24,22 @@ SLOW = "cat >/dev/null\nsleep 3\necho '{\"objective\": 42}'\n"
 
 
 def start_runner(
-    tmp_path: Path, aws: AwsStack, image: str, runtime: Path
-) -> tuple[subprocess.Popen[str], TrialRef]:
+    folder: Path, aws: AwsStack, image: str, runtime: Path, queue_url: str | None = None
+) -> tuple[subprocess.Popen[str], Path, TrialRef]:
+    """A runner (its config in ``folder``) with one slow job of ``queue_url`` already queued."""
+    queue_url = queue_url or aws.evaluator_queue_url
     match = str(uuid.uuid4())
-    config = write_config(tmp_path, aws, {match: match_entry(image)}, visibility_timeout=30)
+    config = write_config(
+        folder,
+        aws,
+        {match: match_entry(image)},
+        visibility_timeout=30,
+        evaluator_queue_url=queue_url,
+    )
     ref = TrialRef(match, "p-1", "0001")
     put_solution(aws.clients.dynamodb, aws.table_name, ref, [1])
-    send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime)}
+    send_job(aws.clients.sqs, queue_url, ref)
+    env = {**os.environ, "HOME": str(folder), "XDG_RUNTIME_DIR": str(runtime)}
     process = subprocess.Popen(
         [sys.executable, "-m", "opthub_runner_admin.cli", "evaluator", "--config", str(config)],
         env=env,
@@ -39,7 +47,7 @@ def start_runner(
         stderr=subprocess.PIPE,
         text=True,
     )
-    return process, ref
+    return process, config, ref
 
 
 def wait_for_container(client: docker.DockerClient, pid: int) -> None:
@@ -67,7 +75,7 @@ def test_stop_lets_the_running_job_finish(
 ) -> None:
     runtime = tmp_path / "run"
     image = image_factory("opthub-test/slow-3s:1", SLOW)
-    process, ref = start_runner(tmp_path, aws, image, runtime)
+    process, _, ref = start_runner(tmp_path, aws, image, runtime)
     try:
         wait_for_container(docker_client, process.pid)
         assert [r.pid for r in pidfiles.running("evaluator", runtime / "opthub-runner")] == [
@@ -75,7 +83,10 @@ def test_stop_lets_the_running_job_finish(
         ]
         result = stop(runtime, "evaluator")
         assert result.returncode == 0, result.stderr
-        assert f"Stopping evaluator (pid {process.pid})" in result.stdout
+        assert (
+            f"Stopping evaluator (pid {process.pid}, queue {aws.evaluator_queue_url}"
+            in result.stdout
+        )
         assert process.wait(30) == 0
     finally:
         process.kill()
@@ -90,7 +101,7 @@ def test_stop_now_cancels_the_job_and_hands_the_message_back(
 ) -> None:
     runtime = tmp_path / "run"
     image = image_factory("opthub-test/slow-3s:1", SLOW)
-    process, ref = start_runner(tmp_path, aws, image, runtime)
+    process, _, ref = start_runner(tmp_path, aws, image, runtime)
     try:
         wait_for_container(docker_client, process.pid)
         result = stop(runtime, "--now")
@@ -108,3 +119,82 @@ def test_stop_with_nothing_running(tmp_path: Path) -> None:
     result = stop(tmp_path / "run")
     assert result.returncode == 0
     assert "No running opthub-runner" in result.stdout
+
+
+# -- several competitions on one host ---------------------------------------
+
+
+def start_runner_on(
+    tmp_path: Path, aws: AwsStack, image: str, runtime: Path, name: str
+) -> tuple[subprocess.Popen[str], Path, TrialRef]:
+    """A runner of its own queue (and config folder), with one slow job already running."""
+    folder = tmp_path / name
+    folder.mkdir()
+    return start_runner(folder, aws, image, runtime, aws.new_queue(name))
+
+
+def test_stop_with_a_config_stops_only_that_queues_runner(
+    tmp_path: Path, aws: AwsStack, image_factory: ImageFactory, docker_client: docker.DockerClient
+) -> None:
+    runtime = tmp_path / "run"
+    image = image_factory("opthub-test/slow-3s:1", SLOW)
+    first, first_config, first_ref = start_runner_on(tmp_path, aws, image, runtime, "compa")
+    second, _, second_ref = start_runner_on(tmp_path, aws, image, runtime, "compb")
+    try:
+        wait_for_container(docker_client, first.pid)
+        wait_for_container(docker_client, second.pid)
+        (container,) = containers_labelled(docker_client, {"opthub-runner.pid": str(first.pid)})
+        assert "/compa-" in container["Labels"]["opthub-runner.queue"]
+        assert container["Labels"]["opthub-runner.table"] == aws.table_name
+
+        result = stop(runtime, "--config", str(first_config))
+        assert result.returncode == 0, result.stderr
+        assert f"Stopping evaluator (pid {first.pid}, queue " in result.stdout
+        assert str(second.pid) not in result.stdout
+        assert first.wait(30) == 0
+        # The other competition's runner and its job were left alone.
+        assert second.poll() is None
+        assert [r.pid for r in pidfiles.running(None, runtime / "opthub-runner")] == [second.pid]
+
+        result = stop(runtime)  # both left runners write one table: no --all needed
+        assert result.returncode == 0, result.stderr
+        assert second.wait(30) == 0
+    finally:
+        first.kill()
+        second.kill()
+    for ref in (first_ref, second_ref):
+        assert result_item(aws, "Evaluations", ref)["Objective"] == Decimal(42)
+
+
+def fake_runner(runtime: Path, mode: str, queue: str, table: str) -> subprocess.Popen[bytes]:
+    """A live process named like a runner, with the pid file a runner of ``queue`` writes."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "opthub-runner"]
+    )
+    folder = runtime / "opthub-runner"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{mode}-{process.pid}.pid").write_text(
+        f"{process.pid}\nqueue={queue}\ntable={table}\n", encoding="utf-8"
+    )
+    return process
+
+
+def test_stop_without_config_asks_which_competition_when_several_run(tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    ours = fake_runner(runtime, "evaluator", "https://sqs.example/1/a", "table-a")
+    theirs = fake_runner(runtime, "scorer", "https://sqs.example/1/b", "table-b")
+    try:
+        result = stop(runtime)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            "Error: runners of 2 tables run on this machine (table-a, table-b): pass --config"
+            " with the config.yml of the competition to stop, or --all to stop them all"
+        )
+        assert ours.poll() is None and theirs.poll() is None  # nobody was signalled
+
+        result = stop(runtime, "--all")
+        assert result.returncode == 0, result.stderr
+        assert ours.wait(10) == -15 and theirs.wait(10) == -15
+    finally:
+        ours.kill()
+        theirs.kill()

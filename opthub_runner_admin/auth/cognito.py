@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws
 from ..config import ApiSettings
-from ..errors import FatalError, RunnerError, TransientError
+from ..errors import RunnerError, SetupError, TransientError
 from .credentials import Credentials
 from .verify import DEFAULT_TIMEOUT, TokenVerifier
 
@@ -42,7 +42,7 @@ _BAD_LOGIN_CODES = frozenset(
 )
 
 
-class LoginFailed(FatalError):
+class LoginFailed(SetupError):
     """The username or password was refused: the runner stops before it takes any job."""
 
 
@@ -173,7 +173,7 @@ class CognitoAuth:
     def _cognito_error(self, action: str, exc: ClientError) -> RunnerError:
         if aws.is_transient(exc):
             return TransientError(f"Cognito could not {action} now: {aws.describe(exc)}")
-        return FatalError(
+        return SetupError(
             f"Cognito refused to {action}: {aws.describe(exc)} (check 'cognito_region',"
             f" 'cognito_user_pool_id' = {self.settings.cognito_user_pool_id},"
             f" 'cognito_client_id' = {self.settings.cognito_client_id})"
@@ -185,4 +185,4 @@ def _transport_error(action: str, exc: BotoCoreError) -> RunnerError:
     if aws.is_transient(exc):
         return TransientError(f"cannot reach Cognito to {action} ({type(exc).__name__})")
     # Only the type: botocore's messages may quote parameter values, the password among them.
-    return FatalError(f"cannot {action} with Cognito ({type(exc).__name__})")
+    return SetupError(f"cannot {action} with Cognito ({type(exc).__name__})")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from ..errors import FatalError
+from ..errors import SetupError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def credentials_from_environment() -> Credentials | None:
 def read_credentials(prompt: bool = True) -> Credentials:
     """The administrator's credentials from the environment, else from a prompt.
 
-    Raises ``FatalError`` when neither is possible (no variables and
-    ``prompt`` false, or standard input closed).
+    Raises ``SetupError`` when no variable holds them and no prompt can
+    ask (``prompt`` false, or standard input closed: under systemd), and for
+    an empty password, which is never tried.
     """
     found = credentials_from_environment()
     if found is not None:
@@ -57,17 +58,26 @@ def read_credentials(prompt: bool = True) -> Credentials:
     if os.environ.get(USERNAME_ENV) or os.environ.get(PASSWORD_ENV):
         log.warning("only one of %s and %s is set; asking for both", USERNAME_ENV, PASSWORD_ENV)
     if not prompt:
-        raise FatalError(
-            f"no OptHub login: set {USERNAME_ENV} and {PASSWORD_ENV}, or start the runner"
-            " in a terminal to be asked for them"
-        )
+        raise _no_login("")
     click.echo(ADMIN_NOTE)
     try:
         username = str(click.prompt("Username", type=str)).strip()
         password = str(click.prompt("Password", type=str, hide_input=True))
     except click.Abort:
-        raise FatalError(
-            "no OptHub login: the username and password prompt was closed"
-            f" (set {USERNAME_ENV} and {PASSWORD_ENV} for unattended starts)"
-        ) from None
+        raise _no_login(" (the prompt was closed)") from None
+    if not password:
+        raise SetupError("no OptHub login: the password is empty (nothing was tried)")
     return Credentials(username=username, password=password)
+
+
+def _no_login(how: str) -> SetupError:
+    """Unattended (systemd): a restart reads the same environment, so it cannot help (exit 78).
+
+    An empty password is never tried: a retried wrong login can lock the account.
+    """
+    missing = PASSWORD_ENV if os.environ.get(USERNAME_ENV, "").strip() else USERNAME_ENV
+    return SetupError(
+        f"no OptHub login{how}: {missing} is empty; set {USERNAME_ENV} and {PASSWORD_ENV}"
+        " (under systemd in /etc/opthub-runner/credentials.env), or start the runner in a"
+        " terminal to be asked for them"
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 
 from ..config import ApiSettings
-from ..errors import FatalError, TransientError
+from ..errors import FatalError, SetupError, TransientError
 
 #: Seconds this machine's clock may disagree with Cognito's before a token is refused.
 CLOCK_LEEWAY = 60.0
@@ -44,7 +44,19 @@ class TokenInvalid(FatalError):
 
 
 class ClockSkewed(TokenInvalid):
-    """The token is fine but this machine's clock is more than the leeway off Cognito's."""
+    """The token is fine but this machine's clock is more than the leeway off Cognito's.
+
+    Not a ``SetupError``: at boot the clock may be set by NTP a little later,
+    and a retried login with the right password locks nothing.
+    """
+
+
+class PoolMismatch(TokenInvalid, SetupError):
+    """Cognito's token is not of the configured pool and client: every new login fails alike."""
+
+
+class UnknownUserPool(SetupError):
+    """The user pool publishes no signing keys: ``cognito_user_pool_id`` or the region is wrong."""
 
 
 def issuer_of(settings: ApiSettings) -> str:
@@ -89,7 +101,8 @@ class TokenVerifier:
 
         ``ClockSkewed`` (a ``TokenInvalid``) when only the times are off by
         more than the leeway. Failing to fetch the JWKS is a
-        ``TransientError``: the network, not the token.
+        ``TransientError``: the network, not the token; unless Cognito
+        answers 4xx (``UnknownUserPool``: no such pool).
         """
         try:
             key = self._jwks.get_signing_key_from_jwt(access_token)
@@ -107,21 +120,28 @@ class TokenVerifier:
                 },
             )
         except jwt.PyJWKClientConnectionError as exc:
+            status = _http_status(exc)
+            if status is not None and 400 <= status < 500:
+                raise UnknownUserPool(
+                    f"user pool {self.settings.cognito_user_pool_id!r} has no signing keys at"
+                    f" {self.jwks_url} (HTTP {status}): check 'cognito_user_pool_id' and"
+                    " 'cognito_region' (or leave them out to use OptHub's)"
+                ) from None
             raise TransientError(f"cannot fetch the signing keys from {self.jwks_url}") from exc
         except jwt.PyJWTError as exc:
-            raise TokenInvalid(
+            raise PoolMismatch(
                 f"the OptHub access token failed verification ({_describe(exc)}): check"
                 " 'cognito_user_pool_id', 'cognito_client_id', 'cognito_region' and"
                 " 'endpoint_url'"
             ) from None
         self._check_times(claims)
         if claims["client_id"] != self.settings.cognito_client_id:
-            raise TokenInvalid(
+            raise PoolMismatch(
                 "the OptHub access token was issued to another app client"
                 f" ({claims['client_id']!r}, expected {self.settings.cognito_client_id!r})"
             )
         if claims["token_use"] != "access":
-            raise TokenInvalid(f"expected an access token, got a {claims['token_use']!r} token")
+            raise PoolMismatch(f"expected an access token, got a {claims['token_use']!r} token")
         return claims
 
     def _check_times(self, claims: dict[str, Any]) -> None:
@@ -151,6 +171,13 @@ def _number(claims: dict[str, Any], name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenInvalid(f"the OptHub access token's '{name}' is not a time ({value!r})")
     return float(value)
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind PyJWT's fetch error (it wraps urllib's), if the server answered."""
+    cause = exc.__cause__ or exc.__context__
+    code = getattr(cause, "code", None)
+    return code if isinstance(code, int) else None
 
 
 def _describe(exc: jwt.PyJWTError) -> str:

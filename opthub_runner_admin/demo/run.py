@@ -9,6 +9,7 @@ against it. What the runner wrote is read back from the table and printed.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 import uuid
@@ -35,11 +36,17 @@ from .stack import (
     send_job,
 )
 
+log = logging.getLogger(__name__)
+
 REGION = "ap-northeast-1"
 PROBLEM_IMAGE = "opthub-demo/sphere:latest"
 INDICATOR_IMAGE = "opthub-demo/best-so-far:latest"
 #: The demo's participants; each scores against their own history only.
 PARTICIPANTS = ("alice", "bob")
+#: What every fourth solution is, to show a Failed evaluation.
+MALFORMED = "not a vector"
+#: Width of the number columns of the table (the decimal points line up).
+NUMBER_WIDTH = 12
 
 
 def run_demo(*, solutions: int = 5, keep: bool = False, workdir: Path | None = None) -> None:
@@ -98,7 +105,7 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
     }
     config_path.write_text(yaml.safe_dump(settings))
 
-    refs = _submit(clients, table, evaluator_url, match_id, solutions)
+    refs, malformed = _submit(clients, table, evaluator_url, match_id, solutions)
     click.echo(f"\nEnqueued {len(refs)} solutions for match {match_id}; running the evaluator.")
     _run_mode("evaluator", config_path, len(refs))
 
@@ -108,12 +115,16 @@ def _run_on(endpoint: str, workdir: Path, solutions: int) -> None:
     click.echo(f"\n{len(evaluated)} evaluations succeeded; running the scorer on them.")
     if evaluated:
         _run_mode("scorer", config_path, len(evaluated))
-    _print_results(clients, table, refs)
+    _print_results(clients, table, refs, malformed)
 
 
-def _submit(clients: Any, table: str, queue_url: str, match_id: str, count: int) -> list[TrialRef]:
+def _submit(
+    clients: Any, table: str, queue_url: str, match_id: str, count: int
+) -> tuple[list[TrialRef], set[TrialRef]]:
+    """Store and enqueue ``count`` solutions; return them, and those malformed on purpose."""
     rng = random.Random(42)
     refs = []
+    malformed = set()
     trials = dict.fromkeys(PARTICIPANTS, 0)
     for n in range(1, count + 1):
         # Two participants take turns; each numbers their own trials, as on the platform.
@@ -122,18 +133,21 @@ def _submit(clients: Any, table: str, queue_url: str, match_id: str, count: int)
         ref = TrialRef(match_id, participant, f"{trials[participant]:04d}")
         # Every fourth solution is malformed, to show a Failed evaluation.
         variable: Any = (
-            "not a vector" if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
+            MALFORMED if n % 4 == 0 else [round(rng.uniform(-2, 2), 3) for _ in range(2)]
         )
         put_solution(clients.dynamodb, table, ref, variable)
         send_job(clients.sqs, queue_url, ref)
         refs.append(ref)
-    return refs
+        if variable == MALFORMED:
+            malformed.add(ref)
+    return refs, malformed
 
 
 def _run_mode(mode: str, config_path: Path, jobs: int) -> None:
     config = replace(load_config(config_path).config, num=jobs)
     worker = build_worker(mode, config, Options(interactive=False))
-    worker.run()
+    stats = worker.run()
+    log.info("%s stopped: %s", mode, stats.summary())
 
 
 def _item(clients: Any, table: str, kind: str, ref: TrialRef, status: str) -> dict[str, Any] | None:
@@ -161,25 +175,46 @@ def _status(clients: Any, table: str, kind: str, ref: TrialRef) -> str | None:
     return None
 
 
-def _print_results(clients: Any, table: str, refs: list[TrialRef]) -> None:
+def _print_results(
+    clients: Any, table: str, refs: list[TrialRef], malformed: set[TrialRef]
+) -> None:
     click.echo("\nWhat the runner wrote to the table:")
     click.echo(
-        f"{'participant':<12} {'trial':<6} {'evaluation':<10} {'objective / error':<44}"
-        f" {'score':<10}"
+        f"{'participant':<12} {'trial':<6} {'evaluation':<10}"
+        f" {'objective':>{NUMBER_WIDTH}} {'score':>{NUMBER_WIDTH}}"
     )
+    succeeded = failed = intended = scored = 0
     for ref in refs:
         evaluation = _item(clients, table, "Evaluations", ref, "Success")
+        start = f"{ref.participant_id:<12} {ref.trial_no:<6}"
         if evaluation is None:
-            failed = _item(clients, table, "Evaluations", ref, "Failed") or {}
-            detail = str(failed.get("ErrorMessage", "(no item)"))[:44]
+            item = _item(clients, table, "Evaluations", ref, "Failed") or {}
+            failed += 1
+            note = str(item.get("ErrorMessage", "(no item)"))
+            if ref in malformed:
+                intended += 1
+                note = f"as intended: the solution {json.dumps(MALFORMED)} is malformed ({note})"
+            dash = "-"
             click.echo(
-                f"{ref.participant_id:<12} {ref.trial_no:<6} {'Failed':<10} {detail:<44} {'-':<10}"
+                f"{start} {'Failed':<10} {dash:>{NUMBER_WIDTH}} {dash:>{NUMBER_WIDTH}}  {note}"
             )
             continue
+        succeeded += 1
         score = _item(clients, table, "Scores", ref, "Success")
-        value = json.dumps(score["Value"]) if score else "(none)"
-        objective = json.dumps(evaluation["Objective"])
+        scored += score is not None
+        value = _number(score["Value"]) if score else "(none)"
         click.echo(
-            f"{ref.participant_id:<12} {ref.trial_no:<6} {'Success':<10} {objective:<44}"
-            f" {value:<10}"
+            f"{start} {'Success':<10} {_number(evaluation['Objective']):>{NUMBER_WIDTH}}"
+            f" {value:>{NUMBER_WIDTH}}"
         )
+    click.echo(
+        f"\n{len(refs)} solutions: {succeeded} evaluations Success, {failed} Failed"
+        f" ({intended} as intended), {scored} scores written."
+    )
+
+
+def _number(value: Any) -> str:
+    """A number with six decimals (the points line up); anything else as JSON."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.6f}"
+    return json.dumps(value)

@@ -52,8 +52,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+#: The ``demo`` extra of pyproject.toml: moto's server.
+DEMO_REQUIREMENT = "moto[server]>=5.0"
 #: What to install when the demo's local stack is missing (a plain ``pip install .``).
-DEMO_EXTRA_HINT = "pip install 'opthub-runner-admin[demo]'"
+#: This project from its checkout: the PyPI package named opthub-runner-admin is the
+#: earlier runner, and installing it would replace this one.
+DEMO_EXTRA_HINT = (
+    f"pip install '.[demo]' in the opthub-runner checkout (or pip install '{DEMO_REQUIREMENT}')"
+)
 
 
 def require_moto_server() -> None:

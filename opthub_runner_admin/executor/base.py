@@ -39,6 +39,10 @@ class Execution:
     ``exit_code`` is None when the container was killed at the timeout.
     ``oom_killed`` says that the kernel killed a process of the container for
     exceeding ``memory_limit`` (bytes; None when the container had no limit).
+    ``outside_signal`` is the signal that ended the container when neither the
+    runner (timeout, cancel) nor the memory limit sent it: someone else killed
+    it (``docker kill``, a daemon restart, the host), so the run says nothing
+    about the solution (``executor/exits.py``).
     """
 
     exit_code: int | None
@@ -51,6 +55,7 @@ class Execution:
     stderr_truncated: bool = False
     oom_killed: bool = False
     memory_limit: int | None = None
+    outside_signal: int | None = None
 
 
 class ImageNotAvailable(AdminError):

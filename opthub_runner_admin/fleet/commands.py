@@ -1,7 +1,7 @@
 """The click commands ``status`` and ``dlq``; ``cli`` adds them to the ``opthub-runner`` group.
 
 Each failure ends in one line and an exit code, as everywhere in the CLI:
-2 for the configuration, 1 for what the queues answered.
+78 (sysexits EX_CONFIG) for the configuration, 1 for what the queues answered.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..errors import RunnerError, TransientError
 from . import MODES
 
 EXIT_FATAL = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 78  # sysexits EX_CONFIG, as cli.EXIT_CONFIG
 
 _CONFIG_OPTION = click.option(
     "--config",

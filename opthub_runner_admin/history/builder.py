@@ -13,7 +13,7 @@ platform uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..model import HistoryEntry, TrialRef
 from ..store import Store, TrialState
@@ -25,6 +25,9 @@ class History:
     entries: list[HistoryEntry]
     #: Earlier trials whose results are not all in the table yet.
     missing: list[str]
+    #: Those of ``missing`` with no evaluation in the table yet: their score messages
+    #: cannot be in the scorer's queue yet either.
+    unevaluated: list[str] = field(default_factory=list)
 
 
 class HistoryBuilder:
@@ -56,13 +59,17 @@ class HistoryBuilder:
         after = prefix.watermark if prefix else None
         states = self._store.trial_states(ref.match_id, ref.participant_id, after, ref.trial_no)
         start = int(after) + 1 if after else 1
-        entries, missing, watermark = _merge(states, start, current, ref.trial_no)
+        entries, missing, unevaluated, watermark = _merge(states, start, current, ref.trial_no)
         known = list(prefix.entries) if prefix else []
         if watermark is not None:
             resolved = [e for e in entries if int(e.trial_no) <= int(watermark)]
             self._cache.put(key, Prefix(watermark, tuple(known + resolved)))
         given_up = self._given_up.get(key, set())
-        return History(known + entries, [t for t in missing if t not in given_up])
+        return History(
+            known + entries,
+            [t for t in missing if t not in given_up],
+            [t for t in unevaluated if t not in given_up],
+        )
 
     def _uncached(self, ref: TrialRef) -> History:
         states = self._store.trial_states(ref.match_id, ref.participant_id, None, ref.trial_no)
@@ -73,21 +80,27 @@ class HistoryBuilder:
 
 def _merge(
     states: list[TrialState], start: int, current: int, like: str
-) -> tuple[list[HistoryEntry], list[str], str | None]:
-    """Entries, missing trials, and the new watermark (None when it did not move)."""
+) -> tuple[list[HistoryEntry], list[str], list[str], str | None]:
+    """Entries, missing trials, those of them with no evaluation, and the new watermark.
+
+    The watermark is None when it did not move.
+    """
     by_number = {int(s.trial_no): s for s in states if s.trial_no.isdigit()}
     entries: list[HistoryEntry] = []
     missing: list[str] = []
+    unevaluated: list[str] = []
     watermark: str | None = None
     for number in range(start, current):
         state = by_number.get(number)
         if state is None or not state.resolved:
             missing.append(str(number).zfill(len(like)))
+            if state is None:
+                unevaluated.append(missing[-1])
         elif not missing:
             watermark = state.trial_no
         if state is not None and state.entry is not None:
             entries.append(state.entry)
-    return entries, missing, watermark
+    return entries, missing, unevaluated, watermark
 
 
 def _same_width(a: str, b: str) -> bool:

@@ -60,7 +60,7 @@ class EvaluateJob(TrialJob[Evaluation]):
             return self.write_failure(ref, too_large, ctx.cancel)
         match = self.match_of(ref)
         log.info("evaluating %s with %s", ref, match.problem.image)
-        execution = self.run_container(ref, match.problem, [line], ctx)
+        execution = self.run_container(ref, match.problem, [line], ctx, message)
         result = redact_failure(
             interpret_evaluation(execution, time_limit=self.timeout), match.problem.environment
         )

@@ -8,8 +8,11 @@ from typing import Any
 
 from ..model import TrialRef
 
-#: Our own key in a body we requeue on purpose; the platform ignores unknown keys.
+#: Our own keys in a body we requeue on purpose; the platform ignores unknown keys.
+#: Deferrals: copies sent after a wait for earlier trials (bounded by ``max_deferrals``).
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
+#: Copies sent to the back of a FIFO group at once, with no wait (bounded on their own).
+RESENDS_KEY = "OpthubRunnerResends"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
 #: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
@@ -28,10 +31,15 @@ class JobMessage:
     ref: TrialRef
     deferrals: int
     raw: dict[str, Any]
+    resends: int = 0
 
     def deferred_body(self) -> str:
         """The body of the copy put back when the job waits for something."""
         return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
+
+    def resent_body(self) -> str:
+        """The body of the copy sent to the back of its FIFO group at once."""
+        return json.dumps({**self.raw, RESENDS_KEY: self.resends + 1})
 
 
 def parse_body(body: str) -> JobMessage:
@@ -55,11 +63,21 @@ def parse_body(body: str) -> JobMessage:
     if not (trial_no.isascii() and trial_no.isdigit()):
         raise BadMessage("TrialNo is not a zero-filled number")
     match_id = values["MatchID"].removeprefix(_MATCH_PREFIX)
-    deferrals = raw.get(DEFERRALS_KEY, 0)
-    if not isinstance(deferrals, int) or isinstance(deferrals, bool) or deferrals < 0:
-        deferrals = 0
     ref = TrialRef(match_id, values["ParticipantID"], trial_no)
-    return JobMessage(ref=ref, deferrals=deferrals, raw=raw)
+    return JobMessage(
+        ref=ref,
+        deferrals=_count(raw, DEFERRALS_KEY),
+        raw=raw,
+        resends=_count(raw, RESENDS_KEY),
+    )
+
+
+def _count(raw: dict[str, Any], key: str) -> int:
+    """One of our own counters in the body; anything but a natural number counts as 0."""
+    value = raw.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return 0
+    return value
 
 
 def describe(body: str, limit: int = 200) -> str:

@@ -22,6 +22,11 @@ class Done:
     #: Not part of equality: two Done of the same summary settle a message alike.
     admin_message: str = field(default="", compare=False)
 
+    @property
+    def failed(self) -> bool:
+        """A Failed result was written now (``TrialJob.write`` ends its summary so)."""
+        return self.summary.endswith(" Failed")
+
 
 @dataclass(frozen=True)
 class Drop:

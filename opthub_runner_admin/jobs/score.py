@@ -22,6 +22,16 @@ from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
 
+#: On a FIFO queue, how many times one message may go to the back of its group at once
+#: because its earlier trials are evaluated but not yet scored. Their score messages
+#: sit behind it in the same group (nothing of a group is delivered while one of its
+#: messages is held), so waiting would only hold them back. The bound covers the
+#: moments before the platform has enqueued a fresh evaluation's score message: the
+#: copy then comes straight back, and after this many resends the message waits
+#: ``defer_seconds`` per deferral as on any missing trial, so that such a race never
+#: spends the deferrals that keep a history from being scored incomplete.
+MAX_RESENDS_AT_ONCE = 20
+
 
 class ScoreJob(TrialJob[Score]):
     kind = "score"
@@ -60,6 +70,16 @@ class ScoreJob(TrialJob[Score]):
             return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
+            if self.fifo_queue and not history.unevaluated and job.resends < MAX_RESENDS_AT_ONCE:
+                log.info(
+                    "%s goes to the back of its group: earlier trials %s are evaluated and their"
+                    " score messages wait behind it (resend %d of %d)",
+                    ref,
+                    _listing(history.missing),
+                    job.resends + 1,
+                    MAX_RESENDS_AT_ONCE,
+                )
+                return Retry(0, "earlier trials pending", body=job.resent_body())
             if job.deferrals < self.max_deferrals:
                 log.info(
                     "%s waits for the results of earlier trials %s (deferral %d of %d)",
@@ -88,7 +108,7 @@ class ScoreJob(TrialJob[Score]):
             match.indicator.image,
             len(history.entries),
         )
-        execution = self.run_container(ref, match.indicator, lines, ctx)
+        execution = self.run_container(ref, match.indicator, lines, ctx, message)
         result = redact_failure(
             interpret_score(execution, time_limit=self.timeout), match.indicator.environment
         )
@@ -117,6 +137,9 @@ class ScoreJob(TrialJob[Score]):
         behind any message of the group sent meanwhile, such as the score
         message of the very trial it waits for; holding the message with a
         visibility change instead would keep that one behind it for good.
+        The wait is only for an earlier trial with no evaluation yet (or past
+        ``MAX_RESENDS_AT_ONCE``): one that is evaluated already has its score
+        message in the group, and the message went to the back at once.
         """
         body = job.deferred_body()
         if not self.fifo_queue:

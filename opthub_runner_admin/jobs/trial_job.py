@@ -22,9 +22,11 @@ from ..errors import (
     FatalError,
     ResultRejected,
     ResultTooLarge,
+    RunnerError,
     TransientError,
 )
 from ..executor import Cancelled, Execution, Executor, RunSpec
+from ..executor.exits import signal_name
 from ..matches import ImageSpec, MatchSource, MatchSpec
 from ..model import Failure, Timing, TrialRef
 from ..queue import Message
@@ -48,6 +50,11 @@ TRANSIENT_RETRY_DELAY = 10
 UNEXPECTED_ERROR_RECEIVES = 3
 #: Seconds before a message whose job raised an unexpected exception is tried again.
 UNEXPECTED_RETRY_DELAY = 30
+#: A message whose container was killed from outside the runner goes back this many
+#: receives; at the last one the run counts as the image's own exit (it may kill itself).
+OUTSIDE_KILL_RECEIVES = 3
+#: Seconds before a message whose container was killed from outside is tried again.
+OUTSIDE_KILL_RETRY_DELAY = 10
 #: Longest pause between two attempts to write a result.
 MAX_WRITE_BACKOFF = 30.0
 
@@ -74,6 +81,14 @@ class Blamed(Exception):
         super().__init__(str(error))
         self.error = error
         self.cause = cause
+
+
+class KilledFromOutside(RunnerError):
+    """The container ended by a signal neither the runner nor the memory limit sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class TrialJob(ABC, Generic[R]):
@@ -123,6 +138,9 @@ class TrialJob(ABC, Generic[R]):
             return self.handle(job, message, ctx)
         except Blamed as blamed:
             return self.put_back(job, message, blamed.error, blamed.cause)
+        except KilledFromOutside as killed:
+            # Released, not requeued: its receive count rises, so the rule stays bounded.
+            return Retry(OUTSIDE_KILL_RETRY_DELAY, killed.reason)
         except (AdminError, TransientError) as exc:
             # Not from the match source nor Docker: from the table.
             return self.put_back(job, message, exc, AWS)
@@ -225,14 +243,20 @@ class TrialJob(ABC, Generic[R]):
         return Retry(TRANSIENT_RETRY_DELAY, f"no {what}")
 
     def run_container(
-        self, ref: TrialRef, image: ImageSpec, stdin_lines: Sequence[str], ctx: JobContext
+        self,
+        ref: TrialRef,
+        image: ImageSpec,
+        stdin_lines: Sequence[str],
+        ctx: JobContext,
+        message: Message,
     ) -> Execution:
         """Run at most ``timeout`` seconds, and stop by the job's deadline whatever that leaves.
 
         The deadline is absolute, so a slow pull or container creation cannot
         push the run past SQS's 12-hour cap on the message. An image that is
         missing or refused blames the trial's match (whose image it is); a
-        Docker daemon away blames Docker.
+        Docker daemon away blames Docker; a container killed from outside the
+        runner puts the message back (``outside_kill``).
         """
         spec = RunSpec(
             image=image.image,
@@ -243,11 +267,48 @@ class TrialJob(ABC, Generic[R]):
             deadline=ctx.deadline,
         )
         try:
-            return self.executor.run(spec, ctx.cancel)
+            execution = self.executor.run(spec, ctx.cancel)
         except AdminError as exc:
             raise Blamed(exc, match_cause(ref.match_id)) from exc
         except TransientError as exc:
             raise Blamed(exc, DOCKER) from exc
+        self.outside_kill(ref, image.image, execution, message)
+        return execution
+
+    def outside_kill(
+        self, ref: TrialRef, image: str, execution: Execution, message: Message
+    ) -> None:
+        """Raise ``KilledFromOutside`` when someone else killed the container, a few receives.
+
+        ``docker kill``, a daemon restart or the host's own kill say nothing
+        about the solution: the trial is not decided, the message goes back.
+        The same signal at every receive is more likely the image killing its
+        own process: the last receive takes the run as it is.
+        """
+        if execution.outside_signal is None:
+            return
+        name = signal_name(execution.outside_signal)
+        if message.receive_count < OUTSIDE_KILL_RECEIVES:
+            log.error(
+                "%s: the container of %s was killed by %s from outside the runner (docker kill,"
+                " a Docker restart or the host), receive %d of %d; the message goes back to"
+                " the queue",
+                ref,
+                image,
+                name,
+                message.receive_count,
+                OUTSIDE_KILL_RECEIVES,
+            )
+            raise KilledFromOutside(f"container killed by {name} from outside the runner")
+        log.warning(
+            "%s: the container of %s ended by %s at each of %d receives; taken as the image's"
+            " own exit (exit code %s)",
+            ref,
+            image,
+            name,
+            message.receive_count,
+            execution.exit_code,
+        )
 
     def write(
         self,

@@ -149,7 +149,7 @@ class SqsQueue:
             if shape is not None:
                 validate_parameters(params, shape)
         except ParamValidationError as exc:
-            raise errors.FatalError(_too_old(exc)) from exc
+            raise errors.SetupError(_too_old(exc)) from exc
 
     def _receive_params(
         self, wait_seconds: int, visibility_timeout: int, max_messages: int = 1
@@ -352,16 +352,18 @@ class SqsQueue:
     ) -> errors.RunnerError:
         where = f"{action} SQS queue {self._url}"
         if isinstance(exc, ParamValidationError):
-            return errors.FatalError(_too_old(exc))
+            return errors.SetupError(_too_old(exc))
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in _NO_QUEUE_CODES:
-            return errors.FatalError(
+            return errors.SetupError(
                 f"SQS queue {self._url} does not exist: check {self._config_key} "
                 "(and region_name) in config.yml"
             )
         fatal = credentials_problem(exc, where)
         if fatal is not None:
-            return errors.FatalError(fatal)
+            # AWS answered (keys rejected, access denied): a restart cannot help.
+            answered = isinstance(exc, ClientError)
+            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
         if message is not None and isinstance(exc, ClientError) and _is_receipt_error(exc):
             log.warning(
                 "message %s is no longer held by this runner (%s): another consumer may have it",

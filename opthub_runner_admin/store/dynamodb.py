@@ -217,13 +217,15 @@ class DynamoStore:
         where = f"{action} DynamoDB table {self._table!r}"
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code == "ResourceNotFoundException":
-            return errors.FatalError(
+            return errors.SetupError(
                 f"DynamoDB table {self._table!r} does not exist: check table_name "
                 "(and region_name) in config.yml"
             )
         fatal = credentials_problem(exc, where)
         if fatal is not None:
-            return errors.FatalError(fatal)
+            # AWS answered (keys rejected, access denied): a restart cannot help.
+            answered = isinstance(exc, ClientError)
+            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
         if isinstance(exc, ClientError) and code == "TransactionCanceledException":
             return _cancelled(exc, where)
         if writing and isinstance(exc, ClientError) and code == "ValidationException":

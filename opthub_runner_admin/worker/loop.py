@@ -466,6 +466,7 @@ class Worker:
         self.stats.settled += 1
         if isinstance(outcome, Done):
             self.stats.done += 1
+            self.stats.failed += outcome.failed
         elif isinstance(outcome, Drop):
             self.stats.dropped += 1
         else:

@@ -37,7 +37,10 @@ class WorkerStats:
     """Counters, exact under concurrency: the worker changes them under its lock."""
 
     received: int = 0
+    #: Messages settled with the trial's result in the table (Success, Failed, or earlier).
     done: int = 0
+    #: Of ``done``: those whose result was written now as Failed.
+    failed: int = 0
     dropped: int = 0
     #: Jobs that ended in a Retry (put back by the job itself).
     retried: int = 0
@@ -52,6 +55,13 @@ class WorkerStats:
     rests: int = 0
     #: Most jobs that ran at the same time.
     peak_running: int = 0
+
+    def summary(self) -> str:
+        """The counts as the status line gives them: "done" without the Failed ones."""
+        return (
+            f"{self.done - self.failed} done, {self.failed} failed, {self.dropped} dropped,"
+            f" {self.retried} put back, {self.held_back} sent back unstarted"
+        )
 
     @property
     def finished(self) -> int:

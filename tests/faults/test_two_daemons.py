@@ -48,7 +48,12 @@ from opthub_runner_admin.executor.docker import (
     runner_labels,
 )
 from tests.support.aws_fixtures import AwsStack
-from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, containers_labelled
+from tests.support.docker_fixtures import (
+    TEST_IMAGE_PREFIX,
+    containers_labelled,
+    remove_tags,
+    session_tag,
+)
 from tests.support.e2e import match_entry, queue_counts, write_config
 from tests.support.runners import RunnerPool, runner_containers, wait_for
 
@@ -101,13 +106,16 @@ def second_daemon(docker_client: docker.DockerClient) -> Iterator[str]:
         stopped = _script("stop")
         assert stopped.returncode == 0, stopped.stderr
     # The first daemon still has its bridge and runs a container.
-    image = build_busybox_image(docker_client, f"{TEST_IMAGE_PREFIX}d2-after:latest", "true\n")
+    image = build_busybox_image(
+        docker_client, session_tag(f"{TEST_IMAGE_PREFIX}d2-after"), "true\n"
+    )
     container = docker_client.api.create_container(image)
     try:
         docker_client.api.start(container)
         assert docker_client.api.wait(container, timeout=60)["StatusCode"] == 0
     finally:
         docker_client.api.remove_container(container, force=True)
+        remove_tags(docker_client, [image])
 
 
 class ContainerSpans:
@@ -166,7 +174,7 @@ def test_two_hosts_share_the_queue_and_a_killed_runner_is_left_to_its_own_host(
     second_daemon: str,
 ) -> None:
     second = docker.DockerClient(base_url=second_daemon)
-    image = f"{TEST_IMAGE_PREFIX}d2-nap:latest"
+    image = session_tag(f"{TEST_IMAGE_PREFIX}d2-nap")
     for client in (docker_client, second):
         build_busybox_image(client, image, NAP_SCRIPT)
     match = new_match()
@@ -230,6 +238,7 @@ def test_two_hosts_share_the_queue_and_a_killed_runner_is_left_to_its_own_host(
             with contextlib.suppress(docker.errors.NotFound):
                 second.api.remove_container(container, force=True)
         second.close()
+        remove_tags(docker_client, [image])
     results = scan_results(aws, "Evaluation")
     per_trial = Counter(r["TrialNo"] for r in results)
     assert sorted(per_trial) == sorted(ref.trial_no for ref in refs)

@@ -14,9 +14,12 @@ from .reaping import (
     LABEL_INSTANCE,
     LABEL_KEEP,
     LABEL_PID,
+    LABEL_QUEUE,
     LABEL_RUNNER,
+    LABEL_TABLE,
     remove_orphans,
     runner_labels,
+    scope_labels,
 )
 
 __all__ = [
@@ -24,11 +27,14 @@ __all__ = [
     "LABEL_INSTANCE",
     "LABEL_KEEP",
     "LABEL_PID",
+    "LABEL_QUEUE",
     "LABEL_RUNNER",
+    "LABEL_TABLE",
     "DockerExecutor",
     "ImagePolicy",
     "check_runtime",
     "connect_docker",
     "remove_orphans",
     "runner_labels",
+    "scope_labels",
 ]

@@ -26,6 +26,7 @@ import docker.errors
 import requests
 
 from ..base import Cancelled, Execution, RunSpec
+from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
 from .errors import explanation, mentions_secret, short_reason, translate
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
@@ -293,6 +294,8 @@ class DockerExecutor:
         reader.finish(sock, self._stop_timeout)
         stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
         oom_killed, memory_limit = self._memory_state(name)
+        # The runner's only kills are the timeout's and the cancel's (which raised above).
+        killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
         log.debug(
             "container %s of %s ended: exit %s%s",
             name,
@@ -311,6 +314,7 @@ class DockerExecutor:
             stderr_truncated=stderr[1],
             oom_killed=oom_killed,
             memory_limit=memory_limit,
+            outside_signal=killed,
         )
 
     def _memory_state(self, name: str) -> tuple[bool, int | None]:

@@ -1,8 +1,10 @@
 """Host-level crash recovery: the labels that tie a container to its runner, and the reaper.
 
 A runner killed with SIGKILL cannot remove its containers. Each container
-carries the host name and pid of the runner that made it; at the next start,
-``remove_orphans`` removes those whose runner is gone, and only those.
+carries the host name and pid of the runner that made it, and the queue and
+table it serves; at the next start, ``remove_orphans`` removes those of the
+same queue and table whose runner is gone, and only those: one host may run
+several competitions, and one competition's start leaves the others alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import docker
 import docker.errors
 
 from ...processes import pid_alive
+from ...runner_scope import RunnerScope
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ LABEL_PID = "opthub-runner.pid"
 LABEL_INSTANCE = "opthub-runner.instance"
 #: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
 LABEL_KEEP = "opthub-runner.keep"
+#: The SQS queue URL the runner that created the container receives from.
+LABEL_QUEUE = "opthub-runner.queue"
+#: The DynamoDB table the runner that created the container writes.
+LABEL_TABLE = "opthub-runner.table"
 
 
 def runner_labels(instance_id: str) -> dict[str, str]:
@@ -44,15 +51,26 @@ def runner_labels(instance_id: str) -> dict[str, str]:
     }
 
 
+def scope_labels(scope: RunnerScope) -> dict[str, str]:
+    """Labels that tie a container to the queue and table of its runner."""
+    return {LABEL_QUEUE: scope.queue_url, LABEL_TABLE: scope.table_name}
+
+
 def remove_orphans(
-    client: docker.DockerClient, *, alive: Callable[[int], bool] = pid_alive
+    client: docker.DockerClient,
+    *,
+    scope: RunnerScope | None = None,
+    alive: Callable[[int], bool] = pid_alive,
 ) -> list[str]:
     """Remove containers that a runner on THIS host left behind when it died.
 
     Only containers labelled by a runner on this host are considered, only
-    those meant to be removed (not kept by ``rm: false``), and only when
-    their runner's pid is no longer alive: a live runner's containers and
-    other hosts' containers (sharing a remote daemon) are never touched. A pid
+    those of ``scope`` (None: of any queue and table), only those meant to be
+    removed (not kept by ``rm: false``), and only when their runner's pid is
+    no longer alive: a live runner's containers, other competitions' and
+    other hosts' containers (sharing a remote daemon) are never touched. A
+    container without the queue label (made by an earlier version) counts as
+    in scope, so that an upgrade does not leave its orphans for ever. A pid
     reused by an unrelated process makes us keep the container until that
     process ends, which errs on the safe side. Returns the removed ids.
     """
@@ -64,6 +82,8 @@ def remove_orphans(
         pid = _parse_pid(labels.get(LABEL_PID))
         if pid is None or pid == os.getpid() or alive(pid) or labels.get(LABEL_KEEP) == "1":
             continue  # a kept container (rm: false) stays for ``docker logs``
+        if scope is not None and not _in_scope(labels, scope):
+            continue  # another competition's: its own runner reaps it
         try:
             client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
@@ -75,6 +95,14 @@ def remove_orphans(
         log.warning("removed container %s left behind by dead runner pid %s", container_id, pid)
         removed.append(container_id)
     return removed
+
+
+def _in_scope(labels: dict[str, str], scope: RunnerScope) -> bool:
+    if LABEL_QUEUE not in labels:
+        return True  # an earlier version's container: no scope to compare
+    return (
+        labels.get(LABEL_QUEUE) == scope.queue_url and labels.get(LABEL_TABLE) == scope.table_name
+    )
 
 
 def _parse_pid(value: object) -> int | None:

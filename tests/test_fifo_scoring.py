@@ -1,0 +1,229 @@
+"""The scorer on a FIFO queue whose groups hold a participant's trials out of order.
+
+Parallel evaluators finish trials out of order, so a participant's score
+messages reach the scorer's FIFO group shuffled. A trial whose earlier trials
+are evaluated (their score messages wait behind it in the group) goes to the
+back of the group at once; the wait of ``defer_seconds`` is only for an
+earlier trial that has no evaluation yet. Run through the real worker, a real
+indicator container and both FIFO queues (in memory and moto's SQS).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from opthub_runner_admin.demo.stack import MotoServer
+from opthub_runner_admin.executor import Cancelled
+from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
+from opthub_runner_admin.jobs.messages import DEFERRALS_KEY, RESENDS_KEY
+from opthub_runner_admin.jobs.outcome import JobContext, Retry
+from opthub_runner_admin.jobs.score import MAX_RESENDS_AT_ONCE, ScoreJob
+from opthub_runner_admin.matches import ImageSpec, MatchSpec
+from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.queue import Message, Queue
+from opthub_runner_admin.queue.memory import MemoryQueue
+from opthub_runner_admin.queue.sqs import SqsQueue
+from opthub_runner_admin.store.memory import MemoryStore
+from opthub_runner_admin.worker import Worker, WorkerSettings
+from tests.support.docker_fixtures import ExecutorFactory
+
+PARTICIPANTS = 4
+TRIALS = 5
+#: Long enough that one wait would hold the run far past its bound: a run that ends
+#: proves no message of an evaluated trial waited (the log is checked as well).
+LONG_DEFER = 600
+#: Generous bound for the whole run (a hang fails, it does not wait 600 s a trial).
+RUN_BOUND = 240.0
+WAIT_LINE = "waits for the results of earlier trials"
+
+
+class Catalogue:
+    def __init__(self, indicator: str) -> None:
+        self.indicator = indicator
+
+    def get(self, match_id: str) -> MatchSpec:
+        return MatchSpec(match_id, ImageSpec("unused:1", {}), ImageSpec(self.indicator, {}))
+
+
+@pytest.fixture(params=["memory", "sqs"])
+def fifo_queue(request: pytest.FixtureRequest) -> tuple[Queue, Callable[[str, str], object]]:
+    """A FIFO queue and the platform's send (body, group)."""
+    if request.param == "memory":
+        queue = MemoryQueue(fifo=True)
+        return queue, lambda body, group: queue.send(body, group_id=group)
+    server: MotoServer = request.getfixturevalue("moto_server")
+    clients = server.clients()
+    url = clients.sqs.create_queue(
+        QueueName=f"scorer-{uuid.uuid4().hex[:10]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+
+    def send(body: str, group: str) -> object:
+        return clients.sqs.send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageGroupId=group,
+            MessageDeduplicationId=uuid.uuid4().hex,
+        )
+
+    sqs = SqsQueue(clients.sqs, url)
+    sqs.check()
+    return sqs, send
+
+
+def body(ref: TrialRef) -> str:
+    return json.dumps(
+        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
+    )
+
+
+def test_shuffled_groups_are_scored_exactly_without_waiting(
+    fifo_queue: tuple[Queue, Callable[[str, str], object]],
+    make_executor: ExecutorFactory,
+    best_so_far_image: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    queue, send = fifo_queue
+    store = MemoryStore()
+    match = str(uuid.uuid4())
+    shuffle = random.Random(22)
+    objectives: dict[TrialRef, int] = {}
+    moment = _timing()
+    groups: list[list[TrialRef]] = []
+    for p in range(PARTICIPANTS):
+        refs = [TrialRef(match, f"p-{p}", f"{n:04d}") for n in range(1, TRIALS + 1)]
+        for ref in refs:
+            objectives[ref] = shuffle.randint(1, 100)
+            # Every evaluation is in the table: their score messages are all in the queue.
+            store.put_evaluation(ref, Evaluation(objective=objectives[ref]), moment)
+        shuffle.shuffle(refs)
+        groups.append(refs)
+    # Groups interleaved, each group's own order shuffled.
+    for position in range(TRIALS):
+        for refs in groups:
+            send(body(refs[position]), refs[position].participant_id)
+
+    job = ScoreJob(
+        store=store,
+        matches=Catalogue(best_so_far_image),
+        executor=make_executor(),
+        history=HistoryBuilder(store, MemoryHistoryCache()),
+        timeout=30,
+        max_deferrals=30,
+        defer_seconds=LONG_DEFER,
+        fifo_queue=True,
+    )
+    total = PARTICIPANTS * TRIALS
+    worker = Worker(
+        queue=queue,
+        handler=job,
+        settings=WorkerSettings(poll_seconds=1, workers=2, max_jobs=total),
+        name="scorer",
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    thread.join(RUN_BOUND)
+    if thread.is_alive():
+        worker.stop(force=True)
+        thread.join(30)
+        pytest.fail(f"not every trial was scored: {worker.stats}")
+
+    assert WAIT_LINE not in caplog.text
+    scores = {
+        (item["ID"].rsplit("#", 1)[-1], item["Trial"]): item["Value"]
+        for item in store.score_items()
+    }
+    assert len(scores) == total
+    for refs in groups:
+        ordered = sorted(refs, key=lambda r: r.trial_no)
+        best = None
+        for ref in ordered:
+            best = objectives[ref] if best is None else min(best, objectives[ref])
+            assert scores[(ref.participant_id, f"Success#{ref.trial_no}")] == Decimal(best), ref
+    assert queue.receive(0, 30) is None
+
+
+def _ref(n: int) -> TrialRef:
+    return TrialRef("m-1", "p-1", f"{n:04d}")
+
+
+def _message(text: str) -> Message:
+    return Message("id-1", text, "receipt", 1, time.monotonic())
+
+
+class _NeverRuns:
+    def run(self, spec: object, cancel: threading.Event) -> object:
+        raise AssertionError("the indicator must not run while an earlier trial is missing")
+
+
+def _job(store: MemoryStore, *, fifo: bool) -> ScoreJob:
+    return ScoreJob(
+        store=store,
+        matches=Catalogue("indicator:1"),
+        executor=_NeverRuns(),  # type: ignore[arg-type]
+        history=HistoryBuilder(store, MemoryHistoryCache()),
+        timeout=60,
+        max_deferrals=3,
+        defer_seconds=LONG_DEFER,
+        fifo_queue=fifo,
+    )
+
+
+def _cancelled_context() -> JobContext:
+    """A context whose cancel is already set: any wait in the job raises Cancelled at once."""
+    cancel = threading.Event()
+    cancel.set()
+    return JobContext(deadline=time.monotonic() + 3600, cancel=cancel)
+
+
+def _timing() -> Timing:
+    now = datetime.now(timezone.utc)
+    return Timing(now, now)
+
+
+def test_an_evaluated_earlier_trial_sends_the_message_to_the_back_at_once() -> None:
+    store = MemoryStore()
+    store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())  # scored later
+    store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
+    job = _job(store, fifo=True)
+    # The context is cancelled: had the job waited, it would raise Cancelled.
+    outcome = job(_message(body(_ref(2))), _cancelled_context())
+    assert isinstance(outcome, Retry) and outcome.delay == 0 and outcome.body is not None
+    sent = json.loads(outcome.body)
+    assert sent[RESENDS_KEY] == 1
+    assert DEFERRALS_KEY not in sent  # the deferrals that bound a wait are not spent
+
+
+def test_an_earlier_trial_with_no_evaluation_still_waits_on_a_fifo_queue() -> None:
+    store = MemoryStore()
+    store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())  # trial 1: nothing yet
+    with pytest.raises(Cancelled):
+        _job(store, fifo=True)(_message(body(_ref(2))), _cancelled_context())
+
+
+def test_past_the_resend_bound_the_message_waits_and_spends_deferrals() -> None:
+    store = MemoryStore()
+    store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
+    store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
+    resent = json.dumps({**json.loads(body(_ref(2))), RESENDS_KEY: MAX_RESENDS_AT_ONCE})
+    with pytest.raises(Cancelled):
+        _job(store, fifo=True)(_message(resent), _cancelled_context())
+
+
+def test_a_standard_queue_still_delays_the_copy() -> None:
+    store = MemoryStore()
+    store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
+    store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
+    outcome = _job(store, fifo=False)(_message(body(_ref(2))), _cancelled_context())
+    assert isinstance(outcome, Retry) and outcome.delay == LONG_DEFER
+    assert json.loads(outcome.body or "")[DEFERRALS_KEY] == 1
