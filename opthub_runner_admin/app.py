@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import docker
 
 from .aws import config_clients
-from .config import Config, ConfigError
+from .config import Config, ConfigError, section
 from .executor import Executor
 from .executor.docker import (
     LABEL_INSTANCE,
@@ -106,22 +106,7 @@ def build_match_source(
 
 def container_limits(config: Config) -> ContainerLimits:
     """What every container of this runner may use, from the config's isolation keys."""
-    return ContainerLimits(
-        memory=config.memory,
-        memory_swap=config.memory_swap,
-        cpus=config.cpus,
-        pids=config.pids_limit,
-        nofile=config.nofile,
-        network=config.network,
-        read_only=config.read_only,
-        tmpfs_size=config.tmpfs_size,
-        user=config.user,
-        no_new_privileges=config.no_new_privileges,
-        cap_add=config.cap_add,
-        log_max_size=config.log_max_size,
-        log_max_files=config.log_max_files,
-        gpus=config.gpus,
-    )
+    return section(config, ContainerLimits)
 
 
 def warn_about_redrive(info: QueueInfo, key: str) -> None:

@@ -64,7 +64,7 @@ def setup_logging(level: str, log_format: str = "text") -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    click.echo("\n".join(f"Error: {line}" for line in message.splitlines()), err=True)
     sys.exit(code)
 
 
@@ -527,6 +527,35 @@ def demo(solutions: int, keep: bool, serve: bool, port: int, every: float) -> No
         fail(str(exc), EXIT_FATAL)
     except OSError as exc:
         fail(f"cannot serve the demo's status page: {exc} (choose another --port)", EXIT_FATAL)
+
+
+@main.group("config")
+def config_group() -> None:
+    """What config.yml may hold, rendered from the runner's own declarations."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of config.yml (for an editor: docs/config.schema.json)."""
+    from .config_docs import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@config_group.command("table")
+def config_table() -> None:
+    """Print the markdown table of every key (docs/configuration.md)."""
+    from .config_docs import table
+
+    click.echo(table(), nl=False)
+
+
+@config_group.command("default")
+def config_default() -> None:
+    """Print a starting config.yml: every key with its default (config.default.yml)."""
+    from .config_docs import default_file
+
+    click.echo(default_file(), nl=False)
 
 
 def _add_fleet_commands() -> None:

@@ -12,6 +12,7 @@ a file without them (a runner of an earlier version) has no scope.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from .processes import PidState, pid_state
 from .runner_scope import RunnerScope
+
+log = logging.getLogger(__name__)
 
 
 def state_dir() -> Path:
@@ -45,16 +48,28 @@ def registered(
 ) -> Iterator[Path]:
     """Announce this process as a running ``mode`` runner for the duration of the block."""
     folder = folder or state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{mode}-{os.getpid()}.pid"
     text = f"{os.getpid()}\n"
     if scope is not None:
         text += f"queue={scope.queue_url}\ntable={scope.table_name}\n"
-    path.write_text(text, encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        # Only `opthub-runner stop` reads it: the runner's work does not depend on it.
+        log.warning(
+            "cannot write the pid file %s (%s); 'opthub-runner stop' will not find this runner:"
+            " stop it with kill -TERM %d, and free space on or allow writes to %s",
+            path,
+            exc.strerror or exc,
+            os.getpid(),
+            folder,
+        )
     try:
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def running(

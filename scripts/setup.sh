@@ -39,3 +39,14 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/pip install -q -e '.[test]'
   touch .venv/.installed
 fi
+
+# MiniStack, a second local AWS emulator written independently of moto: the queue and
+# store contracts, one end-to-end run of each queue kind and benchmarks/soak.py also
+# run against it. It pins its own botocore, so it gets its own environment and runs
+# as a server from there (tests/support/emulators.py). The version is pinned here.
+MINISTACK_VERSION=1.5.33
+if ! .venv-ministack/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('ministack') != '$MINISTACK_VERSION')" 2>/dev/null; then
+  echo "setup: installing MiniStack $MINISTACK_VERSION into .venv-ministack"
+  python3 -m venv .venv-ministack
+  .venv-ministack/bin/pip install -q "ministack==$MINISTACK_VERSION" >/dev/null
+fi

@@ -97,9 +97,11 @@ for minor in "${minors[@]}"; do
   fi
   rm -f "$log"
 
+  # The contracts' MiniStack cases check the emulators agree, whatever the runner's
+  # Python: the whole suite ran them once.
   "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     -W error::pytest.PytestUnraisableExceptionWarning \
     -W error::pytest.PytestUnhandledThreadExceptionWarning \
-    "${SUBSET[@]}"
+    -k "not ministack" "${SUBSET[@]}"
 done
 echo "test-pythons: demo and subset clean on Python ${minors[*]/#/3.} ${skipped[*]}"

@@ -41,6 +41,7 @@ from opthub_runner_admin.auth.credentials import (
     Credentials,
     read_credentials,
 )
+from opthub_runner_admin.auth.endpoints import PRODUCTION_API
 from opthub_runner_admin.auth.provider import TokenProvider, login_for_runner
 from opthub_runner_admin.auth.token_file import (
     TokenCache,
@@ -55,7 +56,6 @@ from opthub_runner_admin.auth.verify import (
     issuer_of,
     jwks_url_of,
 )
-from opthub_runner_admin.config import PRODUCTION_API
 from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.errors import FatalError, SetupError, TransientError
 from tests.support.api_fixtures import CognitoPool

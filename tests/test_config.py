@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin.auth.endpoints import DEVELOPMENT_API, PRODUCTION_API
 from opthub_runner_admin.cli import EXIT_CONFIG
-from opthub_runner_admin.config import (
-    DEVELOPMENT_API,
-    PRODUCTION_API,
-    ConfigError,
-    load_config,
-    parse_config,
-)
+from opthub_runner_admin.config import ConfigError, load_config, parse_config
 
 MINIMAL = "region_name: ap-northeast-1\ntable_name: opthub\n"
 PUBLISHED = """
@@ -224,18 +219,13 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
 
 
 def test_interval_is_described_the_same_in_the_docs_and_the_default_config() -> None:
-    root = Path(__file__).resolve().parents[1]
-    (row,) = [
-        line
-        for line in (root / "docs" / "configuration.md").read_text().splitlines()
-        if line.startswith("| `interval` |")
-    ]
-    in_readme = row.split("|")[4].strip()
-    (line,) = [
-        line
-        for line in (root / "config.default.yml").read_text().splitlines()
-        if line.startswith("interval:")
-    ]
-    in_default_config = line.split("#", 1)[1].strip()
-    assert in_readme == in_default_config
-    assert "long poll" in in_readme  # what it is: not a pause between polls
+    from opthub_runner_admin.config import DECLARED
+    from opthub_runner_admin.config_docs import default_file, table
+
+    meaning = DECLARED["interval"].description or ""
+    assert "long poll" in meaning  # what it is: not a pause between polls
+    assert f"| `interval` | int ≥ 0 | `2` | {meaning} |" in table()
+    lines = default_file().splitlines()
+    at = lines.index("interval: 2")
+    comment = [line for line in lines[:at] if line.startswith("# ")][-2:]
+    assert " ".join(line[2:] for line in comment) == meaning

@@ -15,7 +15,7 @@ from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.values import DYNAMO_MAX
 
-from .support.aws_fixtures import AwsStack
+from .support.aws_fixtures import AwsStack, on_each_emulator
 from .support.docker_fixtures import ImageFactory, containers_labelled
 from .support.e2e import (
     items,
@@ -62,6 +62,7 @@ def submit(
     return refs
 
 
+@on_each_emulator
 def test_solutions_are_evaluated_with_every_attribute(
     tmp_path: Path,
     aws: AwsStack,

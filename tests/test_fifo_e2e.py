@@ -21,7 +21,7 @@ from opthub_runner_admin.demo.stack import job_body, put_solution
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack
+from .support.aws_fixtures import AwsStack, on_each_emulator
 from .support.e2e import make_worker, match_entry, result_item, run_until_put_back, write_config
 
 GROUP = "participant-p-1"
@@ -50,6 +50,7 @@ def send(aws: AwsStack, url: str, ref: TrialRef) -> str:
     )["MessageId"]
 
 
+@on_each_emulator
 def test_evaluator_on_a_fifo_queue_evaluates_and_puts_back_into_the_group(
     tmp_path: Path, aws: AwsStack, fifo_url: str, sphere_image: str, case_labels: dict[str, str]
 ) -> None:
@@ -84,6 +85,7 @@ def test_evaluator_on_a_fifo_queue_evaluates_and_puts_back_into_the_group(
     assert int(copy["Attributes"]["ApproximateReceiveCount"]) <= 2
 
 
+@on_each_emulator
 def test_scorer_on_a_fifo_queue_defers_until_the_earlier_trial_is_scored(
     tmp_path: Path,
     aws: AwsStack,

@@ -117,7 +117,7 @@ def test_a_fork_storm_stops_at_the_pids_limit(
 ) -> None:
     # Each round leaves one more process behind; the count of those started is printed.
     program = "n=0; while [ $n -lt 500 ]; do sleep 60 & n=$((n + 1)); echo $n; done"
-    execution = _run(make_executor, shell_image, program, ContainerLimits(pids=32))
+    execution = _run(make_executor, shell_image, program, ContainerLimits(pids_limit=32))
     started = int(execution.stdout.split()[-1])
     assert started < 32, started
     assert "can't fork" in execution.stderr

@@ -18,7 +18,7 @@ from opthub_runner_admin.demo.stack import send_job
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack
+from .support.aws_fixtures import AwsStack, on_each_emulator
 from .support.docker_fixtures import ImageFactory, containers_labelled
 from .support.e2e import (
     make_worker,
@@ -68,6 +68,7 @@ def history_of(seen: dict[str, list[Any]], objective: Any) -> list[Any]:
     return seen[key]
 
 
+@on_each_emulator
 def test_trials_are_scored_in_order_with_the_history_line_by_line(
     tmp_path: Path,
     aws: AwsStack,

@@ -19,9 +19,9 @@ import boto3.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import aws
-from ..config import ApiSettings
 from ..errors import RunnerError, SetupError, TransientError
 from .credentials import Credentials
+from .endpoints import ApiSettings
 from .verify import DEFAULT_TIMEOUT, TokenVerifier
 
 if TYPE_CHECKING:

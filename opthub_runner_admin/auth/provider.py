@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import boto3.session
 
-from ..config import ApiSettings
 from ..errors import FatalError, TransientError
 from .cognito import DEFAULT_REFRESH_MARGIN, CognitoAuth, RefreshExpired, Tokens
 from .credentials import Credentials, credentials_from_environment, read_credentials
+from .endpoints import ApiSettings
 from .token_file import TokenCache
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..config import ApiSettings
 from .cognito import Tokens
+from .endpoints import ApiSettings
 
 log = logging.getLogger(__name__)
 

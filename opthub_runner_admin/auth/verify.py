@@ -23,8 +23,8 @@ from typing import Any
 
 import jwt
 
-from ..config import ApiSettings
 from ..errors import FatalError, SetupError, TransientError
+from .endpoints import ApiSettings
 
 #: Seconds this machine's clock may disagree with Cognito's before a token is refused.
 CLOCK_LEEWAY = 60.0

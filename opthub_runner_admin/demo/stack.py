@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,20 @@ def require_moto_server() -> None:
             )
 
 
-class MotoServer:
-    """``python -m moto.server`` in a subprocess, as a context manager.
+class LocalServer:
+    """A local AWS emulator in a subprocess, as a context manager.
 
     The port is chosen once and kept, so that ``stop()`` then ``start()``
-    simulates an outage of the same endpoint (moto forgets its state on stop).
-    ``env`` adds environment variables for the server, for example
-    ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto check credentials.
+    simulates an outage of the same endpoint (the emulator forgets its state
+    on stop). ``env`` adds environment variables for the server. Subclasses
+    say how to start it (``command``) and where it answers once ready
+    (``ready_path``).
     """
+
+    #: Its name in messages and in test ids.
+    name = "local"
+    #: A path that answers (with any HTTP status) once the server is up.
+    ready_path = "/"
 
     def __init__(
         self,
@@ -96,6 +103,18 @@ class MotoServer:
         self._env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The argv that runs the server on ``self.host``/``self.port``."""
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        """Variables the server needs beyond the caller's ``env`` (none by default)."""
+        return {}
+
+    @property
+    def host(self) -> str:
+        return self._host
 
     @property
     def port(self) -> int:
@@ -114,22 +133,27 @@ class MotoServer:
         """Whether the subprocess is alive."""
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (fault tests pause it with SIGSTOP)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def clients(self, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:
         """AWS clients on this server, with the fake keys."""
         return local_clients(self.endpoint_url, max_attempts=max_attempts)
 
-    def start(self) -> MotoServer:
+    def start(self) -> Self:
         """Start the server and wait until it answers; a no-op when it runs already."""
         if self.running:
             return self
         # Closed by stop(): it outlives this method, as the server does.
-        self._log = tempfile.TemporaryFile(prefix="moto-server-")  # noqa: SIM115
+        self._log = tempfile.TemporaryFile(prefix=f"{self.name}-server-")  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self._host, "-p", str(self.port)],
+            self.command(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self._env},
+            env={**os.environ, **self.environment(), **self._env},
             # Its own session: a Ctrl-C meant for the demo must not kill the stack
             # that the runner still needs while it drains.
             start_new_session=True,
@@ -139,7 +163,7 @@ class MotoServer:
         except BaseException:
             self.stop()
             raise
-        log.debug("moto server answering at %s", self.endpoint_url)
+        log.debug("%s server answering at %s", self.name, self.endpoint_url)
         return self
 
     def stop(self) -> None:
@@ -148,7 +172,7 @@ class MotoServer:
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                # moto's threaded server may linger on open keep-alive connections;
+                # A threaded server may linger on open keep-alive connections;
                 # its state is thrown away anyway, so do not wait long.
                 process.wait(timeout=2)
             except subprocess.TimeoutExpired:
@@ -158,7 +182,7 @@ class MotoServer:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> MotoServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -173,18 +197,18 @@ class MotoServer:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"moto server exited at start-up:\n{self._output()}")
+                raise RuntimeError(f"{self.name} server exited at start-up:\n{self._output()}")
             if self._answers():
                 return
             time.sleep(0.1)
         raise RuntimeError(
-            f"moto server did not answer at {self.endpoint_url} within "
+            f"{self.name} server did not answer at {self.endpoint_url} within "
             f"{STARTUP_TIMEOUT:.0f} s:\n{self._output()}"
         )
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
+            with urllib.request.urlopen(f"{self.endpoint_url}{self.ready_path}", timeout=2):
                 return True
         except urllib.error.HTTPError:
             return True  # any HTTP answer means the server is up
@@ -197,6 +221,19 @@ class MotoServer:
             return ""
         self._log.seek(0)
         return self._log.read()[-4000:].decode("utf-8", errors="replace")
+
+
+class MotoServer(LocalServer):
+    """``python -m moto.server`` in a subprocess (moto is in the runner's own environment).
+
+    ``env`` may hold ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto check credentials.
+    """
+
+    name = "moto"
+    ready_path = "/moto-api/"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
 
 
 def local_clients(endpoint_url: str, *, max_attempts: int = MAX_ATTEMPTS) -> AwsClients:

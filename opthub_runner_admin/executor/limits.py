@@ -3,18 +3,21 @@
 The runner feeds untrusted solutions to images on the administrator's machine:
 a solution that drives the problem into a memory blow-up or a fork storm must
 end that one trial, not the machine and every other job with it. The limits
-are one frozen value built from the config in ``app.build_executor`` and
-turned into Docker's host configuration by one pure function, so that what
-Docker receives can be read (and tested) without a daemon.
+are one frozen value, declared here with their config keys (``config.py``
+reads them from the operator's file), and turned into Docker's host
+configuration by one pure function, so that what Docker receives can be read
+(and tested) without a daemon.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from docker.types import DeviceRequest, LogConfig, Ulimit
+from pydantic import Field, model_validator
+from pydantic.dataclasses import dataclass
 
+from ..setting_types import KEYS, Capabilities, Cpus, DockerUser, Gpus, Limit, Size, refuse
 from .base import ContainerRejected
 
 #: Network modes the runner offers: Docker's default bridge, or no network at all.
@@ -23,15 +26,8 @@ NETWORK_MODES = ("bridge", "none")
 #: 4 GiB: room for numerical Python images (numpy, scipy, a small CPU model) and
 #: still a bound that keeps a runaway solution from taking a typical server.
 DEFAULT_MEMORY = 4 * 1024**3
-#: Enough for a process pool per core and its threads; a fork storm stops here.
-DEFAULT_PIDS = 1024
-#: Open files per process (soft = hard): far above what an evaluation needs.
-DEFAULT_NOFILE = 4096
-#: Size of the writable /tmp when the root filesystem is read-only (it counts as memory).
-DEFAULT_TMPFS_SIZE = 256 * 1024**2
-#: json-file log bound: ``docker logs`` still works for rm=false debugging, disk stays bounded.
-DEFAULT_LOG_MAX_SIZE = 10 * 1024**2
-DEFAULT_LOG_MAX_FILES = 1
+#: Docker refuses a memory limit below 6 MiB.
+MIN_MEMORY = 6 * 1024**2
 
 #: What Docker answers when no runtime on the host can give a GPU.
 _NO_GPU_DRIVER = "could not select device driver"
@@ -39,36 +35,94 @@ _NO_GPU_DRIVER = "could not select device driver"
 _GPU_FAILURES = (_NO_GPU_DRIVER, "nvidia-container-cli", "unknown or invalid runtime name: nvidia")
 
 
-@dataclass(frozen=True)
+@dataclass(config=KEYS, kw_only=True, frozen=True)
 class ContainerLimits:
-    """The isolation every container of this runner gets; ``None`` means no limit.
+    """Isolation: what each container may use (all capabilities are dropped)"""
 
-    ``memory_swap`` is Docker's memory+swap total: ``None`` makes it equal to
-    ``memory`` (no swap, so the memory limit is a real one), -1 allows
-    unlimited swap. ``gpus`` is ``"all"`` or a tuple of device ids/UUIDs.
-    All capabilities are dropped; ``cap_add`` gives back the ones an image needs.
-    """
+    memory: Annotated[int, Size(minimum=MIN_MEMORY)] | None = Field(
+        default=DEFAULT_MEMORY,
+        description="memory limit of each container (`null` = none); a container over it is"
+        " killed and its trial fails saying so, with the limit",
+    )
+    memory_swap: Annotated[int, Size(minimum=MIN_MEMORY, unlimited=True)] | None = Field(
+        default=None,
+        description="memory plus swap (Docker's `--memory-swap`); unset = same as `memory`"
+        " (no swap, so the memory limit is real); `-1` = unlimited swap",
+        examples=["4g"],
+    )
+    cpus: Annotated[float, Cpus()] | None = Field(
+        default=None,
+        description="CPUs each container may use, such as `1.5` (Docker's `--cpus`; checked at"
+        " start against the host's CPUs; unset = all)",
+        examples=[2],
+    )
+    #: Enough for a process pool per core and its threads; a fork storm stops here.
+    pids_limit: Annotated[int, Limit(minimum=8)] | None = Field(
+        default=1024,
+        description="processes and threads per container (`null` = none): a fork storm stops here",
+    )
+    #: Far above what an evaluation needs; below 16 not even a shell starts its pipeline.
+    nofile: Annotated[int, Limit(minimum=16)] | None = Field(
+        default=4096,
+        description="open files per process in the container (soft and hard `nofile` ulimit;"
+        " `null` = Docker's default)",
+    )
+    network: Literal["bridge", "none"] = Field(
+        default="bridge",
+        description="the container's network; `none` leaves it no way out (recommended when"
+        " the images need none)",
+    )
+    read_only: bool = Field(
+        default=False,
+        description="read-only root filesystem, with a writable tmpfs on `/tmp` of `tmpfs_size`",
+    )
+    tmpfs_size: Annotated[int, Size(minimum=1024**2)] = Field(
+        default=256 * 1024**2,
+        description="size of that `/tmp` (with `read_only`); it counts towards `memory`",
+    )
+    user: Annotated[str, DockerUser()] | None = Field(
+        default=None,
+        description="user to run as, as `docker run --user` takes it (`65534:65534`, `nobody`;"
+        " unset = the image's user)",
+        examples=["65534:65534"],
+    )
+    no_new_privileges: bool = Field(
+        default=True,
+        description="Docker's `no-new-privileges`: no setuid gain inside the container",
+    )
+    cap_add: Annotated[tuple[str, ...], Capabilities()] = Field(
+        default=(),
+        description="capabilities given back (all are dropped), for an image that needs one,"
+        " e.g. `[CHOWN]`",
+    )
+    #: json-file log bound: ``docker logs`` still works for rm=false debugging, disk stays bounded.
+    log_max_size: Annotated[int, Size(minimum=1024)] = Field(
+        default=10 * 1024**2,
+        description="bound of the container's json-file log (seen with `docker logs` when"
+        " `rm: false`)",
+    )
+    log_max_files: int = Field(
+        default=1, ge=1, description="json-file log files kept per container"
+    )
+    gpus: Annotated[str | tuple[str, ...], Gpus()] | None = Field(
+        default=None,
+        description="GPUs for the images (`all`, or device ids/UUIDs such as `[0, 1]`), through"
+        " Docker's device requests; needs the NVIDIA Container Toolkit",
+        examples=["all"],
+    )
 
-    memory: int | None = DEFAULT_MEMORY
-    memory_swap: int | None = None
-    cpus: float | None = None
-    pids: int | None = DEFAULT_PIDS
-    nofile: int | None = DEFAULT_NOFILE
-    network: str = "bridge"
-    read_only: bool = False
-    tmpfs_size: int = DEFAULT_TMPFS_SIZE
-    user: str | None = None
-    no_new_privileges: bool = True
-    cap_add: tuple[str, ...] = ()
-    log_max_size: int = DEFAULT_LOG_MAX_SIZE
-    log_max_files: int = DEFAULT_LOG_MAX_FILES
-    gpus: str | tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.network not in NETWORK_MODES:
-            raise ValueError(f"network must be one of {', '.join(NETWORK_MODES)}")
-        if isinstance(self.gpus, str) and self.gpus != "all":
-            raise ValueError("gpus must be 'all' or a list of device ids")
+    @model_validator(mode="after")
+    def _swap_at_least_memory(self) -> ContainerLimits:
+        """Docker refuses a memory+swap total below the memory limit; say so before it does."""
+        memory, swap = self.memory, self.memory_swap
+        if memory is None and swap is not None:
+            raise refuse("'memory_swap' needs 'memory' (Docker refuses it alone)")
+        if memory is not None and swap is not None and swap != -1 and swap < memory:
+            raise refuse(
+                "'memory_swap' is memory plus swap and must be at least 'memory'"
+                f" ({memory} bytes), or -1 for unlimited swap"
+            )
+        return self
 
     def describe_gpus(self) -> str:
         """The setting as the operator wrote it, for error messages."""
@@ -94,8 +148,8 @@ def host_config_kwargs(limits: ContainerLimits) -> dict[str, Any]:
         )
     if limits.cpus is not None:
         kwargs["nano_cpus"] = round(limits.cpus * 1e9)
-    if limits.pids is not None:
-        kwargs["pids_limit"] = limits.pids
+    if limits.pids_limit is not None:
+        kwargs["pids_limit"] = limits.pids_limit
     if limits.nofile is not None:
         kwargs["ulimits"] = [Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)]
     if limits.read_only:

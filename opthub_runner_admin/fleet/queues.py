@@ -22,7 +22,7 @@ def fleet_queues(config: Config, modes: tuple[str, ...] = MODES) -> dict[str, Sq
     urls = {mode: getattr(config, f"{mode}_queue_url") for mode in modes}
     urls = {mode: url for mode, url in urls.items() if url}
     if not urls:
-        keys = " or ".join(f"{mode}_queue_url" for mode in modes)
+        keys = " or ".join(f"'{mode}_queue_url'" for mode in modes)
         raise ConfigError(f"{keys} is required (the SQS queue URL)")
     clients = config_clients(config, max_attempts=FLEET_ATTEMPTS)
     cloudwatch = clients.session.client(

@@ -9,12 +9,14 @@ spares reading the same items again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 MEMORY_KEYS = 1024
 #: Seconds to wait for a cache file that other scorers on this machine hold locked.
 OPEN_TIMEOUT = 30.0
+#: Seconds between two attempts at a cache file that could not be used.
+RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class MemoryHistoryCache:
                 self._data.move_to_end(key)
             return prefix
 
+    def keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._data)
+
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
         with self._lock:
             self._data[key] = prefix
@@ -79,12 +87,103 @@ class SqliteHistoryCache:
     A damaged file is set aside and rebuilt from the table, never trusted.
     """
 
-    def __init__(self, path: Path, *, scope: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        scope: str,
+        retry_seconds: float = RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._memory = MemoryHistoryCache(max_keys=MEMORY_KEYS)
         self._scope = scope
+        self._path = path
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = self._open(path)
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        #: When the file may be tried again (None: it works, or is to be opened now).
+        self._retry_at: float | None = None
+        #: Participants whose entries in memory may not all be in the file (written
+        #: while it failed): their next write to the file carries every entry.
+        self._behind: set[tuple[str, str]] = set()
+        #: Why the file was found damaged while open: set aside before the next open.
+        self._damaged: sqlite3.DatabaseError | None = None
+        self._inode = 0
+        self._checked_at = 0.0
+        with self._lock:
+            self._usable()
+
+    # The file is only a shortcut: whatever it cannot do (disk full, read-only,
+    # removed, damaged, no permission) costs table reads, never a score. One
+    # warning says so; the file is tried again every ``retry_seconds``.
+
+    def _usable(self) -> sqlite3.Connection | None:
+        """The open file, or None while it is out of use (call with the lock held)."""
+        if self._db is not None and not self._replaced():
+            return self._db
+        if self._retry_at is not None and self._clock() < self._retry_at:
+            return None
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._damaged is not None:
+                self._set_aside(self._path, self._damaged)
+                self._damaged = None
+            self._db = self._open(self._path)
+            self._inode = self._path.stat().st_ino
+            self._checked_at = self._clock()
+        except (OSError, sqlite3.Error) as exc:
+            self._failed(exc)
+            return None
+        if self._retry_at is not None:
+            log.warning("history cache %s works again", self._path)
+            self._retry_at = None
+        return self._db
+
+    def _replaced(self) -> bool:
+        """Whether the open file was removed or replaced (looked at once per ``retry_seconds``).
+
+        SQLite goes on writing to a file removed under it, which no restart
+        would find: the file is opened anew at its path instead.
+        """
+        if self._clock() < self._checked_at + self._retry_seconds:
+            return False
+        self._checked_at = self._clock()
+        try:
+            same = self._path.stat().st_ino == self._inode
+        except OSError:
+            same = False
+        if not same and self._db is not None:
+            log.warning("history cache %s was removed or replaced; opening it anew", self._path)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+            self._behind.update(self._memory.keys())
+        return not same
+
+    def _failed(self, exc: BaseException) -> None:
+        """Put the file out of use until the next attempt; warn once per outage (lock held)."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            # The file's content is damaged (not the disk under it): never trusted again.
+            self._damaged = exc
+        if self._retry_at is None:
+            log.warning(
+                "history cache %s cannot be used (%s: %s); scoring goes on, reading histories "
+                "from the table, and tries the cache again every %.0f s: free space on, or allow "
+                "writes to, %s (or set cache_dir in config.yml to a writable directory)",
+                self._path,
+                type(exc).__name__,
+                exc,
+                self._retry_seconds,
+                self._path.parent,
+            )
+        else:
+            log.debug("history cache %s still unusable (%s)", self._path, exc)
+        self._retry_at = self._clock() + self._retry_seconds
 
     def _open(self, path: Path) -> sqlite3.Connection:
         # Several scorers on one machine share the file: one that is busy (another
@@ -95,15 +194,19 @@ class SqliteHistoryCache:
             try:
                 return self._connect(path)
             except sqlite3.OperationalError as exc:
-                if time.monotonic() >= deadline:
+                if not _busy(exc) or time.monotonic() >= deadline:
                     raise
                 log.debug("history cache %s busy (%s); trying again", path, exc)
                 time.sleep(0.05)
             except sqlite3.DatabaseError as exc:
-                aside = path.with_suffix(path.suffix + ".broken")
-                log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
-                path.replace(aside)
+                self._set_aside(path, exc)
                 return self._connect(path)
+
+    @staticmethod
+    def _set_aside(path: Path, exc: sqlite3.DatabaseError) -> None:
+        aside = path.with_suffix(path.suffix + ".broken")
+        log.warning("history cache %s is unreadable (%s); moved to %s", path, exc, aside)
+        path.replace(aside)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -130,40 +233,65 @@ class SqliteHistoryCache:
         if cached is not None:
             return cached
         with self._lock:
-            row = self._db.execute(
-                "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
-                (self._scope, *key),
-            ).fetchone()
-            if row is None:
+            db = self._usable()
+            if db is None:
                 return None
-            rows = self._db.execute(
-                "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
-                " length(trial)=length(?) AND trial<=? ORDER BY trial",
-                (self._scope, *key, row[0], row[0]),
-            ).fetchall()
-        prefix = Prefix(row[0], tuple(_decode(body) for (body,) in rows))
+            try:
+                row = db.execute(
+                    "SELECT trial FROM watermark WHERE scope=? AND match=? AND participant=?",
+                    (self._scope, *key),
+                ).fetchone()
+                if row is None:
+                    return None
+                rows = db.execute(
+                    "SELECT body FROM entry WHERE scope=? AND match=? AND participant=? AND"
+                    " length(trial)=length(?) AND trial<=? ORDER BY trial",
+                    (self._scope, *key, row[0], row[0]),
+                ).fetchall()
+                prefix = Prefix(row[0], tuple(_decode(body) for (body,) in rows))
+            except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+                self._failed(exc)
+                return None
         self._memory.put(key, prefix)
         return prefix
 
     def put(self, key: tuple[str, str], prefix: Prefix) -> None:
         old = self._memory.get(key)
-        known = {e.trial_no for e in old.entries} if old else set()
-        new = [e for e in prefix.entries if e.trial_no not in known]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
-                [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
-            )
-            self._db.execute(
-                "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
-                (self._scope, *key, prefix.watermark),
-            )
+        with self._lock:
+            db = self._usable()  # first: it may find the file behind the memory
+            known = {e.trial_no for e in old.entries} if old and key not in self._behind else set()
+            new = [e for e in prefix.entries if e.trial_no not in known]
+            if db is None:
+                self._behind.add(key)
+            else:
+                try:
+                    with db:
+                        db.execute("BEGIN")
+                        db.executemany(
+                            "INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?, ?)",
+                            [(self._scope, *key, e.trial_no, _encode(e)) for e in new],
+                        )
+                        db.execute(
+                            "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?)",
+                            (self._scope, *key, prefix.watermark),
+                        )
+                    self._behind.discard(key)
+                except (OSError, sqlite3.Error) as exc:
+                    self._behind.add(key)
+                    self._failed(exc)
         self._memory.put(key, prefix)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Another process holds the file (it is being created or switched to WAL): wait for it."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _encode(entry: HistoryEntry) -> str:

@@ -49,6 +49,10 @@ class Cause:
     shared: bool = False
 
 
+#: The runner's own machine fails (its disk, its files): every message would meet it.
+RUNNER = Cause("runner", shared=True)
+
+
 @dataclass(frozen=True)
 class Retry:
     """Nothing was decided: hand the message back, visible again after ``delay`` seconds.

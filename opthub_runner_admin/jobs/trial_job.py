@@ -33,7 +33,8 @@ from ..queue import Message
 from ..store import Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
-from .outcome import Cause, Done, Drop, JobContext, Outcome, Retry
+from .outcome import RUNNER, Cause, Done, Drop, JobContext, Outcome, Retry
+from .runner_faults import RunnerFaults
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ TRANSIENT_RETRY_DELAY = 10
 UNEXPECTED_ERROR_RECEIVES = 3
 #: Seconds before a message whose job raised an unexpected exception is tried again.
 UNEXPECTED_RETRY_DELAY = 30
+#: Seconds before a message sent back for a fault of the runner's machine is visible again:
+#: this runner's own backoff paces it; another, healthy runner may take it at once.
+RUNNER_FAULT_RETRY_DELAY = 1
 #: A message whose container was killed from outside the runner goes back this many
 #: receives; at the last one the run counts as the image's own exit (it may kill itself).
 OUTSIDE_KILL_RECEIVES = 3
@@ -113,6 +117,7 @@ class TrialJob(ABC, Generic[R]):
         self.executor = executor
         self.timeout = timeout
         self.command = command
+        self.faults = RunnerFaults()
 
     def admission(self, message: Message) -> Admission:
         """The participant is the group; the scorer orders by trial; the match may back off."""
@@ -185,6 +190,22 @@ class TrialJob(ABC, Generic[R]):
         path expected) would come back forever and never be settled.
         """
         error = f"{type(exc).__name__}: {exc}"
+        if self.faults.of_the_runner(exc, job.ref):
+            # Not the participant's doing: a fresh copy goes back (its receives unspent,
+            # so it never becomes a Failed result) and the whole runner backs off.
+            log.error(
+                "%s: the runner's own machine fails (%s); the message goes back unspent and new"
+                " work pauses: free space on, or repair, the runner's disk and files",
+                job.ref,
+                error,
+                exc_info=True,
+            )
+            return Retry(
+                RUNNER_FAULT_RETRY_DELAY,
+                f"runner fault: {error}",
+                body=message.body,
+                backoff=RUNNER,
+            )
         if message.receive_count < UNEXPECTED_ERROR_RECEIVES:
             log.error(
                 "%s: unexpected error (%s), receive %d of %d; the message goes back to the queue",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Done, Drop, Outcome, Retry
+from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..queue import Message
 from ..queue.base import QueueStats
 from ..redaction import redact
@@ -135,6 +135,8 @@ class Snapshot:
     matches: list[MatchRow] = field(default_factory=list)
     #: The queue as every runner sees it (None until sampled).
     queue: QueueStats | None = None
+    #: The fault of the runner's own machine that holds work back now ("" when none).
+    runner_fault: str = ""
 
 
 class StatusBoard(NoEvents):
@@ -155,6 +157,7 @@ class StatusBoard(NoEvents):
         self._matches: dict[str, _MatchTally] = {}
         self._last_activity = clock()
         self._born = self._last_activity
+        self._runner_fault = ""
 
     # -- events -----------------------------------------------------------------------
 
@@ -207,6 +210,10 @@ class StatusBoard(NoEvents):
                 )
             )
             self._counts[word] += 1
+            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
+                self._runner_fault = outcome.reason
+            elif isinstance(outcome, Done):
+                self._runner_fault = ""  # a job went through: the machine works again
             if word in ("success", "failed"):
                 self._finish_times.append(now)
                 self._history.append(now)
@@ -289,6 +296,7 @@ class StatusBoard(NoEvents):
                 depth_history=depth_history,
                 matches=matches,
                 queue=self._queue,
+                runner_fault=self._runner_fault,
             )
 
     def _touch(self) -> None:

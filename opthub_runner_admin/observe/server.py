@@ -88,6 +88,8 @@ class MonitorServer:
 
 def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot], str | None]:
     def check(snapshot: Snapshot) -> str | None:
+        if snapshot.runner_fault:
+            return f"the runner's own machine fails: {snapshot.runner_fault}"
         return stalled(snapshot, stall_after=stall_after, job_limit=job_limit)
 
     return check

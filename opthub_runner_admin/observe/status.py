@@ -30,6 +30,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
     )
     if snapshot.retried or snapshot.dropped:
         text += f", {snapshot.retried} put back, {snapshot.dropped} dropped"
+    if snapshot.runner_fault:
+        text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
     if snapshot.queue is not None and snapshot.queue.dead_letters:
         text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
     for job in snapshot.slow:

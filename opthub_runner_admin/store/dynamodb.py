@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -49,8 +50,23 @@ if TYPE_CHECKING:
 #: The condition that makes a result unique (contract: "the flag item").
 FLAG_CONDITION = "attribute_not_exists(ID)"
 
+
+class _PlainNumberDeserializer(TypeDeserializer):
+    """boto3's deserializer, reading numbers in the notation DynamoDB answers with.
+
+    DynamoDB answers a number in plain notation (1E+40 comes back as "1" and 40
+    zeros); boto3 counts those zeros as significant digits and raises
+    ``decimal.Rounded`` past 38 of them (boto3 issue 2500), so an objective of
+    the contract's largest number could not be read back. moto echoes the
+    notation it was sent and hid this; MiniStack answers as DynamoDB does.
+    """
+
+    def _deserialize_n(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
 _SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
+_DESERIALIZER = _PlainNumberDeserializer()
 
 #: What a trial-state query needs of each item, to keep pages small.
 _PROJECTION = "#trial, Objective, #constraint, Info, Feasible, #value"
@@ -71,7 +87,8 @@ def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
 
 
-def _deserialize(item: Mapping[str, Any]) -> Item:
+def from_dynamodb(item: Mapping[str, Any]) -> Item:
+    """An item as DynamoDB answers it (typed attribute values), as Python values."""
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
 
 
@@ -163,7 +180,7 @@ class DynamoStore:
         if "Item" not in response:
             return None
         self._count(1)
-        return _deserialize(response["Item"])
+        return from_dynamodb(response["Item"])
 
     def _write(self, item: Item, action: str) -> None:
         with self._calling(action, writing=True):
@@ -200,7 +217,7 @@ class DynamoStore:
             )
             for page in pages:
                 self._count(int(page.get("ScannedCount", page.get("Count", 0))))
-                items.extend(_deserialize(raw) for raw in page.get("Items", []))
+                items.extend(from_dynamodb(raw) for raw in page.get("Items", []))
         return items
 
     @contextmanager

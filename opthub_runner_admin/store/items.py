@@ -20,7 +20,9 @@ from .base import Solution
 
 #: Largest item DynamoDB stores, in its own way of counting bytes (400 KB).
 MAX_ITEM_BYTES = 400 * 1024
-#: Deepest nesting of lists and maps DynamoDB stores (a top-level list or map is level 1).
+#: Deepest level DynamoDB stores, counting the innermost value: a top-level list or map is
+#: level 1, so at most 31 lists or maps wrap a scalar (AWS refuses 32 wraps; moto accepts
+#: them, MiniStack refuses them as AWS does).
 MAX_NESTING = 32
 
 #: A raw item: attribute name to value (Decimal numbers, bool, None, str, list, dict).
@@ -177,7 +179,7 @@ def _check_nesting(ref: TrialRef, fields: Mapping[str, Any]) -> None:
                 children = current
             else:
                 continue
-            if level > MAX_NESTING:
+            if level >= MAX_NESTING:  # its contents would sit deeper than level 32
                 raise errors.ResultTooLarge(
                     f"{name} of {ref} nests lists and objects more than "
                     f"{MAX_NESTING} levels deep, which DynamoDB cannot store"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.store.dynamodb import from_dynamodb
 from tests.support.aws_fixtures import AwsStack
-
-_deserializer = TypeDeserializer()
 
 
 def new_match() -> str:
@@ -43,5 +40,5 @@ def scan_results(aws: AwsStack, resource_type: str) -> list[dict[str, Any]]:
     )
     for page in pages:
         for raw in page.get("Items", []):
-            found.append({k: _deserializer.deserialize(v) for k, v in raw.items()})
+            found.append(from_dynamodb(raw))
     return found

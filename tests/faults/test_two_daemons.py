@@ -56,10 +56,10 @@ from tests.support.docker_fixtures import (
 )
 from tests.support.e2e import match_entry, queue_counts, write_config
 from tests.support.runners import RunnerPool, runner_containers, wait_for
+from tests.support.second_daemon import second_dockerd
 
 from .helpers import new_match, scan_results, submit
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "second-dockerd.sh"
 SECOND_DAEMON_ENV = {
     "OPTHUB_BENCH_STATE": "/run/opthub-test-d2",
     "OPTHUB_BENCH_DATA": "/var/lib/opthub-test-d2",
@@ -82,14 +82,7 @@ pytestmark = pytest.mark.slow
 
 
 def _script(action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), action],
-        env={**os.environ, **SECOND_DAEMON_ENV},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return second_dockerd(action, SECOND_DAEMON_ENV, timeout=120)
 
 
 @pytest.fixture(scope="module")

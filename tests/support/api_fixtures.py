@@ -33,7 +33,7 @@ import boto3
 import pytest
 from graphql import GraphQLResolveInfo, build_schema, graphql_sync
 
-from opthub_runner_admin.config import ApiSettings
+from opthub_runner_admin.auth.endpoints import ApiSettings
 from opthub_runner_admin.demo.stack import MotoServer
 
 if TYPE_CHECKING:

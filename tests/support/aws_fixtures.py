@@ -1,9 +1,13 @@
-"""pytest fixtures for the local AWS stack: a real moto server over HTTP.
+"""pytest fixtures for the local AWS stack: a real moto server over HTTP, and MiniStack.
 
 - ``moto_server`` (session): one ``MotoServer`` for the whole run. Never stop
   it in a test; use ``moto_server_factory`` for outages.
 - ``aws`` (function): an ``AwsStack`` on that server with a fresh, uniquely
   named table and evaluator/scorer queues, removed after the test.
+- ``ministack_server`` / ``ministack_aws``: the same on MiniStack, a second
+  emulator written independently of moto (``tests/support/emulators.py``).
+- ``@on_each_emulator``: runs a test that takes ``aws`` once per emulator, with
+  the emulator's name in its id.
 - ``moto_server_factory`` (function): starts private servers (optionally with
   extra environment, such as ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto
   check credentials) that a test may stop and start at will.
@@ -11,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,10 +29,13 @@ from opthub_runner_admin.aws import AwsClients
 from opthub_runner_admin.demo.stack import (
     FAKE_KEY,
     REGION,
+    LocalServer,
     MotoServer,
     create_queue,
     create_table,
 )
+
+from .emulators import EMULATORS, MiniStackServer, ministack_python
 
 #: Starts a private moto server; keyword arguments go to ``MotoServer``.
 MotoServerFactory = Callable[..., MotoServer]
@@ -42,6 +51,8 @@ class AwsStack:
     evaluator_queue_url: str
     scorer_queue_url: str
     region_name: str = REGION
+    #: Which emulator serves it ("moto" or "ministack"), for the cases one gets wrong.
+    emulator: str = "moto"
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """``config.yml`` keys pointing at this stack (fake keys), with ``overrides``."""
@@ -71,22 +82,59 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
 
 
-@pytest.fixture
-def aws(moto_server: MotoServer) -> Iterator[AwsStack]:
-    """A fresh table and evaluator/scorer queues on the session's moto server."""
-    clients = moto_server.clients()
+@pytest.fixture(scope="session")
+def ministack_server() -> Iterator[MiniStackServer]:
+    """One MiniStack server for the whole run (skipped locally, failed in CI, when absent)."""
+    if not ministack_python().exists():
+        reason = f"MiniStack is not installed at {ministack_python()}: run scripts/setup.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with MiniStackServer() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def stack_on(server: LocalServer) -> Iterator[AwsStack]:
+    """A fresh table and evaluator/scorer queues on ``server``, removed afterwards."""
+    clients = server.clients()
     suffix = uuid.uuid4().hex[:10]
     table = f"opthub-{suffix}"
     create_table(clients.dynamodb, table)
     stack = AwsStack(
         clients=clients,
-        endpoint_url=moto_server.endpoint_url,
+        endpoint_url=server.endpoint_url,
         table_name=table,
         evaluator_queue_url=create_queue(clients.sqs, f"evaluator-{suffix}"),
         scorer_queue_url=create_queue(clients.sqs, f"scorer-{suffix}"),
+        emulator=server.name,
     )
     yield stack
     _remove(stack)
+
+
+@pytest.fixture
+def aws(request: pytest.FixtureRequest) -> Iterator[AwsStack]:
+    """A fresh table and evaluator/scorer queues on the session's moto server.
+
+    A test marked ``@on_each_emulator`` gets one on each emulator in turn instead;
+    ``OPTHUB_TEST_EMULATOR=ministack`` puts every other test's stack on MiniStack.
+    """
+    name = getattr(request, "param", os.environ.get("OPTHUB_TEST_EMULATOR", "moto"))
+    server: LocalServer = request.getfixturevalue(f"{name}_server")
+    with stack_on(server) as stack:
+        yield stack
+
+
+#: Runs the test once per emulator (moto, then MiniStack), its ``aws`` stack on each.
+on_each_emulator = pytest.mark.parametrize("aws", EMULATORS, indirect=True)
+
+
+@pytest.fixture
+def ministack_aws(ministack_server: MiniStackServer) -> Iterator[AwsStack]:
+    """A fresh table and evaluator/scorer queues on the session's MiniStack server."""
+    with stack_on(ministack_server) as stack:
+        yield stack
 
 
 def _remove(stack: AwsStack) -> None:

@@ -12,17 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from boto3.dynamodb.types import TypeDeserializer
 
 from opthub_runner_admin.app import Options, build_worker
 from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config import load_config
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.store.dynamodb import from_dynamodb
 from opthub_runner_admin.worker import Worker, WorkerStats
 
 from .aws_fixtures import AwsStack
-
-_deserializer = TypeDeserializer()
 
 
 def write_config(
@@ -84,10 +82,7 @@ def items(aws: AwsStack, kind: str, ref: TrialRef) -> list[dict[str, Any]]:
         },
         ConsistentRead=True,
     )
-    found = [
-        {key: _deserializer.deserialize(value) for key, value in item.items()}
-        for item in response["Items"]
-    ]
+    found = [from_dynamodb(item) for item in response["Items"]]
     return [item for item in found if str(item["Trial"]).endswith(ref.trial_no)]
 
 

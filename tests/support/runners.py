@@ -86,22 +86,24 @@ class RunnerProcess:
         """
         if self.returncode is not None:
             return self.returncode
-
-        def reaped() -> bool:
-            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
-            if pid == 0:
-                return False
-            self.returncode = os.waitstatus_to_exitcode(status)
-            self.popen.returncode = self.returncode
-            self.rusage = usage
-            return True
-
         try:
-            wait_for(reaped, timeout, f"runner pid {self.pid} to exit")
+            wait_for(self.exited, timeout, f"runner pid {self.pid} to exit")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; its log ends with:\n{self.log()[-3000:]}") from None
         assert self.returncode is not None
         return self.returncode
+
+    def exited(self) -> bool:
+        """Whether the process has exited, reaping it if so (never waits)."""
+        if self.returncode is not None:
+            return True
+        pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self.popen.returncode = self.returncode
+        self.rusage = usage
+        return True
 
     @property
     def peak_rss_bytes(self) -> int:
