@@ -1,34 +1,40 @@
-"""Jobs per second of the runner against the floor Docker's own CLI sets, in one run.
+"""Jobs per second of the runner, with its DEFAULT configuration, against Docker's own CLI.
 
-For M jobs of two workloads (a trivial image: container start-up dominates;
-an image that waits one second: the container's work dominates) it measures
+All in one run, each figure beside the bare loop measured in the same run:
 
-- a bare loop of ``docker run --rm -i IMAGE`` fed the same stdin, sequential
-  and with 4 in parallel (``xargs -P4``);
-- the real runner (``opthub-runner evaluator`` as a subprocess, on a moto
-  server) with ``prestart: true`` and each ``--workers`` value, and with
-  ``prestart: false`` and one worker, at steady state: from the first
-  container start (the earliest ``StartedAt``) to the last result written
-  (the latest ``CreatedAt``), so process start-up is not counted;
+- trivial image (container start-up dominates), M jobs: the runner with one
+  worker against a bare sequential ``docker run --rm -i IMAGE`` loop fed the
+  same stdin, and with four workers against the same loop under ``xargs -P4``;
+- one-second image, M jobs: the runner with four workers against one;
+- three matches whose jobs alternate (round robin), four workers, against
+  one match; with the containers Docker created for them (``docker events``
+  of the runner's pid label): what starting containers ahead wasted;
+- ``network: none`` against the default bridge, one worker (and the bare
+  loop with ``--network none``);
 - the pickup latency of an idle runner (message sent -> its ``StartedAt``);
-- optionally (``--memory``), the runner's resident memory after 200 and
-  2,000 jobs, feeding jobs just ahead of it and deleting finished items
-  (moto's TransactWriteItems copies the whole table: a growing table would
-  measure moto, not us).
+- optionally (``--memory``), the runner's own resident memory (VmRSS of its
+  process, not moto's) at ``workers: 4`` after 200 and 2,000 jobs, feeding
+  jobs just ahead of it and deleting finished items (moto's
+  TransactWriteItems copies the whole table: a growing table would measure
+  moto, not us).
+
+The runner is ``opthub-runner evaluator`` as a subprocess on a moto server,
+measured at steady state: from the first container start (the earliest
+``StartedAt``) to the last result written (the latest ``CreatedAt``), so
+process start-up is not counted. Its configuration sets only what it must
+(endpoint, table, queue, matches file) and ``workers``.
 
 With ``--docker-host`` (for example the second daemon of
 ``scripts/second-dockerd.sh``) and ``--runtime crun`` the same is measured
-on that daemon with that runtime. Workers above 1 use the ``workers`` key when
-this version has it, else that many runner processes sharing the queue.
+on that daemon with that runtime.
 
 Run (from the repository root, after scripts/setup.sh):
 
-    .venv/bin/python -m benchmarks.throughput --jobs 40
-    .venv/bin/python -m benchmarks.throughput --jobs 40 --docker-host \\
-        unix:///run/opthub-bench/docker.sock --runtime crun
-    .venv/bin/python -m benchmarks.throughput --jobs 40 --memory
+    .venv/bin/python -m benchmarks.throughput
+    .venv/bin/python -m benchmarks.throughput --memory            # + RSS after 200, 2,000 jobs
+    .venv/bin/python -m benchmarks.throughput --memory-only --memory-marks 200 600
 
-Figures depend on the machine and its load; compare within one run.
+Figures depend on the machine and its load (printed first); compare within one run.
 """
 
 from __future__ import annotations
@@ -53,7 +59,6 @@ from typing import Any
 import docker
 import yaml
 
-from opthub_runner_admin.config import Config
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.demo.stack import (
     MotoServer,
@@ -62,6 +67,7 @@ from opthub_runner_admin.demo.stack import (
     job_body,
     put_solution,
 )
+from opthub_runner_admin.executor.docker.reaping import LABEL_PID, LABEL_RUNNER
 from opthub_runner_admin.model import TrialRef
 
 TRIVIAL = ("opthub-bench/trivial:latest", "IFS= read -r line\necho '{\"objective\": 1}'\n")
@@ -86,9 +92,9 @@ class Target:
         return {**os.environ, **({"DOCKER_HOST": self.docker_host} if self.docker_host else {})}
 
 
-def bare_sequential(target: Target, image: str, jobs: int) -> float:
+def bare_sequential(target: Target, image: str, jobs: int, *options: str) -> float:
     """Jobs per second of ``docker run --rm -i`` one after the other."""
-    command = [*target.docker_cli(), *target.run_args(), image]
+    command = [*target.docker_cli(), *target.run_args(), *options, image]
     began = time.monotonic()
     for _ in range(jobs):
         subprocess.run(command, input=STDIN.encode(), stdout=subprocess.DEVNULL, check=True)
@@ -118,35 +124,43 @@ class Stack:
         create_table(self.clients.dynamodb, TABLE)
         self.queue_url = ""
         self.match_id = ""
+        self.match_ids: list[str] = []
 
-    def new_round(self, image: str) -> None:
-        """A fresh queue and match for one measurement."""
+    def new_round(self, image: str, matches: int = 1) -> None:
+        """A fresh queue and ``matches`` matches (one image, environments apart)."""
         self.queue_url = create_queue(self.clients.sqs, f"bench-{uuid.uuid4().hex[:8]}")
-        self.match_id = str(uuid.uuid4())
-        matches = {
-            self.match_id: {
-                "problem": {"image": image, "environment": {}},
+        self.match_ids = [str(uuid.uuid4()) for _ in range(matches)]
+        self.match_id = self.match_ids[0]
+        entries = {
+            match_id: {
+                "problem": {"image": image, "environment": {"MATCH": str(n)}},
                 "indicator": {"image": image, "environment": {}},
             }
+            for n, match_id in enumerate(self.match_ids)
         }
-        (self.workdir / "matches.yml").write_text(yaml.safe_dump(matches))
+        (self.workdir / "matches.yml").write_text(yaml.safe_dump(entries))
 
     def submit(self, first: int, count: int) -> None:
+        """Trials ``first``.. of the matches in turn (round robin)."""
         for n in range(first, first + count):
-            ref = TrialRef(self.match_id, PARTICIPANT, str(n))
+            match_id = self.match_ids[n % len(self.match_ids)]
+            ref = TrialRef(match_id, PARTICIPANT, str(n))
             put_solution(self.clients.dynamodb, TABLE, ref, [1.0, 2.0])
             self.clients.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job_body(ref))
 
     def results(self) -> list[dict[str, Any]]:
-        pages = self.clients.dynamodb.get_paginator("query").paginate(
-            TableName=TABLE,
-            KeyConditionExpression="ID = :id AND begins_with(Trial, :s)",
-            ExpressionAttributeValues={
-                ":id": {"S": f"Evaluations#Match#{self.match_id}#{PARTICIPANT}"},
-                ":s": {"S": "Success#"},
-            },
-        )
-        return [item for page in pages for item in page["Items"]]
+        found: list[dict[str, Any]] = []
+        for match_id in self.match_ids:
+            pages = self.clients.dynamodb.get_paginator("query").paginate(
+                TableName=TABLE,
+                KeyConditionExpression="ID = :id AND begins_with(Trial, :s)",
+                ExpressionAttributeValues={
+                    ":id": {"S": f"Evaluations#Match#{match_id}#{PARTICIPANT}"},
+                    ":s": {"S": "Success#"},
+                },
+            )
+            found += [item for page in pages for item in page["Items"]]
+        return found
 
     def delete_results(self, items: Sequence[dict[str, Any]]) -> None:
         """Drop finished trials (result, flag, solution) so the table stays small."""
@@ -156,14 +170,15 @@ class Stack:
                 {"ID": item["ID"], "Trial": item["Trial"]},
                 {"ID": item["ID"], "Trial": {"S": trial}},
                 {
-                    "ID": {"S": f"Solutions#Match#{self.match_id}#{PARTICIPANT}"},
+                    "ID": {"S": item["ID"]["S"].replace("Evaluations#", "Solutions#", 1)},
                     "Trial": {"S": trial},
                 },
             ]
             for key in keys:
                 self.clients.dynamodb.delete_item(TableName=TABLE, Key=key)
 
-    def config(self, target: Target, workers: int, *, prestart: bool = True) -> Path:
+    def config(self, target: Target, **extra: Any) -> Path:
+        """The runner's configuration: defaults but for what it must know, and ``extra``."""
         settings: dict[str, Any] = {
             "endpoint_url": self.server.endpoint_url,
             "region_name": "ap-northeast-1",
@@ -172,50 +187,36 @@ class Stack:
             "table_name": TABLE,
             "evaluator_queue_url": self.queue_url,
             "matches_file": "matches.yml",
-            "interval": 1,
-            "timeout": 60,
             "log_level": "INFO",  # the "ready" line tells when a runner takes jobs
-            "prestart": prestart,
+            **extra,
         }
         if target.runtime:
             settings["runtime"] = target.runtime
-        if workers > 1 and _has_workers_key():
-            settings["workers"] = workers
         path = self.workdir / "config.yml"
         path.write_text(yaml.safe_dump(settings))
         return path
 
 
-def _has_workers_key() -> bool:
-    return "workers" in {f.name for f in dataclasses.fields(Config)}
-
-
 @contextlib.contextmanager
-def runners(config: Path, target: Target, workers: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """The runner (or ``workers`` runners when there is no ``workers`` key), stopped on exit."""
-    count = 1 if workers == 1 or _has_workers_key() else workers
+def runners(config: Path, target: Target) -> Iterator[subprocess.Popen[bytes]]:
+    """The runner process, stopped on exit."""
     executable = Path(sys.executable).with_name("opthub-runner")
     log = (config.parent / "runner.log").open("wb")  # one round at a time
-    processes = [
-        subprocess.Popen(
-            [str(executable), "evaluator", "--config", str(config)],
-            env=target.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        for _ in range(count)
-    ]
+    process = subprocess.Popen(
+        [str(executable), "evaluator", "--config", str(config)],
+        env=target.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
     try:
-        yield processes
+        yield process
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
         log.close()
 
 
@@ -225,10 +226,10 @@ def runners(config: Path, target: Target, workers: int) -> Iterator[list[subproc
 RESULTS_POLL = 1.0
 
 
-def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[bytes]]) -> None:
+def _wait_for(stack: Stack, count: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60 + count * 5
     while len(stack.results()) < count:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+        if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError(
                 f"the runner did not finish {count} jobs; its log:\n"
                 + (stack.workdir / "runner.log").read_text(errors="replace")[-3000:]
@@ -236,12 +237,12 @@ def _wait_for(stack: Stack, count: int, processes: Sequence[subprocess.Popen[byt
         time.sleep(RESULTS_POLL)
 
 
-def _wait_until_ready(stack: Stack, processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Until every runner process logged that it is ready (so start-up skew is not measured)."""
+def _wait_until_ready(stack: Stack, process: subprocess.Popen[bytes]) -> None:
+    """Until the runner logged that it is ready (so its start-up is not measured)."""
     log = stack.workdir / "runner.log"
     deadline = time.monotonic() + 120
-    while log.read_text(errors="replace").count(" ready on ") < len(processes):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+    while " ready on " not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError(f"the runners did not start; their log:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
 
@@ -250,69 +251,119 @@ def _moment(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+@dataclasses.dataclass
+class Round:
+    """One measurement of the runner."""
+
+    jobs_per_second: float
+    #: Containers the runner's Docker created (``docker events`` of its pid label).
+    containers: int
+
+
 def runner_steady(
-    stack: Stack, target: Target, image: str, jobs: int, workers: int, *, prestart: bool = True
-) -> float:
+    stack: Stack,
+    target: Target,
+    image: str,
+    jobs: int,
+    workers: int,
+    *,
+    matches: int = 1,
+    **extra: Any,
+) -> Round:
     """Jobs per second of the runner from the first container start to the last result."""
-    stack.new_round(image)
-    config = stack.config(target, workers, prestart=prestart)
-    with runners(config, target, workers) as processes:
-        _wait_until_ready(stack, processes)
+    stack.new_round(image, matches)
+    config = stack.config(target, **({"workers": workers} if workers > 1 else {}), **extra)
+    with _container_creations(target) as creations, runners(config, target) as process:
+        _wait_until_ready(stack, process)
         stack.submit(1, jobs)
-        _wait_for(stack, jobs, processes)
+        _wait_for(stack, jobs, process)
+    containers = creations.count(str(process.pid))
     items = stack.results()
     # The next measurement starts on an empty table: moto's TransactWriteItems copies
     # the whole table, so the items of earlier rounds would slow the later ones.
     stack.delete_results(items)
     first = min(_moment(item["StartedAt"]["S"]) for item in items)
     last = max(_moment(item["CreatedAt"]["S"]) for item in items)
-    return jobs / (last - first)
+    return Round(jobs / (last - first), containers)
 
 
-def pickup_latency(
-    stack: Stack, target: Target, image: str, *, prestart: bool, samples: int = 5
-) -> float:
+@contextlib.contextmanager
+def _container_creations(target: Target) -> Iterator[list[str]]:
+    """The runner pids of the containers created meanwhile, as ``docker events`` reports them.
+
+    Listened to live: the daemon keeps only its last 256 events, fewer than a
+    busy host makes in one round.
+    """
+    pids: list[str] = []
+    listener = subprocess.Popen(
+        [
+            *target.docker_cli(),
+            "events",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--filter",
+            f"label={LABEL_RUNNER}=1",
+            "--format",
+            f'{{{{index .Actor.Attributes "{LABEL_PID}"}}}}',
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield pids
+    finally:
+        time.sleep(1)  # the last events on their way
+        listener.terminate()
+        out, _ = listener.communicate(timeout=30)
+        pids += out.split()
+
+
+def pickup_latency(stack: Stack, target: Target, image: str, *, samples: int = 5) -> float:
     """Median seconds from sending a message to an idle runner to its job's start.
 
-    The job's start (``StartedAt``) is its container's start, or with
-    ``prestart`` the moment its input reaches the container started ahead.
+    The job's start (``StartedAt``) is the moment its input reaches its
+    container (started ahead, by default).
     """
     stack.new_round(image)
     latencies = []
-    config = stack.config(target, 1, prestart=prestart)
-    with runners(config, target, 1) as processes:
+    config = stack.config(target)
+    with runners(config, target) as process:
         stack.submit(1, 1)  # warm up: process start, first container
-        _wait_for(stack, 1, processes)
+        _wait_for(stack, 1, process)
         for n in range(2, samples + 2):
             time.sleep(2.5)  # idle: the runner is in a long poll
             sent = time.time()
             stack.submit(n, 1)
-            _wait_for(stack, n, processes)
+            _wait_for(stack, n, process)
             item = next(i for i in stack.results() if i["TrialNo"]["S"] == str(n))
             latencies.append(_moment(item["StartedAt"]["S"]) - sent)
     stack.delete_results(stack.results())
     return statistics.median(latencies)
 
 
-def resident_memory(stack: Stack, target: Target, image: str, marks: Sequence[int]) -> list[int]:
-    """The runner's RSS (kB) after each number of jobs in ``marks``."""
+def resident_memory(
+    stack: Stack, target: Target, image: str, marks: Sequence[int], workers: int
+) -> list[int]:
+    """The runner's own RSS (kB, its process's VmRSS) after each number of jobs in ``marks``."""
     stack.new_round(image)
     found: list[int] = []
     submitted = done = 0
-    with runners(stack.config(target, 1), target, 1) as processes:
-        pid = processes[0].pid
+    ahead = 2 * workers  # just ahead: the queue never runs dry, moto's tables stay small
+    with runners(stack.config(target, workers=workers), target) as process:
         while len(found) < len(marks):
-            if submitted - done < 3:
-                stack.submit(submitted + 1, 3)
-                submitted += 3
+            if submitted - done < ahead:
+                stack.submit(submitted + 1, ahead)
+                submitted += ahead
             items = stack.results()
             if items:
                 stack.delete_results(items)
                 done += len(items)
             if done >= marks[len(found)]:
-                found.append(_rss_kb(pid))
+                found.append(_rss_kb(process.pid))
                 print(f"  RSS after {done} jobs: {found[-1] / 1024:.1f} MiB", flush=True)
-            if processes[0].poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError("the runner exited")
             time.sleep(0.05)
     return found
@@ -325,66 +376,86 @@ def _rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def measure_throughput(
-    stack: Stack, target: Target, args: argparse.Namespace, figures: dict[str, float]
-) -> None:
-    """Bare loops and the runner, for both workloads; figures in jobs per second."""
-    for label, (image, _), jobs in (
-        ("trivial", TRIVIAL, args.jobs),
-        ("sleep1", SLEEPY, args.sleepy_jobs),
-    ):
-        figures[f"{label} bare seq"] = bare_sequential(target, image, jobs)
-        figures[f"{label} bare P4"] = bare_parallel(target, image, jobs)
-        figures[f"{label} runner w1 no prestart"] = runner_steady(
-            stack, target, image, jobs, 1, prestart=False
+def measure(stack: Stack, target: Target, args: argparse.Namespace) -> list[str]:
+    """Every figure of the module docstring, each beside its base; returns the report lines."""
+    trivial, sleepy, jobs = TRIVIAL[0], SLEEPY[0], args.jobs
+    lines: list[str] = []
+
+    def report(name: str, value: float, base_name: str, base: float, target_: str) -> None:
+        line = (
+            f"  {name}: {value:.2f} jobs/s vs {base_name}: {base:.2f} jobs/s"
+            f" = {value / base:.2f}x (target {target_})"
         )
-        for workers in args.workers:
-            figures[f"{label} runner w{workers}"] = runner_steady(
-                stack, target, image, jobs, workers
-            )
-        for name in [k for k in figures if k.startswith(label)]:
-            print(f"  {name:30s} {figures[name]:6.2f} jobs/s", flush=True)
+        print(line, flush=True)
+        lines.append(line)
+
+    seq = bare_sequential(target, trivial, jobs)
+    w1 = runner_steady(stack, target, trivial, jobs, 1)
+    report("trivial, runner workers 1", w1.jobs_per_second, "bare seq loop", seq, ">= 1.25x")
+    p4 = bare_parallel(target, trivial, jobs)
+    w4 = runner_steady(stack, target, trivial, jobs, 4)
+    report("trivial, runner workers 4", w4.jobs_per_second, "bare xargs -P4", p4, ">= 1.0x")
+    s1 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 1)
+    s4 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 4)
+    report(
+        f"1 s image ({args.sleepy_jobs} jobs), workers 4",
+        s4.jobs_per_second,
+        "workers 1",
+        s1.jobs_per_second,
+        ">= 3.6x",
+    )
+    rr = runner_steady(stack, target, trivial, jobs, 4, matches=3)
+    report(
+        "trivial, 3 matches round robin, workers 4",
+        rr.jobs_per_second,
+        "one match",
+        w4.jobs_per_second,
+        ">= 0.95x",
+    )
+    for name, run in (("one match", w4), ("3 matches round robin", rr)):
+        line = (
+            f"  containers created, {name}, workers 4: {run.containers} for {jobs} jobs"
+            f" ({run.containers - jobs} started ahead and not used)"
+        )
+        print(line, flush=True)
+        lines.append(line)
+    none = runner_steady(stack, target, trivial, jobs, 1, network="none")
+    report(
+        "trivial, network none, workers 1",
+        none.jobs_per_second,
+        "bridge",
+        w1.jobs_per_second,
+        "reported",
+    )
+    bare_none = bare_sequential(target, trivial, jobs, "--network", "none")
+    report("bare seq loop --network none", bare_none, "bridge", seq, "reported")
+    latency = pickup_latency(stack, target, trivial)
+    line = f"  pickup latency, idle runner (median of 5): {latency * 1000:.0f} ms (target < 100 ms)"
+    print(line, flush=True)
+    lines.append(line)
+    return lines
 
 
-def print_ratios(figures: dict[str, float], workers_list: Sequence[int]) -> None:
-    print("ratios:")
-    for label in ("trivial", "sleep1"):
-        cold = figures[f"{label} runner w1 no prestart"] / figures[f"{label} bare seq"]
-        print(f"  {label} runner w1 without prestart / bare seq: {cold:.2f}x")
-        for workers in workers_list:
-            runner = figures[f"{label} runner w{workers}"]
-            base = "seq" if workers == 1 else "P4"
-            ratio = runner / figures[f"{label} bare {base}"]
-            print(f"  {label} runner w{workers} / bare {base}: {ratio:.2f}x")
-        if len(workers_list) > 1:
-            hi, lo = max(workers_list), min(workers_list)
-            print(
-                f"  {label} runner w{hi} / w{lo}: "
-                f"{figures[f'{label} runner w{hi}'] / figures[f'{label} runner w{lo}']:.2f}x"
-            )
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=40, help="jobs per measurement (M)")
-    parser.add_argument(
-        "--sleepy-jobs", type=int, help="jobs of the 1 s image (default: as --jobs)"
-    )
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--sleepy-jobs", type=int, default=40, help="jobs of the 1 s image")
     parser.add_argument(
         "--docker-host", help="another daemon, e.g. unix:///run/opthub-bench/docker.sock"
     )
     parser.add_argument("--runtime", help="OCI runtime for both the bare loop and the runner")
     parser.add_argument("--memory", action="store_true", help="also RSS after 200 and 2,000 jobs")
     parser.add_argument("--memory-marks", type=int, nargs="+", default=[200, 2000])
+    parser.add_argument("--memory-workers", type=int, default=4)
     parser.add_argument(
         "--memory-only", action="store_true", help="only the memory figure (implies --memory)"
     )
     args = parser.parse_args(argv)
-    if args.sleepy_jobs is None:
-        # The same M for both: with few jobs a round of four, its cold first
-        # containers and its last stragglers weigh on the figure.
-        args.sleepy_jobs = args.jobs
     target = Target(args.docker_host, args.runtime)
     client = (
         docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()
@@ -392,29 +463,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     for tag, script in (TRIVIAL, SLEEPY):
         build_busybox_image(client, tag, script)
     where = f"{args.docker_host or 'default daemon'}, runtime {args.runtime or 'default'}"
-    print(
-        f"throughput on {where}; workers={args.workers}; "
-        f"workers key {'present' if _has_workers_key() else 'absent: N runner processes'}"
-    )
-    figures: dict[str, float] = {}
+    print(f"throughput on {where}, the runner's default configuration; {_load()}", flush=True)
+    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="opthub-bench-") as tmp, MotoServer() as server:
         stack = Stack(server, Path(tmp))
         if not args.memory_only:
-            measure_throughput(stack, target, args, figures)
-            for prestart in (False, True):
-                latency = pickup_latency(stack, target, TRIVIAL[0], prestart=prestart)
-                print(
-                    f"  pickup latency, idle runner, prestart {str(prestart).lower()}"
-                    f" (median of 5): {latency * 1000:.0f} ms"
-                )
+            lines += measure(stack, target, args)
         if args.memory or args.memory_only:
-            rss = resident_memory(stack, target, TRIVIAL[0], args.memory_marks)
-            print(
-                f"  RSS growth {args.memory_marks[0]} -> {args.memory_marks[-1]} jobs: "
-                f"{(rss[-1] / rss[0] - 1) * 100:+.1f}%"
+            rss = resident_memory(stack, target, TRIVIAL[0], args.memory_marks, args.memory_workers)
+            lines.append(
+                f"  runner RSS, workers {args.memory_workers}:"
+                f" {rss[0] / 1024:.1f} MiB after {args.memory_marks[0]} jobs,"
+                f" {rss[-1] / 1024:.1f} MiB after {args.memory_marks[-1]}:"
+                f" {(rss[-1] / rss[0] - 1) * 100:+.1f}% (target within 10%)"
             )
-    if figures:
-        print_ratios(figures, args.workers)
+    print(f"summary ({_load()} at the end):")
+    for line in lines:
+        print(line)
     print(
         "reproduce: .venv/bin/python -m benchmarks.throughput "
         + shlex.join(sys.argv[1:] if argv is None else list(argv))

@@ -69,6 +69,11 @@ def test_image_and_runtime_defaults_and_values() -> None:
     assert (config.pull_policy, config.pull_interval, config.runtime) == ("always", 60, "crun")
 
 
+def test_containers_are_started_ahead_by_default_and_prestart_false_turns_it_off() -> None:
+    assert parse_config(MINIMAL).config.prestart is True
+    assert parse_config(MINIMAL + "prestart: false\n").config.prestart is False
+
+
 def test_relative_matches_file_is_taken_from_the_config_folder(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(MINIMAL + "matches_file: matches.yml\ncache_dir: ~/x\n")

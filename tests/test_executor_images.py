@@ -22,6 +22,7 @@ import pytest
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor import ImageNotAvailable, RunSpec
 from opthub_runner_admin.executor.docker import DockerExecutor, ImagePolicy, runner_labels
+from tests.support.counting_api import ClientOf, CountingApi
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory, remove_tags
 from tests.support.registry import LoopbackRegistry, serve
 
@@ -50,28 +51,6 @@ def registry(docker_client: docker.DockerClient) -> Iterator[LoopbackRegistry]:
             remove_tags(docker_client, [*tags, *digests])
 
 
-class _CountingApi:
-    """The real low-level client, counting the pulls it was asked for."""
-
-    def __init__(self, api: Any) -> None:
-        self._api = api
-        self.pulls = 0
-        self._lock = threading.Lock()
-
-    def pull(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            self.pulls += 1
-        return self._api.pull(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._api, name)
-
-
-class _Client:
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-
 def _executor(
     api: Any,
     labels: dict[str, str],
@@ -80,7 +59,7 @@ def _executor(
     **policy: Any,
 ) -> DockerExecutor:
     return DockerExecutor(
-        client=_Client(api),
+        client=ClientOf(api),
         labels={**runner_labels("test"), **labels},
         images=ImagePolicy(**policy),
         on_image_pulled=on_image_pulled,
@@ -122,7 +101,7 @@ def test_always_pulls_a_tag_once_per_interval(
 ) -> None:
     name = f"opthub-test/interval-{uuid.uuid4().hex[:8]}"
     image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
-    api = _CountingApi(docker_client.api)
+    api = CountingApi(docker_client.api)
     reported: list[str] = []
     executor = _executor(
         api,
@@ -147,7 +126,7 @@ def test_concurrent_jobs_share_one_pull(
     name = f"opthub-test/flight-{uuid.uuid4().hex[:8]}"
     image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
     registry.manifest_delay = 1.0  # the pull is still under way when the other jobs arrive
-    api = _CountingApi(docker_client.api)
+    api = CountingApi(docker_client.api)
     executor = _executor(api, case_labels, pull_policy="always", pull_interval=LONG_INTERVAL)
     jobs = 4
     barrier = threading.Barrier(jobs)
@@ -174,25 +153,61 @@ def test_a_failed_pull_is_retried_then_named_or_falls_back_to_the_local_copy(
     case_labels: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    name = f"opthub-test/gone-{uuid.uuid4().hex[:8]}"
+    name = f"opthub-test/trouble-{uuid.uuid4().hex[:8]}"
     image = registry.publish(docker_client, _echo_image(image_factory, "one"), name, "1")
-    absent = f"{registry.host}/{name}:never-pushed"
-    api = _CountingApi(docker_client.api)
+    api = CountingApi(docker_client.api)
     executor = _executor(
         api, case_labels, pull_policy="always", pull_interval=0, pull_attempts=3, pull_backoff=0.05
     )
+    registry.manifest_status = 503  # a registry in trouble: trying again may pass
     with pytest.raises(ImageNotAvailable) as caught:
-        _run(executor, absent)
-    assert absent in str(caught.value)
+        _run(executor, f"{registry.host}/{name}:2")
+    assert f"{registry.host}/{name}:2" in str(caught.value)
     assert api.pulls == 3
 
+    registry.manifest_status = None
     assert _run(executor, image) == "one\n"  # pulled: now present locally
-    registry.manifests.clear()  # the registry loses it (or is down)
+    registry.manifest_status = 503
     api.pulls = 0
     with caplog.at_level(logging.WARNING):
         assert _run(executor, image) == "one\n"
     assert api.pulls == 3
     assert any(image in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("why", ["tag not pushed", "no registry answers"])
+def test_a_pull_that_cannot_succeed_is_tried_once_and_shared_by_the_jobs_waiting(
+    docker_client: docker.DockerClient,
+    registry: LoopbackRegistry,
+    case_labels: dict[str, str],
+    why: str,
+) -> None:
+    """Retrying a missing tag or an absent registry inside the job only holds others up."""
+    name = f"opthub-test/gone-{uuid.uuid4().hex[:8]}"
+    host = registry.host if why == "tag not pushed" else "127.0.0.1:1"  # nothing listens
+    absent = f"{host}/{name}:never-pushed"
+    api = CountingApi(docker_client.api)
+    executor = _executor(api, case_labels, pull_attempts=3, pull_backoff=30)
+    failures: list[BaseException] = []
+
+    def job() -> None:
+        with pytest.raises(ImageNotAvailable) as caught:
+            _run(executor, absent)
+        failures.append(caught.value)
+
+    # The registry holds the manifest request: the other jobs arrive while the pull is out.
+    registry.manifest_delay = 1.0
+    concurrent = 3 if why == "tag not pushed" else 1  # an absent registry answers at once
+    jobs = [threading.Thread(target=job) for _ in range(concurrent)]
+    for thread in jobs:
+        thread.start()
+    for thread in jobs:
+        thread.join(60)
+    assert len(failures) == concurrent and all(absent in str(f) for f in failures)
+    assert api.pulls == 1  # no retry (30 s apart), and the jobs that waited shared it
+    with pytest.raises(ImageNotAvailable):
+        _run(executor, absent)  # a later job tries again: failures are not remembered
+    assert api.pulls == 2
 
 
 def test_never_runs_present_images_and_refuses_absent_ones(
@@ -204,7 +219,7 @@ def test_never_runs_present_images_and_refuses_absent_ones(
     local = _echo_image(image_factory, "one")
     name = f"opthub-test/never-{uuid.uuid4().hex[:8]}"
     remote = registry.publish(docker_client, local, name, "1")
-    api = _CountingApi(docker_client.api)
+    api = CountingApi(docker_client.api)
     executor = _executor(api, case_labels, pull_policy="never")
     assert _run(executor, local) == "one\n"
     with pytest.raises(ImageNotAvailable) as caught:

@@ -87,7 +87,7 @@ def test_one_worker_keeps_two_containers_on_their_way_while_its_jobs_find_theirs
     try:
         for n in range(3):  # a cold start, then two jobs that find their container
             assert executor.run(_spec(image, f"j{n}"), threading.Event()).stdout == f"j{n} w\n"
-        # (Dropping back to one after a job of another match: tests/test_warm_pool.py.)
+        # (Several matches, bounds and idle keys: tests/test_warm_pool.py.)
         assert len(_wait_for_running(docker_client, case_labels, count=2)) == 2
     finally:
         executor.close()
@@ -154,4 +154,29 @@ def test_concurrent_runs_each_get_their_own_input(
     finally:
         executor.close()
     assert outputs == {f"r{r}j{i}": f"r{r}j{i} w\n" for r in range(3) for i in range(3)}
+    assert containers_labelled(docker_client, case_labels) == []
+
+
+def test_interleaved_matches_each_find_the_container_started_for_them(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    """Three matches whose jobs alternate (one image, three environments) waste no start."""
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True)
+    words = ["one", "two", "three"]
+    try:
+        for round_ in range(3):
+            for word in words:
+                run = executor.run(_spec(image, f"r{round_}", word), threading.Event())
+                assert run.stdout == f"r{round_} {word}\n"
+    finally:
+        executor.close()
+    counts = executor.warm_counts
+    # The first round starts cold; every later job found its own match's container.
+    assert counts.reused == 6
+    assert counts.evicted == counts.expired == 0
+    assert counts.closed == counts.started - counts.reused  # the rest removed at the close
     assert containers_labelled(docker_client, case_labels) == []

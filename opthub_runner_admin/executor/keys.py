@@ -39,7 +39,7 @@ class DockerKeys:
         examples=["crun"],
     )
     prestart: bool = Field(
-        default=False,
-        description="start the next job's container while the runner finishes the current one"
-        " (see Performance)",
+        default=True,
+        description="start the next job's container while the runner finishes the current one;"
+        " `false` turns it off (see Performance)",
     )

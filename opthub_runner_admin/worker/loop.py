@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 GROUP_FULL_DELAY = 5
 #: Seconds receiving rests when a whole batch went back without running (a backlog of
 #: one participant or of a match that backs off), so that it is not cycled at full speed.
+#: Only where the copies come straight back (FIFO: no per-message delay); a delayed
+#: copy cannot, and a rest would only slow the other matches' messages.
 HELD_BACK_REST = 1.0
 #: Seconds before a message made visible after an unexpected error is tried again.
 UNEXPECTED_ERROR_DELAY = 30
@@ -69,6 +71,11 @@ def applied_delay(message: Message, outcome: Retry) -> int:
     if outcome.body is not None:
         return 0 if message.group_id is not None else min(max(0, outcome.delay), MAX_DELAY_SECONDS)
     return min(max(0, outcome.delay), MAX_VISIBILITY_SECONDS)
+
+
+def _back_at_once(messages: list[Message]) -> bool:
+    """Whether copies of these messages, sent back, are visible again at once (FIFO)."""
+    return any(message.group_id is not None for message in messages)
 
 
 class _Held:
@@ -193,7 +200,7 @@ class Worker:
                 messages = self._receive(wanted)
                 self._events.polled()
                 kept = [self._take(message) for message in messages]
-                if messages and not any(kept):
+                if messages and not any(kept) and _back_at_once(messages):
                     self._rest(HELD_BACK_REST)
         except BaseException:
             self.stop(force=True)
@@ -257,6 +264,7 @@ class Worker:
     def _rest(self, seconds: float) -> None:
         """Wait ``seconds``, or less if a job ends (it may free a group) or the worker stops."""
         with self._lock:
+            self.stats.rests += 1
             if not self._stopping.is_set():
                 self._lock.wait(seconds)
 

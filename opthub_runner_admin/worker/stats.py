@@ -51,6 +51,8 @@ class WorkerStats:
     #: Messages settled in any way (deleted, made visible, resent or cancelled); a finished job's
     #: message counts at the job's end, its delete may follow.
     settled: int = 0
+    #: Times receiving rested because a whole batch went straight back (FIFO only).
+    rests: int = 0
     #: Most jobs that ran at the same time.
     peak_running: int = 0
 

@@ -51,6 +51,8 @@ class LoopbackRegistry:
     manifest_requests: int = 0
     #: Seconds each manifest request is held before it is answered.
     manifest_delay: float = 0.0
+    #: When set, the HTTP status every manifest request by tag gets (a registry in trouble).
+    manifest_status: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -144,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"{}", "application/json", body)
             return
         found = self._lookup()
+        if self.registry.manifest_status is not None and "/manifests/" in self.path:
+            self._send(self.registry.manifest_status, b"", "application/json", body)
+            return
         if found is None:
             error = {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "not here"}]}
             self._send(404, json.dumps(error).encode(), "application/json", body)

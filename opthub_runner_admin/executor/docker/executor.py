@@ -33,7 +33,7 @@ from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .reaping import HTTP_CONFLICT, LABEL_KEEP
 from .removal import Remover
 from .streams import Attachment, ExitWaiter, StdinWriter
-from .warm import LiveContainer, WarmPool
+from .warm import LiveContainer, WarmCounts, WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ class DockerExecutor:
         self._remover = Remover(remove=self._remove) if prestart else None
         self._warm = WarmPool(discard=self._discard) if prestart else None
         self._active = 0
+        #: Runs going on now per warm key (the pool keeps as many of a key as ran at once).
+        self._active_of: dict[Hashable, int] = {}
         self._active_lock = threading.Lock()
         # Containers whose removal failed because the daemon was away. They carry
         # this live runner's pid, so remove_orphans would never take them: the
@@ -115,8 +117,9 @@ class DockerExecutor:
         key = self._warm_key(spec) if self._warm is not None else None
         with self._active_lock:
             self._active += 1
+            self._active_of[key] = self._active_of.get(key, 0) + 1
             if self._warm is not None:
-                self._warm.fit(self._active)
+                self._warm.fit(key, self._active_of[key], self._active)
         container = self._warm.take(key) if self._warm is not None else None
         if container is not None and not self._still_waiting(container):
             # Killed, or its attach stream lost (a daemon restart), while it waited:
@@ -147,6 +150,9 @@ class DockerExecutor:
         finally:
             with self._active_lock:
                 self._active -= 1
+                self._active_of[key] -= 1
+                if not self._active_of[key]:
+                    del self._active_of[key]
         # Never after a failed start: a broken image must not be started twice. After a
         # run, the pool refills up to the runs seen at once.
         start_next()
@@ -203,6 +209,11 @@ class DockerExecutor:
             self._remover.submit(name)
         else:
             self._remove(name)
+
+    @property
+    def warm_counts(self) -> WarmCounts:
+        """What the containers started ahead came to (all zero without ``prestart``)."""
+        return self._warm.counts if self._warm is not None else WarmCounts()
 
     def close(self) -> None:
         """Remove the containers started ahead and those still queued for removal.

@@ -10,8 +10,13 @@
 - ``never``: only use images already present (an air-gapped host whose
   images the operator loads with ``docker load``).
 
-Concurrent jobs of one image share one look-up or pull (one lock per image).
-A failed pull is retried with backoff; after the last attempt it is reported
+Concurrent jobs of one image share one look-up or pull (one lock per image),
+and its failure: jobs that waited for a pull that failed fail with it.
+A pull that cannot succeed by trying again soon (the repository or tag does
+not exist, access is denied, no registry answers) fails at once: the job
+fails and its match backs off, so that the other matches' jobs are not held
+up by seconds of retries inside it. Any other failed pull (a registry's 5xx,
+a timeout) is retried with backoff; after the last attempt it is reported
 with the image's name, except that ``always`` falls back to a local copy
 when there is one (and warns). Failures are never remembered, so a
 ``docker login`` done while the runner runs helps at the next pull: the
@@ -57,6 +62,28 @@ class ImagePolicy:
             raise ValueError("pull_attempts must be at least 1")
 
 
+#: Docker's words for a pull that fails the same way when tried again at once.
+FINAL_PULL_ERRORS = (
+    "not found",
+    "manifest unknown",
+    "repository does not exist",
+    "pull access denied",
+    "unauthorized",
+    "denied",
+    "no basic auth credentials",
+    "authentication required",
+    "connection refused",
+    "no such host",
+    "invalid reference format",
+)
+
+
+def pull_is_final(reason: str) -> bool:
+    """Whether a failed pull (Docker's reason) cannot succeed by trying again at once."""
+    lowered = reason.lower()
+    return any(words in lowered for words in FINAL_PULL_ERRORS)
+
+
 #: The policy of a runner whose configuration says nothing about pulls.
 DEFAULT_IMAGE_POLICY = ImagePolicy()
 
@@ -81,6 +108,10 @@ class ImageProvider:
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
         self._flights: dict[str, threading.Lock] = {}
+        #: image -> flights ended, and the last one's failure: jobs that waited for a
+        #: failing flight share its failure (a later job tries again).
+        self._flown: dict[str, int] = {}
+        self._failures: dict[str, ImageNotAvailable] = {}
 
     def ensure(self, image: str, cancel: threading.Event) -> None:
         """Return once ``image`` may be used; raise ``ImageNotAvailable`` if it may not."""
@@ -88,11 +119,25 @@ class ImageProvider:
             return
         with self._lock:
             flight = self._flights.setdefault(image, threading.Lock())
+            flown = self._flown.get(image, 0)
         with flight:
             if self._fresh(image):
                 return  # another job did it while we waited
-            self._refresh(image, cancel)
             with self._lock:
+                failure = self._failures.get(image) if self._flown.get(image, 0) != flown else None
+            if failure is not None:
+                # The pull this job waited for just failed: the same answer, not another pull.
+                raise ImageNotAvailable(str(failure)) from failure
+            try:
+                self._refresh(image, cancel)
+            except ImageNotAvailable as exc:
+                with self._lock:
+                    self._flown[image] = self._flown.get(image, 0) + 1
+                    self._failures[image] = exc
+                raise
+            with self._lock:
+                self._flown[image] = self._flown.get(image, 0) + 1
+                self._failures.pop(image, None)
                 self._checked[image] = self._clock()
 
     def forget(self, image: str) -> None:
@@ -148,15 +193,16 @@ class ImageProvider:
         return True
 
     def _pull(self, image: str, cancel: threading.Event) -> None:
-        """Pull with retries; the last failure leaves as ``ImageNotAvailable``."""
+        """Pull, retrying what may pass; the last failure leaves as ``ImageNotAvailable``."""
         delay = self._policy.pull_backoff
         attempts = self._policy.pull_attempts
         for attempt in range(1, attempts + 1):
             try:
                 self._pull_once(image)
-            except ImageNotAvailable as exc:
-                if attempt == attempts:
-                    raise
+            except _PullFailed as failed:
+                exc = not_available(image, failed.reason)
+                if attempt == attempts or pull_is_final(failed.reason):
+                    raise exc from failed.__cause__
                 # INFO: the last failure is reported by the caller, with the image's name.
                 log.info(
                     "pull of image %s failed (attempt %d of %d, next in %ss): %s",
@@ -164,7 +210,7 @@ class ImageProvider:
                     attempt,
                     attempts,
                     delay,
-                    exc,
+                    failed.reason,
                 )
                 if cancel.wait(delay):
                     raise Cancelled(f"pull of {image} cancelled") from exc
@@ -181,8 +227,16 @@ class ImageProvider:
         try:
             for event in self._api.pull(image, stream=True, decode=True):
                 if isinstance(event, dict) and "error" in event:
-                    raise not_available(image, str(event["error"]))
+                    raise _PullFailed(str(event["error"]))
         except docker.errors.APIError as exc:
-            raise not_available(image, explanation(exc)) from exc
+            raise _PullFailed(explanation(exc)) from exc
         if not self._present(image):
-            raise not_available(image, "the pull did not produce it")
+            raise _PullFailed("the pull did not produce it")
+
+
+class _PullFailed(Exception):
+    """One pull attempt failed, for Docker's ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
