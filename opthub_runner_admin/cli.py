@@ -19,16 +19,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__, pidfiles
+from .command_line import EXIT_CONFIG, EXIT_FATAL, EXIT_USAGE, fail, read_config, setup_logging
 from .config import MAX_WORKERS, Config, ConfigError, load_config
 from .errors import FatalError, RunnerError, SetupError
-from .file_permissions import exposed_secrets_warning
 from .modes import MODES, Mode
 from .runner_scope import RunnerScope, scope_of
 from .worker import Worker
@@ -39,49 +38,6 @@ if TYPE_CHECKING:
     from .tryout import ImageTrial, TryResult
 
 log = logging.getLogger("opthub_runner_admin")
-
-EXIT_FATAL = 1
-#: sysexits.h EX_CONFIG: a restart cannot help (systemd's RestartPreventExitStatus lists it).
-EXIT_CONFIG = 78
-#: A wrong command line (what click itself exits with).
-EXIT_USAGE = 2
-
-_NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
-
-
-def setup_logging(level: str, log_format: str = "text") -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    if log_format == "json":
-        from .observe.logs import JsonFormatter
-
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
-    for name in _NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo("\n".join(f"Error: {line}" for line in message.splitlines()), err=True)
-    sys.exit(code)
-
-
-def read_config(path: str) -> Config:
-    try:
-        loaded = load_config(path)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    setup_logging(loaded.config.log_level, loaded.config.log_format)
-    for warning in loaded.warnings:
-        log.warning("%s", warning)
-    exposed = exposed_secrets_warning(Path(path), loaded.config)
-    if exposed is not None:
-        log.warning("%s", exposed)
-    return loaded.config
 
 
 def install_signal_handlers(worker: Worker) -> None:

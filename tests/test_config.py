@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin.auth.endpoints import DEVELOPMENT_API, PRODUCTION_API
-from opthub_runner_admin.cli import EXIT_CONFIG
+from opthub_runner_admin.command_line import EXIT_CONFIG
 from opthub_runner_admin.config import ConfigError, load_config, parse_config
 
 MINIMAL = "region_name: ap-northeast-1\ntable_name: opthub\n"

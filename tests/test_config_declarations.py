@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from opthub_runner_admin.cli import EXIT_CONFIG
+from opthub_runner_admin.command_line import EXIT_CONFIG
 from opthub_runner_admin.config import DECLARED, ConfigError, parse_config
 from opthub_runner_admin.config_docs import (
     TABLE_BEGIN,

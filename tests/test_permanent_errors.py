@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from opthub_runner_admin.cli import EXIT_CONFIG
+from opthub_runner_admin.command_line import EXIT_CONFIG
 from opthub_runner_admin.queue.urls import queue_url_problem
 
 from .support.api_fixtures import CognitoPool, OpthubApiServer

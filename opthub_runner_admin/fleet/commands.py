@@ -6,18 +6,14 @@ Each failure ends in one line and an exit code, as everywhere in the CLI:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from typing import NoReturn
 
 import click
 
-from ..config import Config, ConfigError
+from ..command_line import EXIT_CONFIG, EXIT_FATAL, fail, read_config
+from ..config import ConfigError
 from ..errors import RunnerError, TransientError
 from . import MODES
-
-EXIT_FATAL = 1
-EXIT_CONFIG = 78  # sysexits EX_CONFIG, as cli.EXIT_CONFIG
 
 _CONFIG_OPTION = click.option(
     "--config",
@@ -28,28 +24,17 @@ _CONFIG_OPTION = click.option(
 )
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
-
-def _config(path: str) -> Config:
-    from ..cli import read_config  # the CLI's own reading: warnings, logging, permissions
-
-    return read_config(path)
-
-
 def _guarded(action: Callable[[], None]) -> None:
     from .dead_letters import MoveFailed, NoDeadLetterQueue
 
     try:
         action()
     except ConfigError as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG)
     except TransientError as exc:
-        _fail(f"{exc} (check the network and endpoint_url, then run it again)", EXIT_FATAL)
+        fail(f"{exc} (check the network and endpoint_url, then run it again)", EXIT_FATAL)
     except (RunnerError, NoDeadLetterQueue, MoveFailed) as exc:
-        _fail(str(exc), EXIT_FATAL)
+        fail(str(exc), EXIT_FATAL)
 
 
 @click.command()
@@ -64,7 +49,7 @@ def status(config_path: str) -> None:
     from .queues import fleet_queues
     from .status import read_status, status_lines
 
-    config = _config(config_path)
+    config = read_config(config_path)
 
     def show() -> None:
         for line in status_lines(read_status(fleet_queues(config))):
@@ -109,7 +94,7 @@ def dlq_list(config_path: str, mode: str, limit: int) -> None:
     from .dead_letters import dead_letter_queue_of, list_lines, peek
     from .queues import fleet_queues
 
-    config = _config(config_path)
+    config = read_config(config_path)
 
     def show() -> None:
         queue = fleet_queues(config, (mode,))[mode]
@@ -136,14 +121,14 @@ def dlq_show(message_id: str, config_path: str, mode: str, limit: int) -> None:
     from .dead_letters import dead_letter_queue_of, peek, show_lines
     from .queues import fleet_queues
 
-    config = _config(config_path)
+    config = read_config(config_path)
 
     def show() -> None:
         queue = fleet_queues(config, (mode,))[mode]
         dead_letter = dead_letter_queue_of(queue, f"{mode}_queue_url")
         found = [m for m in peek(dead_letter, limit) if m.message_id == message_id]
         if not found:
-            _fail(
+            fail(
                 f"no message {message_id} in {dead_letter.url}: 'opthub-runner dlq list'"
                 " shows the ids there",
                 EXIT_FATAL,
@@ -179,7 +164,7 @@ def dlq_redrive(config_path: str, mode: str, limit: int | None) -> None:
     from .dead_letters import dead_letter_queue_of, redrive
     from .queues import fleet_queues
 
-    config = _config(config_path)
+    config = read_config(config_path)
 
     def move() -> None:
         queue = fleet_queues(config, (mode,))[mode]

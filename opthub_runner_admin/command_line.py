@@ -1,0 +1,63 @@
+"""What every command shares: its exit codes, its one-line failure, its logging and config.
+
+Kept apart from ``cli`` so that command groups defined elsewhere (``fleet``)
+fail, log and read the config exactly as the main commands do, without
+importing the module that imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from .config import Config, ConfigError, load_config
+from .file_permissions import exposed_secrets_warning
+
+log = logging.getLogger("opthub_runner_admin")
+
+EXIT_FATAL = 1
+#: sysexits.h EX_CONFIG: a restart cannot help (systemd's RestartPreventExitStatus lists it).
+EXIT_CONFIG = 78
+#: A wrong command line (what click itself exits with).
+EXIT_USAGE = 2
+
+_NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
+
+
+def setup_logging(level: str, log_format: str = "text") -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    if log_format == "json":
+        from .observe.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo("\n".join(f"Error: {line}" for line in message.splitlines()), err=True)
+    sys.exit(code)
+
+
+def read_config(path: str) -> Config:
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    setup_logging(loaded.config.log_level, loaded.config.log_format)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    exposed = exposed_secrets_warning(Path(path), loaded.config)
+    if exposed is not None:
+        log.warning("%s", exposed)
+    return loaded.config
