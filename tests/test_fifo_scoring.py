@@ -25,11 +25,11 @@ import pytest
 from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.executor import Cancelled
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
-from opthub_runner_admin.jobs.messages import DEFERRALS_KEY, RESENDS_KEY
+from opthub_runner_admin.jobs.messages import DEFERRALS_KEY, MISSING_KEY
 from opthub_runner_admin.jobs.outcome import JobContext, Retry
-from opthub_runner_admin.jobs.score import MAX_RESENDS_AT_ONCE, ScoreJob
+from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.matches import ImageSpec, MatchSpec
-from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.model import Evaluation, Score, Timing, TrialRef
 from opthub_runner_admin.queue import Message, Queue
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.queue.sqs import SqsQueue
@@ -200,8 +200,8 @@ def test_an_evaluated_earlier_trial_sends_the_message_to_the_back_at_once() -> N
     outcome = job(_message(body(_ref(2))), _cancelled_context())
     assert isinstance(outcome, Retry) and outcome.delay == 0 and outcome.body is not None
     sent = json.loads(outcome.body)
-    assert sent[RESENDS_KEY] == 1
-    assert DEFERRALS_KEY not in sent  # the deferrals that bound a wait are not spent
+    assert sent[MISSING_KEY] == 1
+    assert sent[DEFERRALS_KEY] == 0  # the deferrals that bound a wait are not spent
 
 
 def test_an_earlier_trial_with_no_evaluation_still_waits_on_a_fifo_queue() -> None:
@@ -211,13 +211,27 @@ def test_an_earlier_trial_with_no_evaluation_still_waits_on_a_fifo_queue() -> No
         _job(store, fifo=True)(_message(body(_ref(2))), _cancelled_context())
 
 
-def test_past_the_resend_bound_the_message_waits_and_spends_deferrals() -> None:
+def test_a_copy_back_without_progress_waits_and_spends_a_deferral() -> None:
+    # The copy went to the back with one trial missing and came round with it still
+    # missing: the earlier trial's score message was not behind it (not enqueued yet,
+    # or lost), so it waits as on any missing trial instead of spinning.
     store = MemoryStore()
     store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
-    resent = json.dumps({**json.loads(body(_ref(2))), RESENDS_KEY: MAX_RESENDS_AT_ONCE})
+    came_round = json.dumps({**json.loads(body(_ref(2))), MISSING_KEY: 1})
     with pytest.raises(Cancelled):
-        _job(store, fifo=True)(_message(resent), _cancelled_context())
+        _job(store, fifo=True)(_message(came_round), _cancelled_context())
+
+
+def test_a_copy_back_with_progress_goes_to_the_back_at_once_again() -> None:
+    store = MemoryStore()
+    for n in (1, 2, 3):
+        store.put_evaluation(_ref(n), Evaluation(objective=n), _timing())
+    store.put_score(_ref(1), Score(1), _timing())  # one of the two earlier trials is done
+    came_round = json.dumps({**json.loads(body(_ref(3))), MISSING_KEY: 2})
+    outcome = _job(store, fifo=True)(_message(came_round), _cancelled_context())
+    assert isinstance(outcome, Retry) and outcome.delay == 0
+    assert json.loads(outcome.body or "")[MISSING_KEY] == 1
 
 
 def test_a_standard_queue_still_delays_the_copy() -> None:

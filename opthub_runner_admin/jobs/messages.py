@@ -11,8 +11,9 @@ from ..model import TrialRef
 #: Our own keys in a body we resend on purpose; the platform ignores unknown keys.
 #: Deferrals: copies sent after a wait for earlier trials (bounded by ``max_deferrals``).
 DEFERRALS_KEY = "OpthubRunnerDeferrals"
-#: Copies sent to the back of a FIFO group at once, with no wait (bounded on their own).
-RESENDS_KEY = "OpthubRunnerResends"
+#: How many earlier trials were missing when the scorer last sent the copy back: a
+#: copy may go to the back of its FIFO group at once only while that number shrinks.
+MISSING_KEY = "OpthubRunnerMissing"
 _KEYS = ("MatchID", "ParticipantID", "TrialNo")
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
 #: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
@@ -31,15 +32,22 @@ class JobMessage:
     ref: TrialRef
     deferrals: int
     raw: dict[str, Any]
-    resends: int = 0
+    #: Earlier trials missing when the copy was last sent back (None: never for them).
+    missing: int | None = None
 
-    def deferred_body(self) -> str:
-        """The body of the copy resent when the job waits for something."""
-        return json.dumps({**self.raw, DEFERRALS_KEY: self.deferrals + 1})
+    def deferred_body(self, *, missing: int | None = None) -> str:
+        """The body of the copy resent when the job waits for something: one deferral more."""
+        return self._body(self.deferrals + 1, missing)
 
-    def resent_body(self) -> str:
-        """The body of the copy sent to the back of its FIFO group at once."""
-        return json.dumps({**self.raw, RESENDS_KEY: self.resends + 1})
+    def resent_body(self, *, missing: int) -> str:
+        """The body of the copy sent to the back of its FIFO group at once: no deferral spent."""
+        return self._body(self.deferrals, missing)
+
+    def _body(self, deferrals: int, missing: int | None) -> str:
+        raw = {**self.raw, DEFERRALS_KEY: deferrals}
+        if missing is not None:
+            raw[MISSING_KEY] = missing
+        return json.dumps(raw)
 
 
 def parse_body(body: str) -> JobMessage:
@@ -68,7 +76,7 @@ def parse_body(body: str) -> JobMessage:
         ref=ref,
         deferrals=_count(raw, DEFERRALS_KEY),
         raw=raw,
-        resends=_count(raw, RESENDS_KEY),
+        missing=_count(raw, MISSING_KEY) if MISSING_KEY in raw else None,
     )
 
 

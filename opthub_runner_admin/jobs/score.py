@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from ..executor import Cancelled, Execution, Executor
-from ..history import HistoryBuilder
+from ..history import History, HistoryBuilder
 from ..matches import MatchSource
 from ..model import Failure, Score, TrialRef
 from ..queue import Message
@@ -21,16 +21,6 @@ from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
 
 log = logging.getLogger(__name__)
-
-#: On a FIFO queue, how many times one message may go to the back of its group at once
-#: because its earlier trials are evaluated but not yet scored. Their score messages
-#: sit behind it in the same group (nothing of a group is delivered while one of its
-#: messages is held), so waiting would only hold them back. The bound covers the
-#: moments before the platform has enqueued a fresh evaluation's score message: the
-#: copy then comes straight back, and after this many resends the message waits
-#: ``defer_seconds`` per deferral as on any missing trial, so that such a race never
-#: spends the deferrals that keep a history from being scored incomplete.
-MAX_RESENDS_AT_ONCE = 20
 
 
 class ScoreJob(TrialJob[Score]):
@@ -70,16 +60,16 @@ class ScoreJob(TrialJob[Score]):
             return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
-            if self.fifo_queue and not history.unevaluated and job.resends < MAX_RESENDS_AT_ONCE:
+            if self.goes_to_the_back_at_once(job, history):
                 log.info(
                     "%s goes to the back of its group: earlier trials %s are evaluated and their"
-                    " score messages wait behind it (resend %d of %d)",
+                    " score messages wait behind it",
                     ref,
                     _listing(history.missing),
-                    job.resends + 1,
-                    MAX_RESENDS_AT_ONCE,
                 )
-                return Retry(0, "earlier trials pending", body=job.resent_body())
+                return Retry(
+                    0, "earlier trials pending", body=job.resent_body(missing=len(history.missing))
+                )
             if job.deferrals < self.max_deferrals:
                 log.info(
                     "%s waits for the results of earlier trials %s (deferral %d of %d)",
@@ -88,7 +78,7 @@ class ScoreJob(TrialJob[Score]):
                     job.deferrals + 1,
                     self.max_deferrals,
                 )
-                return self.defer(job, ctx)
+                return self.defer(job, ctx, missing=len(history.missing))
             log.warning(
                 "%s: scored without earlier trials %s, whose results are still missing after "
                 "%d deferrals",
@@ -127,7 +117,28 @@ class ScoreJob(TrialJob[Score]):
             log.info("%s score Success: %s", ref, result.value)
         return outcome
 
-    def defer(self, job: JobMessage, ctx: JobContext) -> Outcome:
+    def goes_to_the_back_at_once(self, job: JobMessage, history: History) -> bool:
+        """On a FIFO queue, whether the message goes to the back of its group without a wait.
+
+        Every missing earlier trial has its evaluation in the table, so its
+        score message was sent to this group and waits behind this one (a
+        group delivers nothing while one of its messages is held): a wait here
+        would only hold it back. That holds once per step of progress: when
+        the copy comes round again with as many trials missing as when it was
+        sent (a score message not enqueued yet after its evaluation was
+        written, or lost), the job waits ``defer_seconds`` and spends a
+        deferral as on any missing trial, so that no message spins through its
+        group and the bound on deferrals still ends a trial that can never be
+        scored. The number missing only shrinks, so one message goes to the
+        back at once at most as many times as it has earlier trials.
+        """
+        return (
+            self.fifo_queue
+            and not history.unevaluated
+            and (job.missing is None or len(history.missing) < job.missing)
+        )
+
+    def defer(self, job: JobMessage, ctx: JobContext, *, missing: int | None = None) -> Outcome:
         """Put the message back to wait for earlier trials, counting the deferral in its body.
 
         A standard queue delays the copy by ``defer_seconds``. A FIFO queue
@@ -137,11 +148,10 @@ class ScoreJob(TrialJob[Score]):
         behind any message of the group sent meanwhile, such as the score
         message of the very trial it waits for; holding the message with a
         visibility change instead would keep that one behind it for good.
-        The wait is only for an earlier trial with no evaluation yet (or past
-        ``MAX_RESENDS_AT_ONCE``): one that is evaluated already has its score
-        message in the group, and the message went to the back at once.
+        The wait is only for an earlier trial with no evaluation yet, or for a
+        copy that came round without progress (``goes_to_the_back_at_once``).
         """
-        body = job.deferred_body()
+        body = job.deferred_body(missing=missing)
         if not self.fifo_queue:
             return Retry(self.defer_seconds, "earlier trials pending", body=body)
         if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):
