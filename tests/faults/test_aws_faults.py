@@ -63,7 +63,10 @@ def _start(
     """One job on a CLI runner that reaches AWS through ``proxy`` and stops after it."""
     image = image_factory("opthub-test/sleep-as-told:1", SLEEP_AS_TOLD)
     match = new_match()
-    config = write_config(tmp_path, aws, {match: match_entry(image)}, endpoint_url=proxy.url, num=1)
+    # No container started ahead: "the job's container is gone" is what these tests wait for.
+    config = write_config(
+        tmp_path, aws, {match: match_entry(image)}, endpoint_url=proxy.url, num=1, prestart=False
+    )
     (ref,) = submit(aws, match, [JOB])
     return runners.start("evaluator", config), ref
 
