@@ -172,8 +172,15 @@ def test_a_runner_puts_back_the_trials_whose_containers_were_killed(
     docker_client: docker.DockerClient,
 ) -> None:
     match = new_match()
+    # No container started ahead: the two running containers are the two jobs' own.
     config = write_config(
-        tmp_path, aws, {match: match_entry(sleep_image)}, num=2, workers=2, log_level="INFO"
+        tmp_path,
+        aws,
+        {match: match_entry(sleep_image)},
+        num=2,
+        workers=2,
+        log_level="INFO",
+        prestart=False,
     )
     # Two participants: one participant's trials run one at a time.
     refs = [
