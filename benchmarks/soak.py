@@ -502,13 +502,26 @@ def run_soak(
         send = _sender(stack.clients.sqs, stack.evaluator_queue_url, fifo)
         for trial in trials:
             put_solution(stack.clients.dynamodb, stack.table_name, trial.ref, trial.variable)
+        # A quarter of the trials is sent only once every fault has struck, so that the
+        # faults always meet work in progress, however fast the runners are.
+        held = len(trials) - len(trials) // 4 if settings.faults else len(trials)
+        for trial in trials[:held]:
             send(trial.ref)
         platform.start()
         cleanup.callback(platform.stop.set)
         faults = Faults(
             settings=settings, fleet=fleet, server=server, dockers=dockers, second_daemon=second
         )
-        if not _run_until_done(stack, trials, fleet, faults, deadline=started + settings.deadline):
+        later = [trial.ref for trial in trials[held:]]
+        if not _run_until_done(
+            stack,
+            trials,
+            fleet,
+            faults,
+            deadline=started + settings.deadline,
+            later=later,
+            send=send,
+        ):
             report.notes.append(
                 f"the deadline ({settings.deadline:.0f} s) passed first: results counted lost "
                 "may still be on their way (see the messages left)"
@@ -536,11 +549,19 @@ def _build_images(dockers: dict[str | None, docker.DockerClient], settings: Soak
 
 
 def _run_until_done(
-    stack: AwsStack, trials: list[Trial], fleet: Fleet, faults: Faults, *, deadline: float
+    stack: AwsStack,
+    trials: list[Trial],
+    fleet: Fleet,
+    faults: Faults,
+    *,
+    deadline: float,
+    later: list[TrialRef],
+    send: Callable[[TrialRef], object],
 ) -> bool:
     """Strike faults at random gaps until the trials are done, then let the queues empty.
 
-    Returns whether the trials were done before the deadline.
+    The ``later`` trials are sent once no fault is left to strike. Returns
+    whether the trials were done before the deadline.
     """
     next_fault = time.monotonic() + faults.gap()
     while not (finished := _finished(stack, trials)) and time.monotonic() < deadline:
@@ -548,6 +569,10 @@ def _run_until_done(
         if faults.left() and time.monotonic() >= next_fault:
             faults.strike()
             next_fault = time.monotonic() + faults.gap()
+        if later and not faults.left():
+            for ref in later:
+                send(ref)
+            later.clear()
         time.sleep(0.5)
     _settle(stack, deadline)
     return finished

@@ -16,6 +16,7 @@ import jwt
 import yaml
 
 from opthub_runner_admin.auth.credentials import Credentials
+from opthub_runner_admin.command_line import EXIT_CONFIG
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
@@ -143,7 +144,8 @@ def test_a_wrong_password_stops_before_any_job(
     config = api_config(tmp_path, aws, cognito_pool, opthub_api)
     env = env_for(tmp_path, OPTHUB_USERNAME=cognito_pool.username, OPTHUB_PASSWORD="Wrong-pass1")
     result = run_cli("evaluator", config, env)
-    assert result.returncode == 1
+    # A wrong password is permanent: the code the systemd unit does not restart on.
+    assert result.returncode == EXIT_CONFIG
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: ") and "Traceback" not in result.stderr
     assert "Wrong-pass1" not in result.stderr
