@@ -62,7 +62,7 @@ RECEIVING = Cause("queue", shared=True)
 
 
 def applied_delay(message: Message, outcome: Retry) -> int:
-    """Seconds before a message put back with ``outcome`` is visible again.
+    """Seconds before a message sent back with ``outcome`` is visible again.
 
     A fresh copy on a FIFO queue (it has a group) comes back at once: FIFO
     queues refuse per-message delays. A copy's delay is cut to SQS's 15

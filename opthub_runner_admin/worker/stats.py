@@ -60,7 +60,7 @@ class WorkerStats:
         """The counts as the status line gives them: "done" without the Failed ones."""
         return (
             f"{self.done - self.failed} done, {self.failed} failed, {self.dropped} dropped,"
-            f" {self.retried} put back, {self.held_back} sent back unstarted"
+            f" {self.retried} retried, {self.held_back} went back unstarted"
         )
 
     @property
