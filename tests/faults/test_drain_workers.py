@@ -41,6 +41,9 @@ def test_sigterm_drains_every_running_job_and_hands_the_waiting_one_back_at_once
         visibility_timeout=30,
         grace_period=40,
         max_jobs_per_participant=2,
+        # Counts the jobs' own containers: none started ahead for the next job
+        # (that one is test_prestart's and test_crash's to check).
+        prestart=False,
     )
     # p-1's third trial waits for a free place under the cap; p-2 runs beside p-1.
     capped = submit(aws, match, [6, 6, 6], participant="p-1")
