@@ -34,7 +34,9 @@ Run (from the repository root, after scripts/setup.sh):
     .venv/bin/python -m benchmarks.throughput --memory            # + RSS after 200, 2,000 jobs
     .venv/bin/python -m benchmarks.throughput --memory-only --memory-marks 200 600
 
-Figures depend on the machine and its load (printed first); compare within one run.
+Every pair is measured ``--repeat`` times (3 by default), the rounds interleaved,
+and the median ratio is reported with its spread. Figures depend on the machine
+and its load (printed first and last); compare within one run.
 """
 
 from __future__ import annotations
@@ -376,63 +378,84 @@ def _rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+@dataclasses.dataclass
+class Pair:
+    """One figure and its base, measured ``repeat`` times side by side."""
+
+    name: str
+    base_name: str
+    target: str
+    values: list[float] = dataclasses.field(default_factory=list)
+    bases: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, value: float, base: float) -> None:
+        self.values.append(value)
+        self.bases.append(base)
+
+    def last(self) -> str:
+        """The latest round alone."""
+        value, base = self.values[-1], self.bases[-1]
+        return f"    {self.name}: {value:.2f} vs {base:.2f} jobs/s = {value / base:.2f}x"
+
+    def line(self) -> str:
+        ratios = [value / base for value, base in zip(self.values, self.bases, strict=True)]
+        spread = (
+            f"; {len(ratios)} pairs from {min(ratios):.2f}x to {max(ratios):.2f}x"
+            if len(ratios) > 1
+            else ""
+        )
+        return (
+            f"  {self.name}: {statistics.median(self.values):.2f} jobs/s vs {self.base_name}:"
+            f" {statistics.median(self.bases):.2f} jobs/s = {statistics.median(ratios):.2f}x"
+            f" (median{spread}; target {self.target})"
+        )
+
+
 def measure(stack: Stack, target: Target, args: argparse.Namespace) -> list[str]:
-    """Every figure of the module docstring, each beside its base; returns the report lines."""
+    """Every figure of the module docstring, each beside its base; returns the report lines.
+
+    Each pair is measured ``args.repeat`` times, the rounds interleaved, and
+    the median ratio is reported with its spread: on a busy 2-core host one
+    pair alone moves by 10%.
+    """
     trivial, sleepy, jobs = TRIVIAL[0], SLEEPY[0], args.jobs
-    lines: list[str] = []
-
-    def report(name: str, value: float, base_name: str, base: float, target_: str) -> None:
-        line = (
-            f"  {name}: {value:.2f} jobs/s vs {base_name}: {base:.2f} jobs/s"
-            f" = {value / base:.2f}x (target {target_})"
+    one = Pair("trivial, runner workers 1", "bare seq loop", ">= 1.25x")
+    four = Pair("trivial, runner workers 4", "bare xargs -P4", ">= 1.0x")
+    slow = Pair(f"1 s image ({args.sleepy_jobs} jobs), workers 4", "workers 1", ">= 3.6x")
+    mixed = Pair("trivial, 3 matches round robin, workers 4", "one match", ">= 0.95x")
+    none = Pair("trivial, network none, workers 1", "bridge", "reported")
+    bare_none = Pair("bare seq loop --network none", "bridge", "reported")
+    created: dict[str, list[int]] = {"one match": [], "3 matches round robin": []}
+    for round_ in range(1, args.repeat + 1):
+        print(f"round {round_} of {args.repeat} ({_load()})", flush=True)
+        seq = bare_sequential(target, trivial, jobs)
+        w1 = runner_steady(stack, target, trivial, jobs, 1)
+        one.add(w1.jobs_per_second, seq)
+        p4 = bare_parallel(target, trivial, jobs)
+        w4 = runner_steady(stack, target, trivial, jobs, 4)
+        four.add(w4.jobs_per_second, p4)
+        s1 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 1)
+        s4 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 4)
+        slow.add(s4.jobs_per_second, s1.jobs_per_second)
+        rr = runner_steady(stack, target, trivial, jobs, 4, matches=3)
+        mixed.add(rr.jobs_per_second, w4.jobs_per_second)
+        created["one match"].append(w4.containers)
+        created["3 matches round robin"].append(rr.containers)
+        isolated = runner_steady(stack, target, trivial, jobs, 1, network="none")
+        none.add(isolated.jobs_per_second, w1.jobs_per_second)
+        bare_none.add(bare_sequential(target, trivial, jobs, "--network", "none"), seq)
+        for pair in (one, four, slow, mixed, none, bare_none):
+            print(pair.last(), flush=True)
+    lines = [pair.line() for pair in (one, four, slow, mixed, none, bare_none)]
+    for name, counts in created.items():
+        lines.append(
+            f"  containers created, {name}, workers 4: {statistics.median(counts):.0f}"
+            f" for {jobs} jobs (median; {counts})"
         )
-        print(line, flush=True)
-        lines.append(line)
-
-    seq = bare_sequential(target, trivial, jobs)
-    w1 = runner_steady(stack, target, trivial, jobs, 1)
-    report("trivial, runner workers 1", w1.jobs_per_second, "bare seq loop", seq, ">= 1.25x")
-    p4 = bare_parallel(target, trivial, jobs)
-    w4 = runner_steady(stack, target, trivial, jobs, 4)
-    report("trivial, runner workers 4", w4.jobs_per_second, "bare xargs -P4", p4, ">= 1.0x")
-    s1 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 1)
-    s4 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 4)
-    report(
-        f"1 s image ({args.sleepy_jobs} jobs), workers 4",
-        s4.jobs_per_second,
-        "workers 1",
-        s1.jobs_per_second,
-        ">= 3.6x",
-    )
-    rr = runner_steady(stack, target, trivial, jobs, 4, matches=3)
-    report(
-        "trivial, 3 matches round robin, workers 4",
-        rr.jobs_per_second,
-        "one match",
-        w4.jobs_per_second,
-        ">= 0.95x",
-    )
-    for name, run in (("one match", w4), ("3 matches round robin", rr)):
-        line = (
-            f"  containers created, {name}, workers 4: {run.containers} for {jobs} jobs"
-            f" ({run.containers - jobs} started ahead and not used)"
-        )
-        print(line, flush=True)
-        lines.append(line)
-    none = runner_steady(stack, target, trivial, jobs, 1, network="none")
-    report(
-        "trivial, network none, workers 1",
-        none.jobs_per_second,
-        "bridge",
-        w1.jobs_per_second,
-        "reported",
-    )
-    bare_none = bare_sequential(target, trivial, jobs, "--network", "none")
-    report("bare seq loop --network none", bare_none, "bridge", seq, "reported")
     latency = pickup_latency(stack, target, trivial)
-    line = f"  pickup latency, idle runner (median of 5): {latency * 1000:.0f} ms (target < 100 ms)"
-    print(line, flush=True)
-    lines.append(line)
+    lines.append(
+        f"  pickup latency, idle runner (median of 5): {latency * 1000:.0f} ms (target < 100 ms)"
+    )
     return lines
 
 
@@ -445,6 +468,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=40, help="jobs per measurement (M)")
     parser.add_argument("--sleepy-jobs", type=int, default=40, help="jobs of the 1 s image")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of every pair, interleaved (median kept)"
+    )
     parser.add_argument(
         "--docker-host", help="another daemon, e.g. unix:///run/opthub-bench/docker.sock"
     )
@@ -480,10 +506,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"summary ({_load()} at the end):")
     for line in lines:
         print(line)
-    print(
-        "reproduce: .venv/bin/python -m benchmarks.throughput "
-        + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    )
+    given = shlex.join(sys.argv[1:] if argv is None else list(argv))
+    print(f"reproduce: .venv/bin/python -m benchmarks.throughput {given}".rstrip())
 
 
 if __name__ == "__main__":

@@ -107,6 +107,24 @@ def test_jobs_in_a_row_that_found_their_container_keep_one_more_on_its_way() -> 
     assert discarded == []
 
 
+def test_a_key_run_several_at_once_keeps_no_extra_one_on_its_way() -> None:
+    """Its runs already overlap their starts: an extra one would only be left unused."""
+    discarded: list[str] = []
+    pool = _pool(discarded)
+    pool.fit("key", 3, 3)  # three workers, all on this match
+    try:
+        for _ in range(3):
+            _hit(pool, "key")  # a streak, which alone would earn one more
+        for _ in range(5):
+            pool.prepare("key", lambda: _container("key"))
+        _started(pool, 3 + 3)
+        taken = [pool.take("key") for _ in range(4)]
+        assert [found is not None for found in taken] == [True, True, True, False]
+    finally:
+        pool.close()
+    assert discarded == []
+
+
 def _started(pool: WarmPool, count: int) -> None:
     """Wait until ``count`` containers were started ahead (the starts run in threads)."""
     deadline = time.monotonic() + 30

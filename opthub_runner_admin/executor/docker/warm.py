@@ -12,12 +12,14 @@ known to start, the next container is started as soon as a job takes the
 warm one, so that its start overlaps the job's own run as well.
 
 Containers are kept per key, so that two or three matches whose jobs
-alternate each find theirs. Each key keeps as many as its jobs ran at once,
-and one more while its jobs keep finding theirs: Docker takes longer to
-start a container than a short job runs, so with one container on its way
-the next job waits for the rest of its start, while two on their way overlap
-their starts (measured: 3.9 to 4.0 against 4.8 to 5.0 trivial jobs a second
-with one worker, back to back).
+alternate each find theirs. Each key keeps as many as its jobs ran at once.
+A key run one at a time keeps one more while its jobs keep finding theirs:
+Docker takes longer to start a container than a short job runs, so with one
+container on its way the next job waits for the rest of its start, while two
+on their way overlap their starts (measured: 3.9 to 4.0 against 4.8 to 5.0
+trivial jobs a second with one worker, back to back). A key run several at
+once already has as many starts overlapping, and an extra one there would
+only be one more container left unused when its jobs stop coming.
 
 What this may waste is bounded. The pool holds at most as many containers
 as runs seen at once plus ``SPARE_KEYS``; a key's first container makes room
@@ -195,8 +197,11 @@ class WarmPool:
         if self._closed:
             return False
         mine = self._preparing.count(key) + sum(1 for r in self._ready if r.key == key)
-        one_more = 1 if self._hits.get(key, 0) >= HITS_FOR_ONE_MORE else 0
-        if mine >= self._peak_of.get(key, 1) + one_more:
+        peak = self._peak_of.get(key, 1)
+        # Several runs at once already overlap their containers' starts: an extra
+        # one there is only one more start left unused when the jobs stop coming.
+        one_more = 1 if peak == 1 and self._hits.get(key, 0) >= HITS_FOR_ONE_MORE else 0
+        if mine >= peak + one_more:
             return False
         if len(self._preparing) + len(self._ready) < self._peak + SPARE_KEYS:
             return None
