@@ -10,6 +10,6 @@ scripts/setup.sh
 .venv/bin/ruff format --check opthub_runner_admin tests benchmarks
 .venv/bin/mypy
 if [ $# -gt 0 ]; then exec .venv/bin/pytest -q -p no:cacheprovider "$@"; fi
-.venv/bin/pytest -q -p no:cacheprovider
+.venv/bin/pytest -q -p no:cacheprovider --durations=15  # the slowest, to keep the suite short
 # The demo and a fast subset on every other Python the package claims.
 exec scripts/test-pythons.sh
