@@ -170,6 +170,7 @@ def test_healthz_turns_unhealthy_when_the_loop_is_stuck() -> None:
         fresh = get(url)
         clock.now += 61  # no poll, no progress for longer than the stall time
         stuck = get(url)
+        page = get(url.removesuffix("healthz"))
         monitor.events.polled()
         recovered = get(url)
         monitor.events.job_started(message("0001"))
@@ -181,7 +182,8 @@ def test_healthz_turns_unhealthy_when_the_loop_is_stuck() -> None:
         monitor.stop()
 
     assert fresh == (200, "ok\n")
-    assert stuck[0] == 503 and "no poll and no progress for 61 s" in stuck[1]
+    assert stuck == (503, "unhealthy: no poll and no progress for 61 s (limit 60 s)\n")
+    assert page[0] == 200 and "UNHEALTHY: no poll and no progress for 61 s" in page[1]
     assert recovered[0] == 200
     assert busy[0] == 200
     assert hung[0] == 503

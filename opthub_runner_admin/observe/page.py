@@ -37,8 +37,8 @@ def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
     return Template(static_text("status.html")).substitute(
         refresh=REFRESH_SECONDS,
         mode=_e(mode),
-        health_class="stuck" if problem else "ok",
-        health=_e(f"STUCK: {problem}" if problem else "healthy"),
+        health_class="unhealthy" if problem else "ok",
+        health=_e(f"UNHEALTHY: {problem}" if problem else "healthy"),
         done=snapshot.done,
         failed=snapshot.failed,
         in_flight_count=len(snapshot.in_flight),

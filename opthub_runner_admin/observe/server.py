@@ -76,7 +76,7 @@ class MonitorServer:
         problem = self._health(snapshot)
         if route == "/healthz":
             if problem:
-                return 503, "text/plain; charset=utf-8", f"stuck: {problem}\n".encode()
+                return 503, "text/plain; charset=utf-8", f"unhealthy: {problem}\n".encode()
             return 200, "text/plain; charset=utf-8", b"ok\n"
         if route == "/":
             page = render_page(self._mode, snapshot, problem)
