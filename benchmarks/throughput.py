@@ -6,11 +6,17 @@ All in one run, each figure beside the bare loop measured in the same run:
   worker against a bare sequential ``docker run --rm -i IMAGE`` loop fed the
   same stdin, and with four workers against the same loop under ``xargs -P4``;
 - one-second image, M jobs: the runner with four workers against one;
+- the runner with four workers against the ``xargs -P4`` loop whose
+  containers are confined as the runner's are by default (``--memory``,
+  ``--pids-limit``, ``--cap-drop ALL``, ...): what the confinement costs Docker;
 - three matches whose jobs alternate (round robin), four workers, against
   one match; with the containers Docker created for them (``docker events``
   of the runner's pid label): what starting containers ahead wasted;
 - ``network: none`` against the default bridge, one worker (and the bare
   loop with ``--network none``);
+- where the CPU of a trivial job goes with four workers, in the measured span:
+  the machine's busy time a job for the bare ``xargs -P4`` and for the
+  runner, and of the runner's, the moto server's and the runner process's;
 - the pickup latency of an idle runner (message sent -> its ``StartedAt``);
 - optionally (``--memory``), the runner's own resident memory (VmRSS of its
   process, not moto's) at ``workers: 4`` after 200 and 2,000 jobs, feeding
@@ -51,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -70,6 +77,7 @@ from opthub_runner_admin.demo.stack import (
     put_solution,
 )
 from opthub_runner_admin.executor.docker.reaping import LABEL_PID, LABEL_RUNNER
+from opthub_runner_admin.executor.limits import ContainerLimits
 from opthub_runner_admin.model import TrialRef
 
 TRIVIAL = ("opthub-bench/trivial:latest", "IFS= read -r line\necho '{\"objective\": 1}'\n")
@@ -103,9 +111,9 @@ def bare_sequential(target: Target, image: str, jobs: int, *options: str) -> flo
     return jobs / (time.monotonic() - began)
 
 
-def bare_parallel(target: Target, image: str, jobs: int, parallel: int = 4) -> float:
+def bare_parallel(target: Target, image: str, jobs: int, *options: str, parallel: int = 4) -> float:
     """Jobs per second of ``docker run --rm -i`` with ``xargs -P``."""
-    run = shlex.join([*target.docker_cli(), *target.run_args(), image])
+    run = shlex.join([*target.docker_cli(), *target.run_args(), *options, image])
     script = f"printf %s {shlex.quote(STDIN)} | {run} >/dev/null"
     began = time.monotonic()
     subprocess.run(
@@ -114,6 +122,33 @@ def bare_parallel(target: Target, image: str, jobs: int, parallel: int = 4) -> f
         check=True,
     )
     return jobs / (time.monotonic() - began)
+
+
+def isolation_flags(limits: ContainerLimits) -> list[str]:
+    """The ``docker run`` flags that confine a container as the runner's ``limits`` do.
+
+    The bare loop measured with them shows what the confinement itself costs
+    Docker, apart from the runner.
+    """
+    flags = ["--cap-drop", "ALL", "--network", limits.network]
+    flags += ["--log-opt", f"max-size={limits.log_max_size}"]
+    flags += ["--log-opt", f"max-file={limits.log_max_files}"]
+    if limits.memory is not None:
+        swap = limits.memory if limits.memory_swap is None else limits.memory_swap
+        flags += ["--memory", str(limits.memory), "--memory-swap", str(swap)]
+    if limits.cpus is not None:
+        flags += ["--cpus", str(limits.cpus)]
+    if limits.pids_limit is not None:
+        flags += ["--pids-limit", str(limits.pids_limit)]
+    if limits.nofile is not None:
+        flags += ["--ulimit", f"nofile={limits.nofile}:{limits.nofile}"]
+    if limits.no_new_privileges:
+        flags += ["--security-opt", "no-new-privileges"]
+    if limits.read_only:
+        flags += ["--read-only", "--tmpfs", f"/tmp:rw,size={limits.tmpfs_size},mode=1777"]
+    if limits.user is not None:
+        flags += ["--user", limits.user]
+    return flags
 
 
 class Stack:
@@ -253,6 +288,66 @@ def _moment(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+class CpuMeter:
+    """CPU time of the whole machine and of chosen processes, sampled to be read over a span.
+
+    Where a figure is CPU-bound, it says where the CPU of a job went: the
+    machine's busy time (``/proc/stat``: every process, Docker's and the
+    kernel's included) and that of the moto server and the runner process.
+    """
+
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
+        self._pids: dict[str, int] = {}
+        self._samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="cpu-meter", daemon=True)
+
+    def __enter__(self) -> CpuMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def watch(self, name: str, pid: int) -> None:
+        self._pids[name] = pid
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            seconds = {"machine": _machine_busy()}
+            for name, pid in list(self._pids.items()):
+                with contextlib.suppress(OSError):
+                    seconds[name] = _process_cpu(pid)
+            self._samples.append((time.time(), seconds))
+
+    def per_job(self, began: float, ended: float, jobs: int) -> dict[str, float]:
+        """Milliseconds of CPU a job, by name, over the samples within [began, ended]."""
+        inside = [seconds for moment, seconds in self._samples if began <= moment <= ended]
+        if len(inside) < 2:
+            return {}
+        first, last = inside[0], inside[-1]
+        # Scaled from the sampled stretch to the whole span.
+        moments = [moment for moment, _ in self._samples if began <= moment <= ended]
+        scale = (ended - began) / (moments[-1] - moments[0])
+        return {
+            name: (last[name] - first[name]) * scale * 1000 / jobs for name in last if name in first
+        }
+
+
+def _machine_busy() -> float:
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclasses.dataclass
 class Round:
     """One measurement of the runner."""
@@ -260,6 +355,8 @@ class Round:
     jobs_per_second: float
     #: Containers the runner's Docker created (``docker events`` of its pid label).
     containers: int
+    #: Milliseconds of CPU a job in the measured span, by name (with a ``CpuMeter``).
+    cpu: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def runner_steady(
@@ -270,12 +367,15 @@ def runner_steady(
     workers: int,
     *,
     matches: int = 1,
+    meter: CpuMeter | None = None,
     **extra: Any,
 ) -> Round:
     """Jobs per second of the runner from the first container start to the last result."""
     stack.new_round(image, matches)
     config = stack.config(target, **({"workers": workers} if workers > 1 else {}), **extra)
     with _container_creations(target) as creations, runners(config, target) as process:
+        if meter is not None:
+            meter.watch("runner", process.pid)
         _wait_until_ready(stack, process)
         stack.submit(1, jobs)
         _wait_for(stack, jobs, process)
@@ -286,7 +386,8 @@ def runner_steady(
     stack.delete_results(items)
     first = min(_moment(item["StartedAt"]["S"]) for item in items)
     last = max(_moment(item["CreatedAt"]["S"]) for item in items)
-    return Round(jobs / (last - first), containers)
+    cpu = meter.per_job(first, last, jobs) if meter is not None else {}
+    return Round(jobs / (last - first), containers, cpu)
 
 
 @contextlib.contextmanager
@@ -411,6 +512,79 @@ class Pair:
         )
 
 
+@dataclasses.dataclass
+class Tally:
+    """What the rounds measured so far: the pairs, the containers and the CPU a job."""
+
+    jobs: int
+    sleepy_jobs: int
+    one: Pair = dataclasses.field(
+        default_factory=lambda: Pair("trivial, runner workers 1", "bare seq loop", ">= 1.25x")
+    )
+    four: Pair = dataclasses.field(
+        default_factory=lambda: Pair("trivial, runner workers 4", "bare xargs -P4", ">= 1.0x")
+    )
+    confined: Pair = dataclasses.field(
+        default_factory=lambda: Pair(
+            "trivial, runner workers 4",
+            "bare xargs -P4 confined as the runner's containers",
+            "reported",
+        )
+    )
+    slow: Pair = dataclasses.field(init=False)
+    mixed: Pair = dataclasses.field(
+        default_factory=lambda: Pair(
+            "trivial, 3 matches round robin, workers 4", "one match", ">= 0.95x"
+        )
+    )
+    none: Pair = dataclasses.field(
+        default_factory=lambda: Pair("trivial, network none, workers 1", "bridge", "reported")
+    )
+    bare_none: Pair = dataclasses.field(
+        default_factory=lambda: Pair("bare seq loop --network none", "bridge", "reported")
+    )
+    #: Containers Docker created per round, for one match and for three in turn.
+    created: dict[str, list[int]] = dataclasses.field(
+        default_factory=lambda: {"one match": [], "3 matches round robin": []}
+    )
+    #: Milliseconds of CPU a job per round, trivial image with 4 workers, by name.
+    cpu: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.slow = Pair(f"1 s image ({self.sleepy_jobs} jobs), workers 4", "workers 1", ">= 3.6x")
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [
+            self.one,
+            self.four,
+            self.confined,
+            self.slow,
+            self.mixed,
+            self.none,
+            self.bare_none,
+        ]
+
+    def lines(self) -> list[str]:
+        lines = [pair.line() for pair in self.pairs]
+        for name, counts in self.created.items():
+            lines.append(
+                f"  containers created, {name}, workers 4: {statistics.median(counts):.0f}"
+                f" for {self.jobs} jobs (median; {counts})"
+            )
+        lines.append(
+            "  CPU a job in the span, trivial, 4 workers (median):"
+            f" bare xargs -P4: machine {self._cpu('bare machine')} ms;"
+            f" runner: machine {self._cpu('machine')} ms, of which the moto server"
+            f" {self._cpu('moto')} ms and the runner process {self._cpu('runner')} ms"
+        )
+        return lines
+
+    def _cpu(self, name: str) -> str:
+        found = self.cpu.get(name)
+        return f"{statistics.median(found):.0f}" if found else "?"
+
+
 def measure(stack: Stack, target: Target, args: argparse.Namespace) -> list[str]:
     """Every figure of the module docstring, each beside its base; returns the report lines.
 
@@ -418,45 +592,48 @@ def measure(stack: Stack, target: Target, args: argparse.Namespace) -> list[str]
     the median ratio is reported with its spread: on a busy 2-core host one
     pair alone moves by 10%.
     """
-    trivial, sleepy, jobs = TRIVIAL[0], SLEEPY[0], args.jobs
-    one = Pair("trivial, runner workers 1", "bare seq loop", ">= 1.25x")
-    four = Pair("trivial, runner workers 4", "bare xargs -P4", ">= 1.0x")
-    slow = Pair(f"1 s image ({args.sleepy_jobs} jobs), workers 4", "workers 1", ">= 3.6x")
-    mixed = Pair("trivial, 3 matches round robin, workers 4", "one match", ">= 0.95x")
-    none = Pair("trivial, network none, workers 1", "bridge", "reported")
-    bare_none = Pair("bare seq loop --network none", "bridge", "reported")
-    created: dict[str, list[int]] = {"one match": [], "3 matches round robin": []}
-    for round_ in range(1, args.repeat + 1):
-        print(f"round {round_} of {args.repeat} ({_load()})", flush=True)
-        seq = bare_sequential(target, trivial, jobs)
-        w1 = runner_steady(stack, target, trivial, jobs, 1)
-        one.add(w1.jobs_per_second, seq)
-        p4 = bare_parallel(target, trivial, jobs)
-        w4 = runner_steady(stack, target, trivial, jobs, 4)
-        four.add(w4.jobs_per_second, p4)
-        s1 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 1)
-        s4 = runner_steady(stack, target, sleepy, args.sleepy_jobs, 4)
-        slow.add(s4.jobs_per_second, s1.jobs_per_second)
-        rr = runner_steady(stack, target, trivial, jobs, 4, matches=3)
-        mixed.add(rr.jobs_per_second, w4.jobs_per_second)
-        created["one match"].append(w4.containers)
-        created["3 matches round robin"].append(rr.containers)
-        isolated = runner_steady(stack, target, trivial, jobs, 1, network="none")
-        none.add(isolated.jobs_per_second, w1.jobs_per_second)
-        bare_none.add(bare_sequential(target, trivial, jobs, "--network", "none"), seq)
-        for pair in (one, four, slow, mixed, none, bare_none):
-            print(pair.last(), flush=True)
-    lines = [pair.line() for pair in (one, four, slow, mixed, none, bare_none)]
-    for name, counts in created.items():
-        lines.append(
-            f"  containers created, {name}, workers 4: {statistics.median(counts):.0f}"
-            f" for {jobs} jobs (median; {counts})"
-        )
-    latency = pickup_latency(stack, target, trivial)
-    lines.append(
-        f"  pickup latency, idle runner (median of 5): {latency * 1000:.0f} ms (target < 100 ms)"
-    )
-    return lines
+    tally = Tally(jobs=args.jobs, sleepy_jobs=args.sleepy_jobs)
+    with CpuMeter() as meter:
+        if stack.server.pid is not None:
+            meter.watch("moto", stack.server.pid)
+        for round_ in range(1, args.repeat + 1):
+            print(f"round {round_} of {args.repeat} ({_load()})", flush=True)
+            _round(stack, target, tally, meter)
+            for pair in tally.pairs:
+                print(pair.last(), flush=True)
+    latency = pickup_latency(stack, target, TRIVIAL[0])
+    return [
+        *tally.lines(),
+        f"  pickup latency, idle runner (median of 5): {latency * 1000:.0f} ms (target < 100 ms)",
+    ]
+
+
+def _round(stack: Stack, target: Target, tally: Tally, meter: CpuMeter) -> None:
+    """One round of every pair, each measured once."""
+    trivial, sleepy, jobs = TRIVIAL[0], SLEEPY[0], tally.jobs
+    seq = bare_sequential(target, trivial, jobs)
+    w1 = runner_steady(stack, target, trivial, jobs, 1)
+    tally.one.add(w1.jobs_per_second, seq)
+    began = time.time()
+    p4 = bare_parallel(target, trivial, jobs)
+    bare_cpu = meter.per_job(began, time.time(), jobs)
+    w4 = runner_steady(stack, target, trivial, jobs, 4, meter=meter)
+    tally.four.add(w4.jobs_per_second, p4)
+    confined = bare_parallel(target, trivial, jobs, *isolation_flags(ContainerLimits()))
+    tally.confined.add(w4.jobs_per_second, confined)
+    for name, value in [*w4.cpu.items(), ("bare machine", bare_cpu.get("machine"))]:
+        if value is not None:
+            tally.cpu.setdefault(name, []).append(value)
+    s1 = runner_steady(stack, target, sleepy, tally.sleepy_jobs, 1)
+    s4 = runner_steady(stack, target, sleepy, tally.sleepy_jobs, 4)
+    tally.slow.add(s4.jobs_per_second, s1.jobs_per_second)
+    rr = runner_steady(stack, target, trivial, jobs, 4, matches=3)
+    tally.mixed.add(rr.jobs_per_second, w4.jobs_per_second)
+    tally.created["one match"].append(w4.containers)
+    tally.created["3 matches round robin"].append(rr.containers)
+    isolated = runner_steady(stack, target, trivial, jobs, 1, network="none")
+    tally.none.add(isolated.jobs_per_second, w1.jobs_per_second)
+    tally.bare_none.add(bare_sequential(target, trivial, jobs, "--network", "none"), seq)
 
 
 def _load() -> str:
