@@ -496,7 +496,10 @@ class Pair:
     def last(self) -> str:
         """The latest round alone."""
         value, base = self.values[-1], self.bases[-1]
-        return f"    {self.name}: {value:.2f} vs {base:.2f} jobs/s = {value / base:.2f}x"
+        return (
+            f"    {self.name}: {value:.2f} vs {self.base_name}: {base:.2f} jobs/s"
+            f" = {value / base:.2f}x"
+        )
 
     def line(self) -> str:
         ratios = [value / base for value, base in zip(self.values, self.bases, strict=True)]
