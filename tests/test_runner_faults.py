@@ -29,6 +29,7 @@ from opthub_runner_admin.observe.server import health_check
 from opthub_runner_admin.observe.status import status_line
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
+from opthub_runner_admin.store import JobInput
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker.loop import Worker
 from opthub_runner_admin.worker.stats import WorkerSettings
@@ -81,10 +82,10 @@ class FailingStore(MemoryStore):
         super().__init__()
         self.failing = threading.Event()
 
-    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
+    def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
         if self.failing.is_set():
             raise RuntimeError("the runner's scratch space is gone")
-        return super().get_evaluation(ref)
+        return super().score_input(ref)
 
 
 def score_job(store: MemoryStore) -> ScoreJob:

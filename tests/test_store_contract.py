@@ -6,6 +6,7 @@ because the platform reads the table directly: the shapes are the contract.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import uuid
@@ -13,15 +14,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from opthub_runner_admin import errors
 from opthub_runner_admin.demo.stack import put_solution
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
-from opthub_runner_admin.store.base import TrialState
-from opthub_runner_admin.store.dynamodb import DynamoStore, from_dynamodb
+from opthub_runner_admin.store.base import JobInput, Solution, TrialState
+from opthub_runner_admin.store.dynamodb import UNPROCESSED_ATTEMPTS, DynamoStore, from_dynamodb
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.values import DYNAMO_MAX, ERROR_TEXT_LIMIT
 from tests.support.aws_fixtures import AwsStack
@@ -331,6 +334,37 @@ def test_evaluation_and_score_flags_are_independent(harness: StoreHarness) -> No
     assert harness.store.is_evaluated(ref("0001")) and harness.store.is_scored(ref("0001"))
 
 
+# --- what a job reads first, in one read ---------------------------------------------------
+
+
+def test_the_evaluation_input_is_the_flag_and_the_solution(harness: StoreHarness) -> None:
+    store = harness.store
+    assert store.evaluation_input(ref("0001")) == JobInput(done=False, value=None)
+    harness.put_solution(ref("0001"), [1.5, {"k": True}])
+    read = store.evaluation_input(ref("0001"))
+    assert not read.done and read.value is not None
+    _assert_types(read.value.variable, [1.5, {"k": True}])
+    store.put_evaluation(ref("0001"), Failure("bad", "admin"), TIMING)
+    assert store.evaluation_input(ref("0001")).done
+    # Another trial's flag or solution is not this one's.
+    assert store.evaluation_input(ref("0002")) == JobInput(done=False, value=None)
+
+
+def test_the_score_input_is_the_flag_and_the_success_evaluation(harness: StoreHarness) -> None:
+    store = harness.store
+    store.put_evaluation(ref("0001"), Failure("bad", "admin"), TIMING)
+    # A Failed evaluation is no input for the scorer.
+    assert store.score_input(ref("0001")) == JobInput(done=False, value=None)
+    store.put_evaluation(ref("0002"), Evaluation(objective=[1, 2], info={"n": 1}), TIMING)
+    read = store.score_input(ref("0002"))
+    assert not read.done and read.value is not None
+    assert read.value.objective == [1, 2] and read.value.info == {"n": 1}
+    store.put_score(ref("0002"), Score(3), TIMING)
+    assert store.score_input(ref("0002")).done
+    # The evaluation flag alone does not make the trial scored.
+    assert not store.score_input(ref("0001")).done
+
+
 # --- results DynamoDB cannot hold --------------------------------------------------------
 
 
@@ -513,6 +547,111 @@ def test_dynamodb_missing_table_is_fatal_and_names_table_name(aws: AwsStack) -> 
         store.put_evaluation(ref("0001"), Evaluation(objective=1), TIMING)
     with pytest.raises(errors.FatalError):
         store.trial_states(MATCH, PARTICIPANT, None, "0002")
+
+
+def test_a_job_input_is_one_request_to_dynamodb(aws: AwsStack) -> None:
+    """The point of ``evaluation_input`` and ``score_input``: one round trip a job, not two."""
+    client = aws.clients.dynamodb
+    store = DynamoStore(client, aws.table_name)
+    put_solution(client, aws.table_name, ref("0001"), [1])
+    store.put_evaluation(ref("0002"), Evaluation(objective=1), TIMING)
+    requests: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        requests.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        assert store.evaluation_input(ref("0001")).value is not None
+        assert store.score_input(ref("0002")).value is not None
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    assert requests == ["BatchGetItem", "BatchGetItem"]
+
+
+def _batch_get_answer(table: str, items: list[dict[str, Any]], unprocessed: list[Any]) -> Any:
+    answer: dict[str, Any] = {"Responses": {table: items}}
+    if unprocessed:
+        answer["UnprocessedKeys"] = {table: {"Keys": unprocessed, "ConsistentRead": True}}
+    return answer
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_again(aws: AwsStack) -> None:
+    """AWS may answer a BatchGetItem with UnprocessedKeys (throttling); no emulator does.
+
+    So the answers are DynamoDB's documented shapes, given by botocore's own
+    Stubber: the left key is asked again alone, and a key never processed
+    fails the read as throttling does (the message comes back later).
+    """
+    client = aws.clients.dynamodb
+    store = DynamoStore(client, aws.table_name)
+    table = aws.table_name
+    flag = {"ID": {"S": EVALUATIONS_ID}, "Trial": {"S": "0001"}}
+    solution_key = {"ID": {"S": f"Solutions#Match#{MATCH}#{PARTICIPANT}"}, "Trial": {"S": "0001"}}
+    solution = {**solution_key, "Variable": {"L": [{"N": "2"}]}}
+    both = {table: {"Keys": [flag, solution_key], "ConsistentRead": True}}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item", _batch_get_answer(table, [], [solution_key]), {"RequestItems": both}
+        )
+        stub.add_response(
+            "batch_get_item",
+            _batch_get_answer(table, [solution], []),
+            {"RequestItems": {table: {"Keys": [solution_key], "ConsistentRead": True}}},
+        )
+        read = store.evaluation_input(ref("0001"))
+        stub.assert_no_pending_responses()
+    assert not read.done and read.value is not None and read.value.variable == [2]
+    with Stubber(client) as stub:
+        for _ in range(UNPROCESSED_ATTEMPTS):
+            stub.add_response("batch_get_item", _batch_get_answer(table, [], [flag]))
+        with pytest.raises(errors.TransientError, match="unprocessed"):
+            store.evaluation_input(ref("0001"))
+        stub.assert_no_pending_responses()
+
+
+def test_keys_refused_batch_reads_fall_back_to_two_reads(
+    aws: AwsStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An IAM policy written for GetItem only: the jobs still read, with one warning.
+
+    The refusal is AWS's documented AccessDeniedException, answered for the
+    BatchGetItem alone by a botocore ``before-call`` handler (as botocore's
+    Stubber does; moto checks no IAM policy by default); the GetItems are real.
+    """
+    client = aws.clients.dynamodb
+    store = DynamoStore(client, aws.table_name)
+    put_solution(client, aws.table_name, ref("0001"), [3])
+    sent: list[str] = []
+
+    def refuse(model: Any, **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        sent.append(model.name)
+        if model.name != "BatchGetItem":
+            return None
+        error = {
+            "Code": "AccessDeniedException",
+            "Message": "User: arn:aws:iam::123456789012:user/opthub is not authorized to"
+            " perform: dynamodb:BatchGetItem",
+        }
+        return SimpleNamespace(status_code=400), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    hooks: Any = client.meta.events  # typed for handlers that return nothing
+    hooks.register_first("before-call.dynamodb", refuse)
+    try:
+        with caplog.at_level(logging.WARNING):
+            first = store.evaluation_input(ref("0001"))
+            second = store.evaluation_input(ref("0002"))
+    finally:
+        hooks.unregister("before-call.dynamodb", refuse)
+    assert first == JobInput(done=False, value=Solution([3]))
+    assert second == JobInput(done=False, value=None)
+    # Refused once, then GetItem only: no second refusal, no second warning.
+    assert sent == ["BatchGetItem", "GetItem", "GetItem", "GetItem", "GetItem"]
+    warnings = [r.getMessage() for r in caplog.records if "BatchGetItem" in r.getMessage()]
+    assert len(warnings) == 1 and "dynamodb:BatchGetItem" in warnings[0]
 
 
 def test_the_memory_store_needs_no_aws_library() -> None:

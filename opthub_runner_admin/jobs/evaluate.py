@@ -47,10 +47,11 @@ class EvaluateJob(TrialJob[Evaluation]):
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
-        if self.store.is_evaluated(ref):
+        read = self.store.evaluation_input(ref)
+        if read.done:
             log.info("%s is already evaluated; message deleted", ref)
             return self.already_done()
-        solution = self.store.get_solution(ref)
+        solution = read.value
         if solution is None:
             return self.missing_input("solution", job, message)
         line = json.dumps(solution.variable)

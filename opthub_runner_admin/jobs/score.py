@@ -50,10 +50,11 @@ class ScoreJob(TrialJob[Score]):
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref
-        if self.store.is_scored(ref):
+        read = self.store.score_input(ref)
+        if read.done:
             log.info("%s is already scored; message deleted", ref)
             return self.already_done()
-        evaluation = self.store.get_evaluation(ref)
+        evaluation = read.value
         if evaluation is None:
             # No Success evaluation: the trial does not exist (yet) for the scorer. A Failed
             # Score would invent a result for it; wait a few receives, then drop the message.

@@ -1,5 +1,5 @@
 """Where solutions are read and results written: the table, behind a narrow interface."""
 
-from .base import Store, TrialState
+from .base import JobInput, Store, TrialState
 
-__all__ = ["Store", "TrialState"]
+__all__ = ["JobInput", "Store", "TrialState"]

@@ -7,7 +7,7 @@ implementations; callers speak in ``TrialRef`` and results.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from ..model import JSON, Evaluation, Failure, HistoryEntry, Score, Timing, TrialRef
 
@@ -17,6 +17,22 @@ class Solution:
     """A participant's submission: ``variable`` is what the problem image gets on stdin."""
 
     variable: JSON
+
+
+InputT = TypeVar("InputT")
+
+
+@dataclass(frozen=True)
+class JobInput(Generic[InputT]):
+    """What a job reads before it runs, in one round trip to the table.
+
+    ``done`` is true when the trial already has the job's result (its flag
+    item exists): the job then runs nothing. Otherwise ``value`` is the job's
+    input, or None when the table has none (yet).
+    """
+
+    done: bool
+    value: InputT | None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,14 @@ class Store(Protocol):
 
     def is_scored(self, ref: TrialRef) -> bool:
         """Whether the trial already has a score (its flag item exists)."""
+        ...
+
+    def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
+        """``is_evaluated`` and ``get_solution`` in one read: what the evaluator needs first."""
+        ...
+
+    def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
+        """``is_scored`` and ``get_evaluation`` in one read: what the scorer needs first."""
         ...
 
     def get_evaluation(self, ref: TrialRef) -> Evaluation | None:

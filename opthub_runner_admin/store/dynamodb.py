@@ -14,8 +14,10 @@ rejected keys become ``errors.FatalError`` naming the ``config.yml`` key to fix.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -25,9 +27,16 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import errors
-from ..aws import credentials_problem, describe, error_code, error_message, is_transient
+from ..aws import (
+    ACCESS_DENIED_CODES,
+    credentials_problem,
+    describe,
+    error_code,
+    error_message,
+    is_transient,
+)
 from ..model import Evaluation, Failure, Score, Timing, TrialRef
-from .base import Solution, TrialState
+from .base import JobInput, Solution, TrialState
 from .items import (
     EVALUATIONS,
     SCORES,
@@ -49,8 +58,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef
 
+log = logging.getLogger(__name__)
+
 #: The condition that makes a result unique (contract: "the flag item").
 FLAG_CONDITION = "attribute_not_exists(ID)"
+#: BatchGetItem requests for the keys DynamoDB left unprocessed, before the read fails.
+UNPROCESSED_ATTEMPTS = 5
+#: Seconds before the first such request again, doubled each time (AWS asks for a backoff).
+UNPROCESSED_BACKOFF = 0.05
 
 
 class _PlainNumberDeserializer(TypeDeserializer):
@@ -110,6 +125,8 @@ class DynamoStore:
         self._page_size = page_size
         self._lock = threading.Lock()
         self.items_read = 0
+        #: False once the keys were refused BatchGetItem: a job's two items are then two reads.
+        self._batch_reads = True
 
     @property
     def table_name(self) -> str:
@@ -166,6 +183,28 @@ class DynamoStore:
         item = self._get(success_key(EVALUATIONS, ref), f"read the evaluation of {ref} from")
         return evaluation_from_item(item) if item is not None else None
 
+    def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
+        """The evaluation flag and the solution of ``ref``: one BatchGetItem, not two reads."""
+        flag, solution = self._get_pair(
+            trial_key(EVALUATIONS, ref),
+            trial_key(SOLUTIONS, ref),
+            f"read the evaluation flag and the solution of {ref} from",
+        )
+        return JobInput(
+            flag is not None, solution_from_item(solution) if solution is not None else None
+        )
+
+    def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
+        """The score flag and the Success evaluation of ``ref``, in one BatchGetItem."""
+        flag, evaluation = self._get_pair(
+            trial_key(SCORES, ref),
+            success_key(EVALUATIONS, ref),
+            f"read the score flag and the evaluation of {ref} from",
+        )
+        return JobInput(
+            flag is not None, evaluation_from_item(evaluation) if evaluation is not None else None
+        )
+
     def put_evaluation(
         self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
     ) -> list[str]:
@@ -205,6 +244,55 @@ class DynamoStore:
             return None
         self._count(1)
         return from_dynamodb(response["Item"])
+
+    def _get_pair(self, first: Item, second: Item, action: str) -> tuple[Item | None, Item | None]:
+        """Two items by key in one strongly consistent BatchGetItem (a round trip saved a job).
+
+        DynamoDB may leave keys unprocessed (throttling) and asks for them to be
+        requested again after a backoff: after ``UNPROCESSED_ATTEMPTS`` the
+        read fails as throttling does, and the job's message comes back later.
+        Keys whose IAM policy allows GetItem but not BatchGetItem (a policy
+        written for an earlier runner) get two GetItems, with one warning.
+        """
+        if not self._batch_reads:
+            return self._get(first, action), self._get(second, action)
+        wanted = [(str(key["ID"]), str(key["Trial"])) for key in (first, second)]
+        found: dict[tuple[str, str], Item] = {}
+        pending = [_serialize(first), _serialize(second)]
+        with self._calling(action):
+            for attempt in range(UNPROCESSED_ATTEMPTS):
+                if attempt:
+                    time.sleep(UNPROCESSED_BACKOFF * 2 ** (attempt - 1))
+                try:
+                    response = self._client.batch_get_item(
+                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                except ClientError as exc:
+                    if error_code(exc) not in ACCESS_DENIED_CODES:
+                        raise
+                    self._batch_reads = False
+                    log.warning(
+                        "the keys may not BatchGetItem on table %s (%s): reading a job's"
+                        " two items with GetItem instead, one more round trip a job;"
+                        " allow dynamodb:BatchGetItem to save it",
+                        self._table,
+                        error_code(exc),
+                    )
+                    return self._get(first, action), self._get(second, action)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = from_dynamodb(raw)
+                    found[(str(item["ID"]), str(item["Trial"]))] = item
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+                pending = list(unprocessed["Keys"]) if unprocessed else []
+                if not pending:
+                    break
+        if pending:
+            raise errors.TransientError(
+                f"cannot {action} DynamoDB table {self._table!r}: {len(pending)} keys still"
+                f" unprocessed after {UNPROCESSED_ATTEMPTS} requests (throttled)"
+            )
+        self._count(len(found))
+        return found.get(wanted[0]), found.get(wanted[1])
 
     def _write(self, item: Item, action: str) -> None:
         with self._calling(action, writing=True):

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import errors
 from ..model import Evaluation, Failure, Score, Timing, TrialRef
-from .base import Solution, TrialState
+from .base import JobInput, Solution, TrialState
 from .items import (
     EVALUATIONS,
     SCORES,
@@ -72,6 +72,14 @@ class MemoryStore:
         """The Success evaluation of ``ref``, or None."""
         item = self._get(success_key(EVALUATIONS, ref))
         return evaluation_from_item(item) if item is not None else None
+
+    def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
+        """Whether ``ref`` is evaluated, and its solution (one read, as ``DynamoStore``'s)."""
+        return JobInput(self.is_evaluated(ref), self.get_solution(ref))
+
+    def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
+        """Whether ``ref`` is scored, and its Success evaluation."""
+        return JobInput(self.is_scored(ref), self.get_evaluation(ref))
 
     def put_evaluation(
         self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
