@@ -68,6 +68,14 @@ UNPROCESSED_ATTEMPTS = 5
 UNPROCESSED_BACKOFF = 0.05
 
 
+class _BatchReadRefused(Exception):
+    """The keys may not BatchGetItem (``code``: AWS's error code): read with GetItem instead."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class _PlainNumberDeserializer(TypeDeserializer):
     """boto3's deserializer, reading numbers in the notation DynamoDB answers with.
 
@@ -254,38 +262,47 @@ class DynamoStore:
         Keys whose IAM policy allows GetItem but not BatchGetItem (a policy
         written for an earlier runner) get two GetItems, with one warning.
         """
-        if not self._batch_reads:
-            return self._get(first, action), self._get(second, action)
-        wanted = [(str(key["ID"]), str(key["Trial"])) for key in (first, second)]
-        found: dict[tuple[str, str], Item] = {}
-        pending = [_serialize(first), _serialize(second)]
-        with self._calling(action):
-            for attempt in range(UNPROCESSED_ATTEMPTS):
-                if attempt:
-                    time.sleep(UNPROCESSED_BACKOFF * 2 ** (attempt - 1))
-                try:
-                    response = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
-                    )
-                except ClientError as exc:
-                    if error_code(exc) not in ACCESS_DENIED_CODES:
-                        raise
-                    self._batch_reads = False
+        if self._batch_reads:
+            try:
+                return self._batch_get_pair(first, second, action)
+            except _BatchReadRefused as exc:
+                with self._lock:
+                    first_refusal, self._batch_reads = self._batch_reads, False
+                if first_refusal:
                     log.warning(
                         "the keys may not BatchGetItem on table %s (%s): reading a job's"
                         " two items with GetItem instead, one more round trip a job;"
                         " allow dynamodb:BatchGetItem to save it",
                         self._table,
-                        error_code(exc),
+                        exc.code,
                     )
-                    return self._get(first, action), self._get(second, action)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = from_dynamodb(raw)
-                    found[(str(item["ID"]), str(item["Trial"]))] = item
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-                pending = list(unprocessed["Keys"]) if unprocessed else []
-                if not pending:
-                    break
+        return self._get(first, action), self._get(second, action)
+
+    def _batch_get_pair(
+        self, first: Item, second: Item, action: str
+    ) -> tuple[Item | None, Item | None]:
+        wanted = [(str(key["ID"]), str(key["Trial"])) for key in (first, second)]
+        found: dict[tuple[str, str], Item] = {}
+        pending = [_serialize(first), _serialize(second)]
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            if attempt:
+                time.sleep(UNPROCESSED_BACKOFF * 2 ** (attempt - 1))
+            with self._calling(action):
+                try:
+                    response = self._client.batch_get_item(
+                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                except ClientError as exc:
+                    if error_code(exc) in ACCESS_DENIED_CODES:
+                        raise _BatchReadRefused(error_code(exc)) from exc
+                    raise
+            for raw in response.get("Responses", {}).get(self._table, []):
+                item = from_dynamodb(raw)
+                found[(str(item["ID"]), str(item["Trial"]))] = item
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if not pending:
+                break
         if pending:
             raise errors.TransientError(
                 f"cannot {action} DynamoDB table {self._table!r}: {len(pending)} keys still"
