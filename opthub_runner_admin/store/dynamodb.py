@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ from ..aws import (
     is_transient,
 )
 from ..model import Evaluation, Failure, Score, Timing, TrialRef
-from .base import JobInput, Solution, TrialState
+from .base import InputT, JobInput, Solution, TrialState
 from .items import (
     EVALUATIONS,
     SCORES,
@@ -193,24 +193,20 @@ class DynamoStore:
 
     def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
         """The evaluation flag and the solution of ``ref``: one BatchGetItem, not two reads."""
-        flag, solution = self._get_pair(
+        return self._job_input(
             trial_key(EVALUATIONS, ref),
             trial_key(SOLUTIONS, ref),
+            solution_from_item,
             f"read the evaluation flag and the solution of {ref} from",
-        )
-        return JobInput(
-            flag is not None, solution_from_item(solution) if solution is not None else None
         )
 
     def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
         """The score flag and the Success evaluation of ``ref``, in one BatchGetItem."""
-        flag, evaluation = self._get_pair(
+        return self._job_input(
             trial_key(SCORES, ref),
             success_key(EVALUATIONS, ref),
+            evaluation_from_item,
             f"read the score flag and the evaluation of {ref} from",
-        )
-        return JobInput(
-            flag is not None, evaluation_from_item(evaluation) if evaluation is not None else None
         )
 
     def put_evaluation(
@@ -252,6 +248,12 @@ class DynamoStore:
             return None
         self._count(1)
         return from_dynamodb(response["Item"])
+
+    def _job_input(
+        self, flag: Item, key: Item, value_of: Callable[[Item], InputT], action: str
+    ) -> JobInput[InputT]:
+        flag_item, item = self._get_pair(flag, key, action)
+        return JobInput(flag_item is not None, value_of(item) if item is not None else None)
 
     def _get_pair(self, first: Item, second: Item, action: str) -> tuple[Item | None, Item | None]:
         """Two items by key in one strongly consistent BatchGetItem (a round trip saved a job).
