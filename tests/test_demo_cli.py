@@ -13,7 +13,7 @@ import pytest
 
 from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
-from tests.support.docker_fixtures import remove_tags
+from tests.support.docker_fixtures import images_left_as_found
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_IMAGES = (PROBLEM_IMAGE, INDICATOR_IMAGE)
@@ -62,9 +62,8 @@ def processes_in(folder: Path) -> list[int]:
 @pytest.fixture
 def demo_images(docker_client: docker.DockerClient) -> Iterator[None]:
     """The demo's images are removed after the test, unless they were there before it."""
-    there = {tag for tag in DEMO_IMAGES if docker_client.api.images(name=tag)}
-    yield
-    remove_tags(docker_client, [tag for tag in DEMO_IMAGES if tag not in there])
+    with images_left_as_found(docker_client, DEMO_IMAGES):
+        yield
 
 
 def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(

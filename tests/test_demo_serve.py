@@ -24,7 +24,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from opthub_runner_admin.demo.serve import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.executor.docker import LABEL_PID
+from tests.support.docker_fixtures import images_left_as_found
 from tests.test_demo_cli import processes_in
 
 #: Longest wait for the demo to print its config (images, moto, two runners).
@@ -98,7 +100,12 @@ class Demo:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Demo]:
+def served(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Demo]:
+    with images_left_as_found(docker_client, (PROBLEM_IMAGE, INDICATOR_IMAGE)):
+        yield from _served(tmp_path)
+
+
+def _served(tmp_path: Path) -> Iterator[Demo]:
     demo = Demo(tmp_path)
     try:
         yield demo

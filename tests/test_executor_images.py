@@ -23,7 +23,13 @@ from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor import ImageNotAvailable, RunSpec
 from opthub_runner_admin.executor.docker import DockerExecutor, ImagePolicy, runner_labels
 from tests.support.counting_api import ClientOf, CountingApi
-from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory, remove_tags
+from tests.support.docker_fixtures import (
+    TEST_IMAGE_PREFIX,
+    ImageFactory,
+    hold_image,
+    remove_tags,
+    session_tag,
+)
 from tests.support.registry import LoopbackRegistry, serve
 
 NORMAL_TIMEOUT = 20.0
@@ -266,16 +272,14 @@ def _write_login(path: Path, host: str, credentials: str) -> None:
 def test_an_image_tagged_again_locally_is_used_by_the_next_run(
     docker_client: docker.DockerClient, case_labels: dict[str, str]
 ) -> None:
-    tag = f"{TEST_IMAGE_PREFIX}retagged-{uuid.uuid4().hex[:8]}:latest"
+    tag = session_tag(f"{TEST_IMAGE_PREFIX}retagged-{uuid.uuid4().hex[:8]}")
     executor = _executor(docker_client.api, case_labels)
-    built: list[str] = []
+    tags = [tag]
     try:
         build_busybox_image(docker_client, tag, "echo first\n")
-        built.append(docker_client.api.inspect_image(tag)["Id"])
+        tags.append(hold_image(docker_client, tag, "first"))  # the image rebuilt below
         assert _run(executor, tag) == "first\n"
         build_busybox_image(docker_client, tag, "echo second\n")
-        built.append(docker_client.api.inspect_image(tag)["Id"])
         assert _run(executor, tag) == "second\n"  # the tag is resolved at each create
     finally:
-        # The first image lost its tag to the second: removed by id, or it stays dangling.
-        remove_tags(docker_client, [tag, *built])
+        remove_tags(docker_client, tags)

@@ -2,19 +2,25 @@
 
 A test run must leave ``docker images`` as it found it; several sessions may
 share one daemon, so a session only ever removes the tags it built, or those
-of a session whose process is gone.
+of a session whose process is gone, and never an image by id: the build cache
+gives one script one image id, whichever test or test run built it.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 
 import docker
+import docker.errors
+import pytest
 
+from opthub_runner_admin.demo.images import build_busybox_image
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ImageFactory,
+    hold_image,
     orphaned_session_tags,
     remove_tags,
     session_tag,
@@ -48,3 +54,89 @@ def test_a_killed_sessions_images_are_found_and_removed(
         assert docker_client.api.images(name=image)  # the live session's tag is kept
     finally:
         remove_tags(docker_client, [left])
+
+
+def _exit_code(client: docker.DockerClient, image: str) -> int:
+    """Runs ``image`` (its script) and returns its exit code: the image is usable."""
+    container = client.api.create_container(image)
+    try:
+        client.api.start(container)
+        code: int = client.api.wait(container, timeout=60)["StatusCode"]
+        return code
+    finally:
+        client.api.remove_container(container, force=True)
+
+
+def _exists(client: docker.DockerClient, name: str) -> bool:
+    try:
+        client.api.inspect_image(name)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def test_removing_one_tag_of_an_image_leaves_its_other_tag_usable(
+    docker_client: docker.DockerClient, image_factory: ImageFactory
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}two-tags:1", "true\n")
+    other = session_tag(f"{TEST_IMAGE_PREFIX}two-tags-other:1")
+    repository, version = other.rsplit(":", maxsplit=1)
+    docker_client.api.tag(image, repository, version)
+    image_id = docker_client.api.inspect_image(image)["Id"]
+    try:
+        assert docker_client.api.inspect_image(other)["Id"] == image_id
+        remove_tags(docker_client, [other])
+        assert not _exists(docker_client, other)
+        assert docker_client.api.inspect_image(image)["Id"] == image_id
+        assert _exit_code(docker_client, image) == 0
+    finally:
+        remove_tags(docker_client, [other])
+
+
+def test_an_image_id_is_never_removed(
+    docker_client: docker.DockerClient, image_factory: ImageFactory
+) -> None:
+    image = image_factory(f"{TEST_IMAGE_PREFIX}two-tags:1", "true\n")
+    image_id = docker_client.api.inspect_image(image)["Id"]
+    for name in (image_id, image_id.removeprefix("sha256:")[:12]):
+        with pytest.raises(ValueError, match="never by id"):
+            remove_tags(docker_client, [name])
+    assert _exit_code(docker_client, image) == 0
+
+
+def test_an_image_built_again_under_its_tag_is_removed_by_tag_and_spares_another_runs_tag(
+    docker_client: docker.DockerClient, image_factory: ImageFactory
+) -> None:
+    """The first build shares its id with another run's image, as the build cache makes it."""
+    shared = image_factory(f"{TEST_IMAGE_PREFIX}two-tags:1", "true\n")
+    tag = session_tag(f"{TEST_IMAGE_PREFIX}rebuilt-{uuid.uuid4().hex[:8]}")
+    repository, version = tag.rsplit(":", maxsplit=1)
+    docker_client.api.tag(shared, repository, version)
+    tags = [tag, hold_image(docker_client, tag, "first")]
+    first_id = docker_client.api.inspect_image(tag)["Id"]
+    try:
+        assert docker_client.api.inspect_image(tags[1])["Id"] == first_id
+        build_busybox_image(docker_client, tag, f"echo {uuid.uuid4().hex}\n")
+        second_id = docker_client.api.inspect_image(tag)["Id"]
+        assert second_id != first_id
+    finally:
+        remove_tags(docker_client, tags)
+    assert not any(_exists(docker_client, name) for name in tags)
+    assert not _exists(docker_client, second_id)  # no other tag held it: deleted, not dangling
+    assert docker_client.api.inspect_image(shared)["Id"] == first_id
+    assert _exit_code(docker_client, shared) == 0
+
+
+def test_an_image_built_again_under_its_tag_leaves_nothing_behind(
+    docker_client: docker.DockerClient,
+) -> None:
+    tag = session_tag(f"{TEST_IMAGE_PREFIX}rebuilt-{uuid.uuid4().hex[:8]}")
+    build_busybox_image(docker_client, tag, f"echo {uuid.uuid4().hex}\n")
+    tags = [tag, hold_image(docker_client, tag, "first")]
+    ids = [docker_client.api.inspect_image(tag)["Id"]]
+    try:
+        build_busybox_image(docker_client, tag, f"echo {uuid.uuid4().hex}\n")
+        ids.append(docker_client.api.inspect_image(tag)["Id"])
+    finally:
+        remove_tags(docker_client, tags)
+    assert [image_id for image_id in ids if _exists(docker_client, image_id)] == []

@@ -20,7 +20,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from benchmarks.soak import SoakSettings, run_soak
+from benchmarks.soak import INDICATOR, PROBLEM_TAG, SoakSettings, run_soak
+from tests.support.docker_fixtures import images_left_as_found
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,9 @@ SETTINGS = SoakSettings(
 def test_a_brief_soak_leaves_one_correct_result_per_trial_and_nothing_else(
     tmp_path: Path, docker_client: docker.DockerClient
 ) -> None:
-    report = run_soak(SETTINGS, tmp_path, docker_client)
+    built = (PROBLEM_TAG.format(seconds=SETTINGS.job_seconds), INDICATOR[0])
+    with images_left_as_found(docker_client, built):
+        report = run_soak(SETTINGS, tmp_path, docker_client)
     summary = "\n".join(report.lines())
     assert sum(report.faults.values()) == SETTINGS.faults, summary
     assert (report.lost, report.doubled, report.wrong) == (0, 0, 0), summary

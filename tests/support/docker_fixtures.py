@@ -8,15 +8,23 @@ starting with ``opthub-test/`` and ending with this session's mark
 removes them at its end, and one session never removes another's (several
 may share a daemon). Tags left by a session that was killed are removed by
 the next one, once their pid is gone.
+
+Images are only ever removed by tag, never by id. Docker deletes an image by
+id whenever all its tags are in one repository, the tag of another test run
+included, and the same script builds the same image id from the build cache.
+A test that builds a tag again first gives the image it replaces a tag of its
+own (``hold_image``), so that image too is removed by tag: Docker deletes it
+only when no other tag holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import docker
@@ -41,6 +49,8 @@ CASE_LABEL = "opthub-test.case"
 HTTP_CONFLICT = 409
 #: What ends the tags this session builds: ``-pytest<pid>``.
 SESSION_MARK = re.compile(r"-pytest(\d+)$")
+#: An image id as Docker takes it (``sha256:<hex>``, or a hex prefix of it).
+IMAGE_ID = re.compile(r"(sha256:)?[0-9a-f]+")
 
 #: ``image_factory(tag, script) -> tag``.
 ImageFactory = Callable[[str, str], str]
@@ -82,19 +92,49 @@ def session_tag(tag: str) -> str:
 
 
 def remove_tags(client: docker.DockerClient, tags: list[str]) -> None:
-    """Untag (and delete, when no other tag holds it) each image; a missing one is fine.
+    """Untag each image; a missing tag is fine.
 
-    An image id (``sha256:...``) is removed only when no tag holds it any more:
-    the same script builds the same image, which another session may have tagged.
+    Docker deletes the image itself only once no other tag holds it, so a tag
+    of another test or test run keeps the image usable. A name that is an image
+    id is refused: see the module's docstring.
     """
     for tag in tags:
+        if IMAGE_ID.fullmatch(tag):
+            raise ValueError(f"remove images by tag, never by id: {tag!r}")
         try:
-            client.api.remove_image(tag, force=not tag.startswith("sha256:"))
+            client.api.remove_image(tag, force=True)
         except docker.errors.NotFound:
             continue
         except docker.errors.APIError as exc:
             if exc.status_code != HTTP_CONFLICT:
                 raise
+
+
+def hold_image(client: docker.DockerClient, tag: str, version: str) -> str:
+    """Tag the image ``tag`` names now as ``version`` too, and return that tag.
+
+    For a test that builds ``tag`` again: the image it replaces keeps a tag of
+    the test's own, so ``remove_tags`` can remove it where it would otherwise
+    stay dangling (or tempt a removal by id).
+    """
+    repository = tag.rsplit(":", maxsplit=1)[0] if ":" in tag.rsplit("/", maxsplit=1)[-1] else tag
+    held = session_tag(f"{repository}:{version}")
+    client.api.tag(tag, repository, held[len(repository) + 1 :])
+    return held
+
+
+@contextlib.contextmanager
+def images_left_as_found(client: docker.DockerClient, tags: Sequence[str]) -> Iterator[None]:
+    """For a command under test that builds ``tags`` itself (the demo, the soak).
+
+    Those the daemon did not hold before are removed afterwards; those it did
+    (an operator's own demo run, say) are kept.
+    """
+    there = {tag for tag in tags if client.api.images(name=tag)}
+    try:
+        yield
+    finally:
+        remove_tags(client, [tag for tag in tags if tag not in there])
 
 
 def orphaned_session_tags(client: docker.DockerClient) -> list[str]:
