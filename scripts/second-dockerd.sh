@@ -12,12 +12,16 @@
 #
 # OPTHUB_BENCH_STATE, OPTHUB_BENCH_DATA, OPTHUB_BENCH_BRIDGE and OPTHUB_BENCH_SUBNET
 # (the bridge's address, a /24) let the tests run their own beside the benchmark's.
+# OPTHUB_BENCH_CGROUP_PARENT (default /<state folder's name>) is where its containers'
+# cgroups go; set it empty for Docker's own default, as on a fresh machine (the
+# runner reads a container's peak memory there).
 set -euo pipefail
 
 STATE=${OPTHUB_BENCH_STATE:-/run/opthub-bench}
 DATA=${OPTHUB_BENCH_DATA:-/var/lib/opthub-bench}
 BRIDGE=${OPTHUB_BENCH_BRIDGE:-obr0}
 SUBNET=${OPTHUB_BENCH_SUBNET:-172.31.250.1/24}
+CGROUP_PARENT=${OPTHUB_BENCH_CGROUP_PARENT-/$(basename "$STATE")}
 SOCKET="unix://$STATE/docker.sock"
 
 start() {
@@ -33,6 +37,8 @@ start() {
   # holds a controller ("cgroups in hybrid mode not supported"). In a private
   # mount namespace without that mount, crun (and runc) see plain cgroup v1; the
   # host's mounts, and so the first daemon, are untouched.
+  local parent=()
+  if [ -n "$CGROUP_PARENT" ]; then parent=(--cgroup-parent "$CGROUP_PARENT"); fi
   local launcher=()
   if [ "${OPTHUB_BENCH_HIDE_UNIFIED:-1}" = 1 ] && mountpoint -q /sys/fs/cgroup/unified; then
     launcher=(unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$0" "$@"')
@@ -41,7 +47,7 @@ start() {
     -H "$SOCKET" --pidfile "$STATE/dockerd.pid" \
     --data-root "$DATA" --exec-root "$STATE/exec" \
     --bridge "$BRIDGE" --iptables=false --ip6tables=false --ip-masq=false \
-    --cgroup-parent "/$(basename "$STATE")" "${runtime[@]}" \
+    "${parent[@]}" "${runtime[@]}" \
     >"$STATE/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do
     DOCKER_HOST=$SOCKET docker info >/dev/null 2>&1 && { echo "$SOCKET"; return 0; }
