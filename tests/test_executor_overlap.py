@@ -143,7 +143,10 @@ def test_concurrent_runs_each_get_their_own_input(
     outputs: dict[str, str] = {}
 
     def job(line: str) -> None:
-        outputs[line] = executor.run(_spec(image, line), threading.Event()).stdout
+        try:
+            outputs[line] = executor.run(_spec(image, line), threading.Event()).stdout
+        except Exception as exc:  # shown by the assertion below, not lost with the thread
+            outputs[line] = f"{type(exc).__name__}: {exc}"
 
     try:
         for round_ in range(3):

@@ -67,6 +67,13 @@ def _exit_code(client: docker.DockerClient, image: str) -> int:
         client.api.remove_container(container, force=True)
 
 
+def _tag_as(client: docker.DockerClient, image: str, tag: str) -> str:
+    """Gives ``image`` the second name ``tag`` (``repository:version``), and returns it."""
+    repository, version = tag.rsplit(":", maxsplit=1)
+    client.api.tag(image, repository, version)
+    return tag
+
+
 def _exists(client: docker.DockerClient, name: str) -> bool:
     try:
         client.api.inspect_image(name)
@@ -79,9 +86,7 @@ def test_removing_one_tag_of_an_image_leaves_its_other_tag_usable(
     docker_client: docker.DockerClient, image_factory: ImageFactory
 ) -> None:
     image = image_factory(f"{TEST_IMAGE_PREFIX}two-tags:1", "true\n")
-    other = session_tag(f"{TEST_IMAGE_PREFIX}two-tags-other:1")
-    repository, version = other.rsplit(":", maxsplit=1)
-    docker_client.api.tag(image, repository, version)
+    other = _tag_as(docker_client, image, session_tag(f"{TEST_IMAGE_PREFIX}two-tags-other:1"))
     image_id = docker_client.api.inspect_image(image)["Id"]
     try:
         assert docker_client.api.inspect_image(other)["Id"] == image_id
@@ -109,9 +114,9 @@ def test_an_image_built_again_under_its_tag_is_removed_by_tag_and_spares_another
 ) -> None:
     """The first build shares its id with another run's image, as the build cache makes it."""
     shared = image_factory(f"{TEST_IMAGE_PREFIX}two-tags:1", "true\n")
-    tag = session_tag(f"{TEST_IMAGE_PREFIX}rebuilt-{uuid.uuid4().hex[:8]}")
-    repository, version = tag.rsplit(":", maxsplit=1)
-    docker_client.api.tag(shared, repository, version)
+    tag = _tag_as(
+        docker_client, shared, session_tag(f"{TEST_IMAGE_PREFIX}rebuilt-{uuid.uuid4().hex[:8]}")
+    )
     tags = [tag, hold_image(docker_client, tag, "first")]
     first_id = docker_client.api.inspect_image(tag)["Id"]
     try:
