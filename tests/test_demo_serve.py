@@ -102,26 +102,22 @@ class Demo:
 @pytest.fixture
 def served(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Demo]:
     with images_left_as_found(docker_client, (PROBLEM_IMAGE, INDICATOR_IMAGE)):
-        yield from _served(tmp_path)
-
-
-def _served(tmp_path: Path) -> Iterator[Demo]:
-    demo = Demo(tmp_path)
-    try:
-        yield demo
-    finally:
-        # A failed test must not leave the demo's moto server (its own session) behind.
-        children = demo.children()
-        if demo.process.poll() is None:
-            demo.process.send_signal(signal.SIGINT)
-            try:
-                demo.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                demo.process.kill()
-                demo.process.wait(timeout=30)
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        demo = Demo(tmp_path)
+        try:
+            yield demo
+        finally:
+            # A failed test must not leave the demo's moto server (its own session) behind.
+            children = demo.children()
+            if demo.process.poll() is None:
+                demo.process.send_signal(signal.SIGINT)
+                try:
+                    demo.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    demo.process.kill()
+                    demo.process.wait(timeout=30)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_demo_serve_keeps_a_stack_up_for_other_commands_and_ctrl_c_leaves_nothing(
