@@ -48,3 +48,11 @@ class ResultRejected(RunnerError):
 
 class ResultTooLarge(ResultRejected):
     """The result item cannot be stored as it is (size or nesting over DynamoDB's limits)."""
+
+
+class ConfigError(Exception):
+    """A configuration the runner cannot start with; one line per problem for the operator."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

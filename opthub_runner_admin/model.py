@@ -88,3 +88,20 @@ class HistoryEntry:
 
     def as_json(self) -> dict[str, JSON]:
         return {"trial_no": self.trial_no, **self.evaluation.as_json(), "score": self.score}
+
+
+@dataclass(frozen=True)
+class RunnerScope:
+    """Which competition a runner serves: the SQS queue it receives from, the table it writes.
+
+    One account may run several competitions on one host. ``opthub-runner
+    stop`` and the start-up reaper must then act on the runners and containers
+    of one competition only: the scope is written in each runner's pid file and
+    on each container it starts (``reaping.scope_labels``).
+    """
+
+    queue_url: str
+    table_name: str
+
+    def describe(self) -> str:
+        return f"queue {self.queue_url}, table {self.table_name}"

@@ -16,7 +16,7 @@ import jwt
 import yaml
 
 from opthub_runner_admin.auth.credentials import Credentials
-from opthub_runner_admin.command_line import EXIT_CONFIG
+from opthub_runner_admin.cli.common import EXIT_CONFIG
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore

@@ -28,12 +28,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
-from opthub_runner_admin.auth.cognito import (
-    CognitoAuth,
-    LoginFailed,
-    RefreshExpired,
-    Tokens,
-)
+from opthub_runner_admin.auth.cognito import CognitoAuth, LoginFailed, RefreshExpired, Tokens
 from opthub_runner_admin.auth.credentials import (
     PASSWORD_ENV,
     USERNAME_ENV,
@@ -42,11 +37,7 @@ from opthub_runner_admin.auth.credentials import (
 )
 from opthub_runner_admin.auth.endpoints import PRODUCTION_API
 from opthub_runner_admin.auth.provider import TokenProvider, login_for_runner
-from opthub_runner_admin.auth.token_file import (
-    TokenCache,
-    default_cache_path,
-    remove_token_cache,
-)
+from opthub_runner_admin.auth.token_file import TokenCache, default_cache_path, remove_token_cache
 from opthub_runner_admin.auth.verify import (
     ClockSkewed,
     TokenInvalid,
@@ -55,7 +46,7 @@ from opthub_runner_admin.auth.verify import (
     issuer_of,
     jwks_url_of,
 )
-from opthub_runner_admin.cli import ADMIN_NOTE, prompt_credentials
+from opthub_runner_admin.cli.run_commands import ADMIN_NOTE, prompt_credentials
 from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.errors import FatalError, SetupError, TransientError
 from tests.support.api_fixtures import CognitoPool
@@ -635,7 +626,7 @@ def test_prompt_through_a_real_stdin_pipe(tmp_path: Path) -> None:
     password = "piped-Passw0rd-abc"
     script = (
         "from opthub_runner_admin.auth.credentials import read_credentials\n"
-        "from opthub_runner_admin.cli import prompt_credentials\n"
+        "from opthub_runner_admin.cli.run_commands import prompt_credentials\n"
         "c = read_credentials(prompt_credentials)\n"
         f"print('ok' if (c.username, c.password) == ('admin', {password!r}) else 'bad')\n"
     )

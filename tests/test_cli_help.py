@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from opthub_runner_admin.cli import main
+from opthub_runner_admin.cli.main import main
 
 
 def commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from opthub_runner_admin.auth.endpoints import DEVELOPMENT_API, PRODUCTION_API
-from opthub_runner_admin.command_line import EXIT_CONFIG
-from opthub_runner_admin.config import ConfigError, load_config, parse_config
+from opthub_runner_admin.cli.common import EXIT_CONFIG
+from opthub_runner_admin.config.loading import load_config, parse_config
+from opthub_runner_admin.errors import ConfigError
 
 MINIMAL = "region_name: ap-northeast-1\ntable_name: opthub\n"
 PUBLISHED = """
@@ -219,8 +220,8 @@ def test_a_bad_command_is_one_line_naming_the_key(value: str) -> None:
 
 
 def test_interval_is_described_the_same_in_the_docs_and_the_default_config() -> None:
-    from opthub_runner_admin.config import DECLARED
-    from opthub_runner_admin.config_docs import default_file, table
+    from opthub_runner_admin.config.docs import default_file, table
+    from opthub_runner_admin.config.schema import DECLARED
 
     meaning = DECLARED["interval"].description or ""
     assert "long poll" in meaning  # what it is: not a pause between polls

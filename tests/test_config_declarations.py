@@ -11,9 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from opthub_runner_admin.command_line import EXIT_CONFIG
-from opthub_runner_admin.config import DECLARED, ConfigError, parse_config
-from opthub_runner_admin.config_docs import (
+from opthub_runner_admin.cli.common import EXIT_CONFIG
+from opthub_runner_admin.config.docs import (
     TABLE_BEGIN,
     TABLE_END,
     default_file,
@@ -21,6 +20,9 @@ from opthub_runner_admin.config_docs import (
     schema_text,
     table,
 )
+from opthub_runner_admin.config.loading import parse_config
+from opthub_runner_admin.config.schema import DECLARED
+from opthub_runner_admin.errors import ConfigError
 from tests.test_config import _cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +125,7 @@ def test_the_editor_checks_config_files_with_the_committed_schema() -> None:
 def test_the_editor_launches_real_commands() -> None:
     import click
 
-    from opthub_runner_admin.cli import main
+    from opthub_runner_admin.cli.main import main
 
     launch = json.loads((ROOT / ".vscode" / "launch.json").read_text(encoding="utf-8"))
     commands = []

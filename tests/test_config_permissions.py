@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin.command_line import EXIT_CONFIG
+from opthub_runner_admin.cli.common import EXIT_CONFIG
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 WITH_SECRETS = (

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin import pidfiles
 from opthub_runner_admin.auth.token_file import default_cache_path
-from opthub_runner_admin.command_line import EXIT_CONFIG, EXIT_USAGE
-from opthub_runner_admin.modes import default_cache_dir
+from opthub_runner_admin.cli.common import EXIT_CONFIG, EXIT_USAGE
+from opthub_runner_admin.host import pidfiles
+from opthub_runner_admin.runner.modes import default_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "deploy" / "opthub-runner@.service"

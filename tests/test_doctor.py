@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from opthub_runner_admin.doctor import CROSS, TICK
+from opthub_runner_admin.runner.doctor import CROSS, TICK
 from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
 from tests.support.aws_fixtures import AwsStack, MotoServerFactory
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory

@@ -16,13 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from opthub_runner_admin.executor import (
-    Cancelled,
-    Execution,
-    Executor,
-    ImageNotAvailable,
-    RunSpec,
-)
+from opthub_runner_admin.executor import Cancelled, Execution, Executor, ImageNotAvailable, RunSpec
 from opthub_runner_admin.executor.stub import ProgramInput, ProgramOutput, StubExecutor
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ExecutorFactory, ImageFactory
 

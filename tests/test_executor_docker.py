@@ -42,8 +42,7 @@ from opthub_runner_admin.executor.docker import (
     scope_labels,
 )
 from opthub_runner_admin.executor.docker.streams import Attachment
-from opthub_runner_admin.model import Evaluation, HistoryEntry
-from opthub_runner_admin.runner_scope import RunnerScope
+from opthub_runner_admin.model import Evaluation, HistoryEntry, RunnerScope
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ExecutorFactory,

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from opthub_runner_admin.cli import main
+from opthub_runner_admin.cli.main import main
 from opthub_runner_admin.demo.stack import dead_letter_queue_name
 from tests.support.aws_fixtures import AwsStack
 from tests.support.e2e import queue_counts

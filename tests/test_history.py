@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from opthub_runner_admin.history import (
-    HistoryBuilder,
-    MemoryHistoryCache,
-    SqliteHistoryCache,
-)
+from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache, SqliteHistoryCache
 from opthub_runner_admin.history.cache import Prefix
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.store.base import TrialState

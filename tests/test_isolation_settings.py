@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from opthub_runner_admin.app import container_limits
-from opthub_runner_admin.config import ConfigError, parse_config
+from opthub_runner_admin.config.loading import parse_config
+from opthub_runner_admin.errors import ConfigError
 from opthub_runner_admin.executor import Execution
 from opthub_runner_admin.executor.limits import (
     ContainerLimits,
@@ -30,7 +30,8 @@ from opthub_runner_admin.jobs.redaction import redact_failure
 from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import Evaluation, Failure, TrialRef
 from opthub_runner_admin.queue import Message
-from opthub_runner_admin.sizes import format_size, parse_size
+from opthub_runner_admin.runner.assembly import container_limits
+from opthub_runner_admin.settings.sizes import format_size, parse_size
 from opthub_runner_admin.store.memory import MemoryStore
 from tests.test_jobs import ran
 

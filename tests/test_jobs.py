@@ -17,11 +17,7 @@ from typing import Any
 import pytest
 
 from opthub_runner_admin.errors import AdminError, ResultRejected, ResultTooLarge, TransientError
-from opthub_runner_admin.executor import (
-    DockerUnavailable,
-    Execution,
-    ImageNotAvailable,
-)
+from opthub_runner_admin.executor import DockerUnavailable, Execution, ImageNotAvailable
 from opthub_runner_admin.executor.stub import StubExecutor
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.admission import Admission

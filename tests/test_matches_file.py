@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin.config import ConfigError
+from opthub_runner_admin.errors import ConfigError
 from opthub_runner_admin.matches.base import UnknownMatch
 from opthub_runner_admin.matches.file import FileMatchSource
 

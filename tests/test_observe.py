@@ -19,7 +19,7 @@ import docker
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opthub_runner_admin.config import Config
+from opthub_runner_admin.config.schema import Config
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.jobs.outcome import Done, Retry
 from opthub_runner_admin.model import TrialRef

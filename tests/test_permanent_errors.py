@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from opthub_runner_admin.command_line import EXIT_CONFIG
-from opthub_runner_admin.queue.urls import queue_url_problem
+from opthub_runner_admin.aws.queue_urls import queue_url_problem
+from opthub_runner_admin.cli.common import EXIT_CONFIG
 
 from .support.api_fixtures import CognitoPool, OpthubApiServer
 from .support.aws_fixtures import AwsStack

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from opthub_runner_admin.processes import pid_alive
+from opthub_runner_admin.host.processes import pid_alive
 
 
 def test_a_zombie_counts_as_gone_and_a_live_process_as_alive() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from opthub_runner_admin.executor import RunSpec
 from opthub_runner_admin.executor.docker.errors import short_reason
 from opthub_runner_admin.jobs.redaction import redact_failure
+from opthub_runner_admin.masking import MASK, redact
 from opthub_runner_admin.model import Failure
 from opthub_runner_admin.observe.events import environment_values
-from opthub_runner_admin.redaction import MASK, redact
 
 ENVIRONMENT = {"API_KEY": "k3y9", "QUOTED": 'a"b\\c', "DIMENSION": "2"}
 

@@ -19,13 +19,13 @@ import botocore.session
 import pytest
 
 from opthub_runner_admin import errors
-from opthub_runner_admin.app import warn_about_redrive
-from opthub_runner_admin.aws import aws_clients
+from opthub_runner_admin.aws.clients import aws_clients
 from opthub_runner_admin.demo.stack import FAKE_KEY, REGION, MotoServer, create_queue, create_table
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.sqs import SqsQueue
+from opthub_runner_admin.runner.assembly import warn_about_redrive
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from tests.support.aws_fixtures import AwsStack, MotoServerFactory
 
@@ -230,7 +230,7 @@ def test_a_redrive_limit_within_the_runners_own_retries_is_warned_about(
     url = aws.new_queue("redrive-warning", dead_letter_max_receives=max_receives)
     info = SqsQueue(aws.clients.sqs, url, config_key="evaluator_queue_url").check()
 
-    with caplog.at_level(logging.WARNING, logger="opthub_runner_admin.app"):
+    with caplog.at_level(logging.WARNING, logger="opthub_runner_admin.runner.assembly"):
         warn_about_redrive(info, "evaluator_queue_url")
 
     lines = [r.getMessage() for r in caplog.records if "maxReceiveCount" in r.getMessage()]

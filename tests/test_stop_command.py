@@ -12,8 +12,8 @@ from pathlib import Path
 
 import docker
 
-from opthub_runner_admin import pidfiles
 from opthub_runner_admin.demo.stack import put_solution, send_job
+from opthub_runner_admin.host import pidfiles
 from opthub_runner_admin.model import TrialRef
 
 from .support.aws_fixtures import AwsStack

@@ -12,7 +12,6 @@ import json
 import threading
 import time
 
-from opthub_runner_admin.heartbeat import VisibilityCap
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.outcome import JobContext, Outcome
 from opthub_runner_admin.matches import ImageSpec, MatchSpec
@@ -21,6 +20,7 @@ from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker import Worker, WorkerSettings
+from opthub_runner_admin.worker.heartbeat import VisibilityCap
 
 from .support.docker_fixtures import ExecutorFactory, ImageFactory
 

@@ -10,12 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from opthub_runner_admin.executor.docker.streams import Attachment
-from opthub_runner_admin.executor.docker.warm import (
-    IDLE_AFTER,
-    SPARE_KEYS,
-    LiveContainer,
-    WarmPool,
-)
+from opthub_runner_admin.executor.docker.warm import IDLE_AFTER, SPARE_KEYS, LiveContainer, WarmPool
 
 
 def _container(name: str) -> LiveContainer:

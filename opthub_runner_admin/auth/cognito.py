@@ -3,8 +3,8 @@
 ``CognitoAuth`` logs in (``USER_PASSWORD_AUTH``) and refreshes
 (``REFRESH_TOKEN_AUTH``) against one user pool and app client, and has every
 access token checked by a ``TokenVerifier`` before it is used. Its Cognito
-client comes from the runner's shared boto3 session (``aws.cognito_client``)
-and botocore's errors are sorted by ``aws.py`` like those of SQS and
+client comes from the runner's shared boto3 session (``cognito_client``)
+and botocore's errors are sorted by ``aws.failures`` like those of SQS and
 DynamoDB. The password is never echoed, logged, stored or put into an error
 message; tokens are never logged.
 """
@@ -15,14 +15,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import aws
+from ..aws.clients import AwsSession, cognito_client, initiate_auth
+from ..aws.failures import AwsCallFailed
 from ..errors import RunnerError, SetupError, TransientError
 from .credentials import Credentials
 from .endpoints import ApiSettings
 from .verify import DEFAULT_TIMEOUT, TokenVerifier
 
 if TYPE_CHECKING:
-    from ..aws import CognitoClient
+    from ..aws.clients import CognitoClient
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class CognitoAuth:
         *,
         endpoint_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        session: aws.AwsSession | None = None,
+        session: AwsSession | None = None,
         verifier: TokenVerifier | None = None,
     ) -> None:
         self.settings = settings
@@ -90,13 +91,13 @@ class CognitoAuth:
     def login(self, credentials: Credentials) -> Tokens:
         """``USER_PASSWORD_AUTH``; ``LoginFailed`` for a refused username or password."""
         try:
-            response = aws.initiate_auth(
+            response = initiate_auth(
                 self._cognito(),
                 ClientId=self.settings.cognito_client_id,
                 AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": credentials.username, "PASSWORD": credentials.password},
             )
-        except aws.AwsCallFailed as exc:
+        except AwsCallFailed as exc:
             if exc.transport:
                 raise _transport_error("log in", exc) from None
             code, message = exc.code, exc.message.strip()
@@ -121,13 +122,13 @@ class CognitoAuth:
     def refresh(self, username: str, refresh_token: str) -> Tokens:
         """``REFRESH_TOKEN_AUTH``; ``RefreshExpired`` when Cognito no longer takes the token."""
         try:
-            response = aws.initiate_auth(
+            response = initiate_auth(
                 self._cognito(),
                 ClientId=self.settings.cognito_client_id,
                 AuthFlow="REFRESH_TOKEN_AUTH",
                 AuthParameters={"REFRESH_TOKEN": refresh_token},
             )
-        except aws.AwsCallFailed as exc:
+        except AwsCallFailed as exc:
             if exc.transport:
                 raise _transport_error("refresh the login", exc) from None
             code, message = exc.code, exc.message.strip()
@@ -161,7 +162,7 @@ class CognitoAuth:
     def _cognito(self) -> CognitoClient:
         # Made on first use so that building a CognitoAuth touches nothing.
         if self._client is None:
-            self._client = aws.cognito_client(
+            self._client = cognito_client(
                 session=self._session,
                 region_name=self.settings.cognito_region,
                 endpoint_url=self.endpoint_url,
@@ -169,7 +170,7 @@ class CognitoAuth:
             )
         return self._client
 
-    def _cognito_error(self, action: str, exc: aws.AwsCallFailed) -> RunnerError:
+    def _cognito_error(self, action: str, exc: AwsCallFailed) -> RunnerError:
         if exc.transient:
             return TransientError(f"Cognito could not {action} now: {exc.described}")
         return SetupError(
@@ -179,7 +180,7 @@ class CognitoAuth:
         )
 
 
-def _transport_error(action: str, exc: aws.AwsCallFailed) -> RunnerError:
+def _transport_error(action: str, exc: AwsCallFailed) -> RunnerError:
     """Network trouble passes; any other botocore error is a setup the operator must fix."""
     if exc.transient:
         return TransientError(f"cannot reach Cognito to {action} ({exc.type_name})")

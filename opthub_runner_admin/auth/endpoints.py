@@ -11,7 +11,7 @@ from dataclasses import dataclass as value
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from ..setting_types import KEYS
+from ..settings.kinds import KEYS
 
 
 @value(frozen=True)

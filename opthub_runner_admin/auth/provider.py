@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..aws import AwsSession
+from ..aws.clients import AwsSession
 from ..errors import FatalError, TransientError
 from .cognito import DEFAULT_REFRESH_MARGIN, CognitoAuth, RefreshExpired, Tokens
 from .credentials import Credentials, credentials_from_environment, read_credentials

@@ -20,12 +20,12 @@ from typing import Any
 import click
 import yaml
 
-from ..app import Options, build_worker
-from ..aws import AwsClients, aws_clients
-from ..config import load_config
+from ..aws.clients import AwsClients, aws_clients
+from ..config.loading import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
-from ..modes import mode_named
+from ..runner.assembly import Options, build_worker
+from ..runner.modes import mode_named
 from ..store.dynamodb import DynamoStore
 from ..store.items import EVALUATIONS, FAILED, SUCCESS
 from ..values import from_dynamo

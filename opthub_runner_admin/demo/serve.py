@@ -32,12 +32,12 @@ from typing import Any
 import click
 import yaml
 
-from ..app import Options, build_monitor, build_worker
-from ..aws import AwsClients
-from ..config import load_config
+from ..aws.clients import AwsClients
+from ..config.loading import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
-from ..modes import EVALUATOR, SCORER
+from ..runner.assembly import Options, build_monitor, build_worker
+from ..runner.modes import EVALUATOR, SCORER
 from ..worker import Worker
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
 from .stack import (

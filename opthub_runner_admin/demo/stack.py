@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
-from ..aws import MAX_ATTEMPTS, AwsClients, aws_clients
+from ..aws.clients import MAX_ATTEMPTS, AwsClients, aws_clients
 from ..errors import FatalError
 from ..model import TrialRef
 from ..queue.sqs import create_queue, dead_letter_queue_name, send_body
@@ -33,7 +33,7 @@ from ..store.dynamodb import create_table, put_solution
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ..aws import SqsClient
+    from ..aws.clients import SqsClient
 
 __all__ = [
     "MotoServer",

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from ..setting_types import KEYS
+from ..settings.kinds import KEYS
 
 
 @dataclass(config=KEYS, kw_only=True, frozen=True)

@@ -3,7 +3,7 @@
 The runner feeds untrusted solutions to images on the administrator's machine:
 a solution that drives the problem into a memory blow-up or a fork storm must
 end that one trial, not the machine and every other job with it. The limits
-are one frozen value, declared here with their config keys (``config.py``
+are one frozen value, declared here with their config keys (``config/schema.py``
 reads them from the operator's file), and turned into Docker's host
 configuration by one pure function, so that what Docker receives can be read
 (and tested) without a daemon.
@@ -17,7 +17,7 @@ from docker.types import DeviceRequest, LogConfig, Ulimit
 from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass
 
-from ..setting_types import KEYS, Capabilities, Cpus, DockerUser, Gpus, Limit, Size, refuse
+from ..settings.kinds import KEYS, Capabilities, Cpus, DockerUser, Gpus, Limit, Size, refuse
 from .base import ContainerRejected
 
 #: Network modes the runner offers: Docker's default bridge, or no network at all.

@@ -1,9 +1,10 @@
-"""The fleet's queues, built from an operator's ``config.yml``."""
+"""The fleet's queues, built from the AWS keys of an operator's ``config.yml``."""
 
 from __future__ import annotations
 
-from ..aws import cloudwatch_client, config_clients
-from ..config import Config, ConfigError
+from ..aws.clients import cloudwatch_client, config_clients
+from ..aws.keys import AwsKeys
+from ..errors import ConfigError
 from ..queue.sqs import SqsQueue
 from ..queue.sqs_age import OldestAge
 from . import MODES
@@ -12,7 +13,7 @@ from . import MODES
 FLEET_ATTEMPTS = 2
 
 
-def fleet_queues(config: Config, modes: tuple[str, ...] = MODES) -> dict[str, SqsQueue]:
+def fleet_queues(config: AwsKeys, modes: tuple[str, ...] = MODES) -> dict[str, SqsQueue]:
     """The configured queues of ``modes`` (those whose URL is set), by mode.
 
     Raises ``ConfigError`` when none of them is configured.

@@ -11,7 +11,7 @@ from ..executor import Execution, Executor
 from ..matches import MatchSource
 from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
-from ..sizes import format_size
+from ..settings.sizes import format_size
 from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from ..setting_types import KEYS, Command, FilePath, Size
+from ..settings.kinds import KEYS, Command, FilePath, Size
 
 
 @dataclass(config=KEYS, kw_only=True, frozen=True)

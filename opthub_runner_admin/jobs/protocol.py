@@ -8,7 +8,7 @@ from typing import Any
 
 from ..executor import Execution
 from ..model import Failure
-from ..sizes import format_size
+from ..settings.sizes import format_size
 from ..values import replace_lone_surrogates, truncate_middle
 
 #: How much of stderr an administrator's message carries.

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from ..executor import Execution
+from ..masking import redact, secret_forms
 from ..model import Failure
-from ..redaction import redact, secret_forms
 
 R = TypeVar("R")
 

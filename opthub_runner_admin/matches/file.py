@@ -28,7 +28,9 @@ from typing import Any
 
 import yaml
 
-from ..config import ConfigError, parse_command, read_yaml
+from ..errors import ConfigError
+from ..settings.kinds import parse_command
+from ..settings.yaml_text import read_yaml
 from .base import ImageSpec, MatchSpec, UnknownMatch
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
+from ..masking import redact
 from ..queue import Message
 from ..queue.base import QueueStats
-from ..redaction import redact
 from .events import NoEvents
 
 #: Recent results kept for the page.

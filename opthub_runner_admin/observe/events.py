@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ..jobs.outcome import Outcome
+from ..masking import secret_forms
 from ..queue import Message
-from ..redaction import secret_forms
 
 
 class JobEvents(Protocol):

@@ -10,7 +10,7 @@ from .events import JobEvents, environment_values
 
 
 class ObservedExecutor:
-    """Wraps the executor ``app.build_executor`` made; runs exactly what it is given."""
+    """Wraps the executor ``runner.assembly.build_executor`` made; runs exactly what it is given."""
 
     def __init__(self, *, executor: Executor, events: JobEvents) -> None:
         self._executor = executor

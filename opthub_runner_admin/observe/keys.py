@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 from pydantic.dataclasses import dataclass
 
-from ..setting_types import KEYS
+from ..settings.kinds import KEYS
 
 
 def _upper(value: Any) -> Any:

@@ -1,4 +1,9 @@
-"""Everything a running runner shows, assembled from the config and started together."""
+"""Everything a running runner shows, assembled from the config and started together.
+
+It reads its settings through ``MonitorSettings``, which the operator's
+``Config`` satisfies, so that ``observe/`` does not import the config that
+joins it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Protocol
 
-from ..config import Config
 from ..queue.base import QueueStats
 from .board import StatusBoard
 from .events import Fanout
@@ -17,6 +22,28 @@ from .server import MonitorServer, health_check
 from .status import StatusReporter
 
 log = logging.getLogger(__name__)
+
+
+class MonitorSettings(Protocol):
+    """The keys the monitor reads: ``ObserveKeys`` and the job time limit (``timeout``)."""
+
+    @property
+    def slow_job_warning(self) -> int: ...
+
+    @property
+    def status_interval(self) -> int: ...
+
+    @property
+    def metrics_port(self) -> int | None: ...
+
+    @property
+    def metrics_host(self) -> str: ...
+
+    @property
+    def health_stall_seconds(self) -> int: ...
+
+    @property
+    def timeout(self) -> int: ...
 
 
 class Monitor:
@@ -30,7 +57,7 @@ class Monitor:
         self,
         *,
         mode: str,
-        config: Config,
+        config: MonitorSettings,
         stats: Callable[[], QueueStats | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -11,7 +11,7 @@ import html
 from importlib import resources
 from string import Template
 
-from ..fleet.status import age_text
+from ..fleet.queue_counts import age_text
 from ..queue.base import QueueStats
 from .board import BUCKET_SECONDS, HISTORY_SECONDS, JobView, MatchRow, ResultView, Snapshot
 from .charts import bar_chart, depth_chart

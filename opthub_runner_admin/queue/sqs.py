@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.validate import validate_parameters
 
 from .. import errors
-from ..aws import (
+from ..aws.failures import (
     CREDENTIAL_CODES,
     credentials_problem,
     describe,

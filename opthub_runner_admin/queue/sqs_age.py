@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws import ACCESS_DENIED_CODES, CREDENTIAL_CODES, describe, error_code
+from ..aws.failures import ACCESS_DENIED_CODES, CREDENTIAL_CODES, describe, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

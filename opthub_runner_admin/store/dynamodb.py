@@ -27,7 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import errors
-from ..aws import (
+from ..aws.failures import (
     ACCESS_DENIED_CODES,
     credentials_problem,
     describe,

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from ..queue.base import MAX_VISIBILITY_SECONDS
-from ..setting_types import KEYS
+from ..settings.kinds import KEYS
 
 #: Most jobs one process runs at once: each holds a thread, a heartbeat and Docker
 #: connections; beyond this, start more runner processes (or hosts) instead.

@@ -33,7 +33,6 @@ from dataclasses import replace
 
 from ..errors import FatalError, RunnerError, TransientError
 from ..executor import Cancelled
-from ..heartbeat import Heartbeat, receipt_deadline
 from ..jobs.admission import UNRESTRICTED, Admission, Admits
 from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
 from ..observe.events import JobEvents, NoEvents
@@ -41,6 +40,7 @@ from ..queue import Message, Queue
 from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH, MAX_VISIBILITY_SECONDS
 from .backoff import Backoffs
 from .gate import Gate
+from .heartbeat import Heartbeat, receipt_deadline
 from .settle import Settler
 from .stats import WorkerSettings, WorkerStats
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..heartbeat import SQS_CAP, VisibilityCap
+from .heartbeat import SQS_CAP, VisibilityCap
 
 
 @dataclass(frozen=True)

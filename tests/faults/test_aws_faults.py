@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import docker
 import pytest
 
-from opthub_runner_admin.aws import aws_clients
+from opthub_runner_admin.aws.clients import aws_clients
 from opthub_runner_admin.demo.stack import FAKE_KEY, REGION
 from opthub_runner_admin.executor.docker import DockerExecutor, runner_labels
 from opthub_runner_admin.jobs.evaluate import EvaluateJob

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin import pidfiles
 from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.history import HistoryBuilder, SqliteHistoryCache
+from opthub_runner_admin.host import pidfiles
 from opthub_runner_admin.jobs.outcome import Done, JobContext
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from opthub_runner_admin.aws import AwsClients
+from opthub_runner_admin.aws.clients import AwsClients
 from opthub_runner_admin.demo.stack import (
     FAKE_KEY,
     REGION,

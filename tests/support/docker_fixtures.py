@@ -39,7 +39,7 @@ from opthub_runner_admin.demo.images import (
 )
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor.docker import DockerExecutor, connect_docker, runner_labels
-from opthub_runner_admin.processes import pid_alive
+from opthub_runner_admin.host.processes import pid_alive
 
 #: Every image the tests build is tagged under this prefix.
 TEST_IMAGE_PREFIX = "opthub-test/"

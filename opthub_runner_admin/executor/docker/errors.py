@@ -12,7 +12,7 @@ import docker.errors
 import requests
 
 from ...errors import RunnerError
-from ...redaction import redact, secret_forms
+from ...masking import redact, secret_forms
 from ..base import ContainerRejected, DockerUnavailable, ImageNotAvailable, RunSpec
 
 #: Reasons quoted from Docker or requests are cut to this many characters (one log line).

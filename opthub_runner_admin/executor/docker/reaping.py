@@ -17,8 +17,8 @@ from collections.abc import Callable
 import docker
 import docker.errors
 
-from ...processes import pid_alive
-from ...runner_scope import RunnerScope
+from ...host.processes import pid_alive
+from ...model import RunnerScope
 
 log = logging.getLogger(__name__)
 

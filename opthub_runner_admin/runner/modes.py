@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, ConfigError
-from .store.items import EVALUATIONS, SCORES
+from ..config.schema import Config
+from ..errors import ConfigError
+from ..store.items import EVALUATIONS, SCORES
 
 if TYPE_CHECKING:
-    from .executor import Executor
-    from .jobs.outcome import Handler
-    from .matches import MatchSource
-    from .store import Store
+    from ..executor import Executor
+    from ..jobs.outcome import Handler
+    from ..matches import MatchSource
+    from ..store import Store
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def default_cache_dir() -> Path:
 
 
 def _evaluate_job(parts: JobParts) -> Handler:
-    from .jobs.evaluate import EvaluateJob
+    from ..jobs.evaluate import EvaluateJob
 
     config = parts.config
     return EvaluateJob(
@@ -85,8 +86,8 @@ def _evaluate_job(parts: JobParts) -> Handler:
 
 
 def _score_job(parts: JobParts) -> Handler:
-    from .history import HistoryBuilder, SqliteHistoryCache
-    from .jobs.score import ScoreJob
+    from ..history import HistoryBuilder, SqliteHistoryCache
+    from ..jobs.score import ScoreJob
 
     config = parts.config
     cache_dir = config.cache_dir or default_cache_dir()

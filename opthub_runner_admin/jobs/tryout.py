@@ -4,7 +4,7 @@ An administrator who built a problem or indicator image wants to know,
 before the competition opens, what the runner will make of it: the parsed
 result, what the participant will read, and the details only the
 administrator gets. ``ImageTrial`` runs the image through the same
-``Executor`` the daemon builds (``app.build_executor``), with the same stdin
+``Executor`` the daemon builds (``runner.assembly.build_executor``), with the same stdin
 lines the jobs write, and reads the output with the jobs' own
 ``interpret_evaluation`` / ``interpret_score``, so that nothing here can
 drift from what the daemon does. The CLI's ``try`` and ``doctor`` call it.
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .executor import Execution, Executor, RunSpec
-from .jobs.evaluate import interpret_evaluation
-from .jobs.protocol import STDERR_TAIL
-from .jobs.redaction import redact_failure, redact_streams
-from .jobs.score import interpret_score
-from .matches import ImageSpec
-from .matches.file import FileMatchSource
-from .model import JSON, Evaluation, Failure, Score
+from ..executor import Execution, Executor, RunSpec
+from ..matches import ImageSpec
+from ..matches.file import FileMatchSource
+from ..model import JSON, Evaluation, Failure, Score
+from .evaluate import interpret_evaluation
+from .protocol import STDERR_TAIL
+from .redaction import redact_failure, redact_streams
+from .score import interpret_score
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,10 @@ from typing import NoReturn
 
 import click
 
-from .config import Config, ConfigError, load_config
-from .file_permissions import exposed_secrets_warning
+from ..config.loading import load_config
+from ..config.permissions import exposed_secrets_warning
+from ..config.schema import Config
+from ..errors import ConfigError
 
 log = logging.getLogger("opthub_runner_admin")
 
@@ -36,7 +38,7 @@ def setup_logging(level: str, log_format: str = "text") -> None:
         force=True,
     )
     if log_format == "json":
-        from .observe.logs import JsonFormatter
+        from ..observe.logs import JsonFormatter
 
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from .errors import RunnerError, TransientError
-from .queue import Message, Queue
-from .queue.base import MAX_VISIBILITY_SECONDS
+from ..errors import RunnerError, TransientError
+from ..queue import Message, Queue
+from ..queue.base import MAX_VISIBILITY_SECONDS
 
 log = logging.getLogger(__name__)
 

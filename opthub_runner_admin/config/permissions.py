@@ -12,7 +12,7 @@ import shlex
 import stat
 from pathlib import Path
 
-from .config import SECRET_KEYS, Config
+from .schema import SECRET_KEYS, Config
 
 
 def exposed_secrets_warning(path: Path, config: Config) -> str | None:

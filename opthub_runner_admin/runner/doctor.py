@@ -1,9 +1,10 @@
 """``opthub-runner doctor``: check a setup before the competition, one line per part.
 
 Each check uses the builder the daemon uses for the same thing
-(``app.build_queue``, ``build_store``, ``build_login``, the match source,
-``ImageTrial`` over ``app.build_executor``), so that a tick here means the runner gets past the
-same step, and a cross carries the runner's own error text plus the fix.
+(``assembly.build_queue``, ``build_store``, ``build_login``, the match
+source, ``ImageTrial`` over ``assembly.build_executor``), so that a tick here
+means the runner gets past the same step, and a cross carries the runner's own
+error text plus the fix.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import Config, ConfigError
-from .errors import RunnerError, TransientError
-from .model import JSON, Evaluation
+from ..config.schema import Config
+from ..errors import ConfigError, RunnerError, TransientError
+from ..model import JSON, Evaluation
 from .modes import MODES
 
 if TYPE_CHECKING:
-    from .auth.credentials import Credentials
-    from .aws import AwsClients
-    from .matches import ImageSpec, MatchSource
-    from .tryout import ImageTrial
+    from ..auth.credentials import Credentials
+    from ..aws.clients import AwsClients
+    from ..jobs.tryout import ImageTrial
+    from ..matches import ImageSpec, MatchSource
 
 #: Attempts per AWS call: a doctor should say "unreachable" in seconds, not after a backoff.
 DOCTOR_AWS_ATTEMPTS = 2
@@ -95,7 +96,7 @@ class Doctor:
     # -- Docker and AWS -------------------------------------------------------------
 
     def _docker(self) -> Check:
-        from .executor.docker import connect_docker
+        from ..executor.docker import connect_docker
 
         try:
             client = connect_docker()
@@ -111,7 +112,7 @@ class Doctor:
         return Check("Docker", True, f"reachable (server {version})")
 
     def _clients(self) -> AwsClients | Check:
-        from .aws import config_clients
+        from ..aws.clients import config_clients
 
         try:
             return config_clients(self._config, max_attempts=DOCTOR_AWS_ATTEMPTS)
@@ -119,7 +120,7 @@ class Doctor:
             return Check("AWS", False, str(exc), "fix the AWS keys in config.yml")
 
     def _queues(self, clients: AwsClients) -> Iterator[Check]:
-        from .app import build_queue
+        from .assembly import build_queue
 
         configured = [mode for mode in MODES if mode.configured(self._config)]
         if not configured:
@@ -156,7 +157,7 @@ class Doctor:
             )
 
     def _table(self, clients: AwsClients) -> Check:
-        from .app import build_store
+        from .assembly import build_store
 
         name = self._config.table_name
         fix = f"point 'table_name' at the OptHub table (now {name!r}) and check the region"
@@ -184,7 +185,7 @@ class Doctor:
         config = self._config
         if config.matches_file is not None:
             return Check("login", True, f"not needed (matches come from {config.matches_file})")
-        from .app import Options, build_login
+        from .assembly import Options, build_login
 
         options = Options(dev=self._options.dev, prompt=self._options.prompt)
         try:
@@ -203,7 +204,7 @@ class Doctor:
     def _api(self) -> Check:
         config = self._config
         if config.matches_file is not None:
-            from .matches.file import FileMatchSource
+            from ..matches.file import FileMatchSource
 
             try:
                 self._matches = FileMatchSource(config.matches_file)
@@ -213,8 +214,8 @@ class Doctor:
         api_url = config.api(dev=self._options.dev).api_url
         if self._token is None:
             return Check("API", False, "not tried: no login", "fix the login first")
-        from .matches import UnknownMatch
-        from .matches.graphql import GraphqlMatchSource
+        from ..matches import UnknownMatch
+        from ..matches.graphql import GraphqlMatchSource
 
         source = GraphqlMatchSource(api_url, self._token)
         try:
@@ -248,7 +249,7 @@ class Doctor:
     def _try_problem(
         self, trial: ImageTrial, spec: ImageSpec
     ) -> Generator[Check, None, Evaluation | None]:
-        from .tryout import report_lines
+        from ..jobs.tryout import report_lines
 
         sample = self._options.solution
         try:
@@ -273,7 +274,7 @@ class Doctor:
     def _try_indicator(
         self, trial: ImageTrial, spec: ImageSpec, current: Evaluation | None
     ) -> Iterator[Check]:
-        from .tryout import report_lines
+        from ..jobs.tryout import report_lines
 
         current = current or Evaluation(objective=0.0)
         try:
@@ -303,7 +304,7 @@ def _short(value: JSON, limit: int = 40) -> str:
 
 def check_config(path: str) -> tuple[Check, Config | None]:
     """The first check: can the runner start with this file at all?"""
-    from .config import load_config
+    from ..config.loading import load_config
 
     try:
         loaded = load_config(path)

@@ -1,98 +1,24 @@
-"""The operator's YAML configuration: read once, each key routed to the part declaring it.
+"""Reading the operator's ``config.yml``: once, at start, every problem in one line each.
 
-Every key is declared once, with its type, default, bounds and description,
-next to the part that reads it (``*Keys`` classes and ``ContainerLimits``);
-``Config`` joins them, so that the validation here, the JSON Schema and the
-documentation table (``config_docs``) all follow the declarations. Operators
-already hold a ``config.yml`` for the earlier implementation; every key it knew
-keeps its meaning. Errors name the file and the key in one line per problem,
-because the operator reading them is usually in a tmux pane on a remote
-machine, not in a debugger.
+Errors name the file and the key in one line per problem, because the
+operator reading them is usually in a tmux pane on a remote machine, not in a
+debugger. A secret's value is never echoed back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
-import yaml
-from pydantic import Field, ValidationError
-from pydantic.dataclasses import dataclass
-from pydantic.fields import FieldInfo
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .auth.endpoints import ApiKeys
-from .aws_keys import AwsKeys
-from .executor.keys import DockerKeys
-from .executor.limits import ContainerLimits
-from .jobs.keys import JobKeys
-from .matches.keys import MatchKeys
-from .observe.keys import ObserveKeys
-from .setting_types import KEYS, command_words
-from .worker.keys import MAX_WORKERS, WorkerKeys
-
-__all__ = ["MAX_WORKERS", "MODES", "SECTIONS", "Config", "ConfigError", "load_config"]
-
-log = logging.getLogger(__name__)
-
-MODES = ("evaluator", "scorer")
-
-#: The parts' declarations, in the order the docs and config.default.yml show them.
-SECTIONS: tuple[type[Any], ...] = (
-    AwsKeys,
-    WorkerKeys,
-    JobKeys,
-    DockerKeys,
-    ContainerLimits,
-    ObserveKeys,
-    MatchKeys,
-    ApiKeys,
-)
-
-
-class ConfigError(Exception):
-    """A configuration the runner cannot start with; one line per problem for the operator."""
-
-    def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-# The bases in the reverse order of SECTIONS: a dataclass takes its bases' fields last first.
-@dataclass(config=KEYS, kw_only=True, frozen=True)
-class Config(
-    ApiKeys, MatchKeys, ObserveKeys, ContainerLimits, DockerKeys, JobKeys, WorkerKeys, AwsKeys
-):
-    """Every setting the runner reads."""
-
-    force: bool = Field(default=False, description="legacy key of the published runner, no effect")
-
-    def queue_url(self, mode: str) -> str:
-        """The queue of ``mode``; a missing one is a configuration error."""
-        key = f"{mode}_queue_url"
-        url: str | None = getattr(self, key)
-        if not url:
-            raise ConfigError(f"'{key}' is required to run the {mode} (the SQS queue URL)")
-        return url
-
-
-#: The declaration of every key (pydantic keeps them on the class).
-DECLARED: dict[str, FieldInfo] = getattr(Config, "__pydantic_fields__")  # noqa: B009
-#: Keys holding credentials (declared with ``repr=False``): never echoed back in an
-#: error message, and a config file holding one should be readable by its owner only.
-SECRET_KEYS = tuple(key for key, info in DECLARED.items() if not info.repr)
-
-Section = TypeVar("Section")
-
-
-def section(config: Config, keys: type[Section]) -> Section:
-    """The values of one part's declaration (``ContainerLimits`` for the executor...)."""
-    names = {f.name for f in dataclasses.fields(keys)}  # type: ignore[arg-type]
-    return keys(**{name: getattr(config, name) for name in names})
+from ..errors import ConfigError
+from ..settings.yaml_text import read_yaml
+from .schema import DECLARED, SECRET_KEYS, Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,17 +40,6 @@ def load_config(path: str | Path) -> LoadedConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
     return parse_config(text, source=str(path), base_dir=path.parent)
-
-
-def read_yaml(text: str, source: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
-    """Parse YAML (safely: no Python objects); a syntax error names the line, in one line."""
-    try:
-        return yaml.load(text, Loader=loader)  # a SafeLoader (sub)class: no Python objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{source}{where}: YAML syntax error: {problem}") from None
 
 
 def parse_config(
@@ -153,17 +68,6 @@ def parse_config(
     if config.force:
         warnings.append(f"{source}: 'force' is a legacy key with no effect in this version")
     return LoadedConfig(config=dataclasses.replace(config, **relative), warnings=warnings)
-
-
-def parse_command(value: Any, where: str) -> tuple[str, ...]:
-    """A container command from YAML: a list of arguments, or one string split as a shell would.
-
-    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
-    """
-    try:
-        return command_words(value)
-    except ValueError as exc:
-        raise ConfigError(f"{where} {exc}") from None
 
 
 def _unknown(key: str, source: str) -> str:

@@ -10,10 +10,9 @@ from collections.abc import Callable
 
 import click
 
-from ..command_line import EXIT_CONFIG, EXIT_FATAL, fail, read_config
-from ..config import ConfigError
-from ..errors import RunnerError, TransientError
-from . import MODES
+from ..errors import ConfigError, RunnerError, TransientError
+from ..fleet import MODES
+from .common import EXIT_CONFIG, EXIT_FATAL, fail, read_config
 
 _CONFIG_OPTION = click.option(
     "--config",
@@ -25,7 +24,7 @@ _CONFIG_OPTION = click.option(
 
 
 def _guarded(action: Callable[[], None]) -> None:
-    from .dead_letters import MoveFailed, NoDeadLetterQueue
+    from ..fleet.dead_letters import MoveFailed, NoDeadLetterQueue
 
     try:
         action()
@@ -46,8 +45,8 @@ def status(config_path: str) -> None:
     Example:
       opthub-runner status --config config.yml
     """
-    from .queues import fleet_queues
-    from .status import read_status, status_lines
+    from ..fleet.queue_counts import read_status, status_lines
+    from ..fleet.queues import fleet_queues
 
     config = read_config(config_path)
 
@@ -91,8 +90,8 @@ def dlq_list(config_path: str, mode: str, limit: int) -> None:
     Example:
       opthub-runner dlq list --config config.yml --queue scorer
     """
-    from .dead_letters import dead_letter_queue_of, list_lines, peek
-    from .queues import fleet_queues
+    from ..fleet.dead_letters import dead_letter_queue_of, list_lines, peek
+    from ..fleet.queues import fleet_queues
 
     config = read_config(config_path)
 
@@ -118,8 +117,8 @@ def dlq_show(message_id: str, config_path: str, mode: str, limit: int) -> None:
     Example:
       opthub-runner dlq show 1c2b0e4e-... --config config.yml
     """
-    from .dead_letters import dead_letter_queue_of, peek, show_lines
-    from .queues import fleet_queues
+    from ..fleet.dead_letters import dead_letter_queue_of, peek, show_lines
+    from ..fleet.queues import fleet_queues
 
     config = read_config(config_path)
 
@@ -161,8 +160,8 @@ def dlq_redrive(config_path: str, mode: str, limit: int | None) -> None:
       opthub-runner dlq redrive --config config.yml --queue evaluator --max 5
       opthub-runner dlq redrive --config config.yml --queue evaluator
     """
-    from .dead_letters import dead_letter_queue_of, redrive
-    from .queues import fleet_queues
+    from ..fleet.dead_letters import dead_letter_queue_of, redrive
+    from ..fleet.queues import fleet_queues
 
     config = read_config(config_path)
 

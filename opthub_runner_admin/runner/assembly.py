@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 import docker
 
-from .aws import MAX_ATTEMPTS, AwsClients, AwsSession, config_clients
-from .config import Config, ConfigError, section
-from .executor import Executor
-from .executor.docker import (
+from ..aws.clients import MAX_ATTEMPTS, AwsClients, AwsSession, config_clients
+from ..config.schema import Config, scope_of, section
+from ..errors import ConfigError
+from ..executor import Executor
+from ..executor.docker import (
     LABEL_INSTANCE,
     DockerExecutor,
     ImagePolicy,
@@ -29,26 +30,25 @@ from .executor.docker import (
     runner_labels,
     scope_labels,
 )
-from .executor.docker.memory import PeakMemory
-from .executor.limits import ContainerLimits, host_mismatch
-from .jobs.trial_job import MISSING_INPUT_RECEIVES
-from .matches import MatchSource
-from .matches.cached import CachedMatchSource
-from .matches.file import FileMatchSource
+from ..executor.docker.memory import PeakMemory
+from ..executor.limits import ContainerLimits, host_mismatch
+from ..jobs.trial_job import MISSING_INPUT_RECEIVES
+from ..jobs.tryout import ImageTrial
+from ..matches import MatchSource
+from ..matches.cached import CachedMatchSource
+from ..matches.file import FileMatchSource
+from ..observe.events import JobEvents
+from ..observe.executor import ObservedExecutor
+from ..observe.monitor import Monitor
+from ..queue.base import MAX_WAIT_SECONDS, QueueInfo
+from ..queue.sqs import SqsQueue
+from ..store.dynamodb import DynamoStore
+from ..worker import Worker, WorkerSettings
 from .modes import JobParts, Mode
-from .observe.events import JobEvents
-from .observe.executor import ObservedExecutor
-from .observe.monitor import Monitor
-from .queue.base import MAX_WAIT_SECONDS, QueueInfo
-from .queue.sqs import SqsQueue
-from .runner_scope import scope_of
-from .store.dynamodb import DynamoStore
-from .tryout import ImageTrial
-from .worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
-    from .auth.credentials import Credentials
-    from .auth.provider import TokenProvider
+    from ..auth.credentials import Credentials
+    from ..auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def build_login(
     config: Config, options: Options, session: AwsSession | None = None
 ) -> TokenProvider:
     """The administrator's login to the OptHub API, kept fresh for weeks."""
-    from .auth.provider import login_for_runner
+    from ..auth.provider import login_for_runner
 
     return login_for_runner(
         config.api(dev=options.dev),
@@ -118,7 +118,7 @@ def build_matches(
     """
     if config.matches_file is not None:
         return FileMatchSource(config.matches_file)
-    from .matches.graphql import GraphqlMatchSource
+    from ..matches.graphql import GraphqlMatchSource
 
     tokens = build_login(config, options, session)
     source = GraphqlMatchSource(config.api(dev=options.dev).api_url, tokens.access_token)
@@ -318,7 +318,7 @@ def build_worker(
 
 def build_monitor(mode: Mode, config: Config) -> Monitor:
     """The runner's status line, metrics and status page, reading the queue as the fleet sees it."""
-    from .fleet.queues import fleet_queues
+    from ..fleet.queues import fleet_queues
 
     mode.queue_url(config)  # a missing queue URL: the mode's own one-line config error
     queue = fleet_queues(config, (mode.name,))[mode.name]

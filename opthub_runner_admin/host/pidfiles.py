@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model import RunnerScope
 from .processes import PidState, pid_state
-from .runner_scope import RunnerScope
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass
 
-from .queue.urls import queue_url_problem
-from .setting_types import KEYS, refuse
+from ..settings.kinds import KEYS, refuse
+from .queue_urls import queue_url_problem
 
 
 @dataclass(config=KEYS, kw_only=True, frozen=True)

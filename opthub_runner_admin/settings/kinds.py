@@ -2,8 +2,8 @@
 
 Each part of the runner declares the keys it reads as one frozen pydantic
 dataclass (``@dataclass(config=KEYS, kw_only=True, frozen=True)``) whose fields
-carry type, default, bounds and a one-line description; ``config.py`` joins
-them into the operator's ``Config``. The kinds here validate YAML values that
+carry type, default, bounds and a one-line description; ``config/schema.py`` joins
+them into the operator's ``Config`` (``config/schema.py``). The kinds here validate YAML values that
 pydantic has no type for (``512m``, a user as ``docker run --user`` takes it,
 a command as a shell would split it) and describe them in the JSON Schema, so
 that the validation, the schema and the documentation come from one place.
@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from ..errors import ConfigError
 from .sizes import parse_size
 
 #: One setting for every section: YAML's types are taken as they are ("2" is not 2).
@@ -249,3 +250,14 @@ class FilePath(Rule):
 
 def _shown(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def parse_command(value: Any, where: str) -> tuple[str, ...]:
+    """A container command from YAML: a list of arguments, or one string split as a shell would.
+
+    Raises ``ConfigError`` naming ``where`` (a file and key) when it is neither.
+    """
+    try:
+        return command_words(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} {exc}") from None

@@ -1,4 +1,4 @@
-"""What the declarations in ``config.py`` give: a JSON Schema, a docs table, a template.
+"""What the declarations in ``config/schema.py`` give: a JSON Schema, a docs table, a template.
 
 All three are rendered from the same field declarations that validate the
 file, and committed (``docs/config.schema.json``, the table in
@@ -16,8 +16,8 @@ import yaml
 from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
 
-from .config import DECLARED, SECTIONS, Config
-from .setting_types import Rule, Size
+from ..settings.kinds import Rule, Size
+from .schema import DECLARED, SECTIONS, Config
 
 SCHEMA_ID = "https://github.com/opthub-org/opthub-runner-admin/docs/config.schema.json"
 #: Markers around the generated table in docs/configuration.md.

@@ -1,0 +1,5 @@
+"""``python -m opthub_runner_admin.cli``: the ``opthub-runner`` command."""
+
+from .main import main
+
+main()

@@ -1,0 +1,48 @@
+"""``opthub-runner doctor``: check a setup before the competition, one line per part."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import EXIT_FATAL, EXIT_USAGE, fail, setup_logging
+from .run_commands import prompt_credentials
+
+
+@click.command()
+@click.option("--config", "config_path", default="config.yml", show_default=True)
+@click.option("--match", "match_id", help="Also check this match's images on a sample input.")
+@click.option("--dev", is_flag=True, help="Use OptHub's development stack.")
+@click.option(
+    "--solution",
+    default="[0.0, 0.0]",
+    show_default=True,
+    help="The sample solution the problem image is tried on.",
+)
+def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) -> None:
+    """Check a setup, one line per part with the fix; exit 1 if anything failed.
+
+    \b
+    Example:
+      opthub-runner doctor --config config.yml --match <match id>
+    """
+    from ..jobs.tryout import TryInputError, parse_json
+    from ..runner.assembly import build_image_trial
+    from ..runner.doctor import Doctor, DoctorOptions, check_config
+
+    setup_logging("ERROR")
+    try:
+        sample = parse_json(solution, "--solution")
+    except TryInputError as exc:
+        fail(str(exc), EXIT_USAGE)
+    first, config = check_config(config_path)
+    click.echo(first.line())
+    if config is None:
+        sys.exit(EXIT_FATAL)
+    options = DoctorOptions(match_id=match_id, dev=dev, solution=sample, prompt=prompt_credentials)
+    all_ok = True
+    for check in Doctor(config=config, options=options, image_trial=build_image_trial).checks():
+        click.echo(check.line())
+        all_ok = all_ok and check.ok
+    sys.exit(0 if all_ok else EXIT_FATAL)

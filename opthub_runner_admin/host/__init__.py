@@ -1,0 +1,1 @@
+"""This machine: which processes are alive, which runners run here (their pid files)."""
