@@ -22,24 +22,23 @@ Run (from the repository root, after scripts/setup.sh):
 from __future__ import annotations
 
 import argparse
-import random
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import docker
 
 from opthub_runner_admin.demo.images import BEST_SO_FAR_SCRIPT, build_busybox_image
-from opthub_runner_admin.demo.stack import MotoServer, job_body
 from opthub_runner_admin.executor.docker import DockerExecutor, connect_docker, runner_labels
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.score import ScoreJob
-from opthub_runner_admin.matches import ImageSpec, MatchSpec
-from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.model import Timing
+from opthub_runner_admin.platform_side.contract import create_queue, send_job
+from opthub_runner_admin.platform_side.emulators import MotoServer
+from opthub_runner_admin.platform_side.shuffled_trials import IndicatorCatalogue, evaluated_trials
 from opthub_runner_admin.queue.sqs import SqsQueue
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker import Worker, WorkerSettings
@@ -57,11 +56,6 @@ class Run:
     wrong: int
 
 
-class Catalogue:
-    def get(self, match_id: str) -> MatchSpec:
-        return MatchSpec(match_id, ImageSpec("unused:1", {}), ImageSpec(IMAGE, {}))
-
-
 def score_all(
     server: MotoServer,
     client: docker.DockerClient,
@@ -74,42 +68,26 @@ def score_all(
     seed: int,
 ) -> Run:
     clients = server.clients()
-    name = f"bench-{uuid.uuid4().hex[:8]}" + (".fifo" if fifo else "")
-    url = clients.sqs.create_queue(
-        QueueName=name, Attributes={"FifoQueue": "true"} if fifo else {}
-    )["QueueUrl"]
+    url = create_queue(clients.sqs, f"bench-{uuid.uuid4().hex[:8]}", fifo=fifo)
     store = MemoryStore()
-    shuffle = random.Random(seed)
     now = datetime.now(timezone.utc)
-    match = str(uuid.uuid4())
-    objectives: dict[TrialRef, int] = {}
-    groups = []
-    for p in range(participants):
-        refs = [TrialRef(match, f"p-{p}", f"{n:04d}") for n in range(1, trials + 1)]
-        for ref in refs:
-            objectives[ref] = shuffle.randint(1, 1000)
-            store.put_evaluation(ref, Evaluation(objective=objectives[ref]), Timing(now, now))
-        shuffle.shuffle(refs)
-        groups.append(refs)
-    for position in range(trials):
-        for refs in groups:
-            ref = refs[position]
-            if fifo:
-                clients.sqs.send_message(
-                    QueueUrl=url,
-                    MessageBody=job_body(ref),
-                    MessageGroupId=ref.participant_id,
-                    MessageDeduplicationId=uuid.uuid4().hex,
-                )
-            else:
-                clients.sqs.send_message(QueueUrl=url, MessageBody=job_body(ref))
+    shuffled = evaluated_trials(
+        store,
+        match=str(uuid.uuid4()),
+        participants=participants,
+        trials=trials,
+        timing=Timing(now, now),
+        seed=seed,
+    )
+    for ref in shuffled.sends():
+        send_job(clients.sqs, url, ref, group=ref.participant_id if fifo else None)
 
     total = participants * trials
     runners = []
     for _ in range(scorers):
         job = ScoreJob(
             store=store,
-            matches=Catalogue(),
+            matches=IndicatorCatalogue(indicator=IMAGE),
             executor=DockerExecutor(client=client, labels=runner_labels("bench")),
             history=HistoryBuilder(store, MemoryHistoryCache()),
             timeout=60,
@@ -133,24 +111,7 @@ def score_all(
     for thread in threads:
         thread.join(120)
     clients.sqs.delete_queue(QueueUrl=url)
-    return Run("FIFO" if fifo else "standard", total, seconds, _wrong(store, objectives))
-
-
-def _wrong(store: MemoryStore, objectives: dict[TrialRef, int]) -> int:
-    """Scores that differ from the best so far computed from the trials themselves."""
-    scores = {(str(i["ID"]).rsplit("#", 1)[-1], str(i["Trial"])): i for i in store.score_items()}
-    wrong = 0
-    by_participant: dict[str, list[TrialRef]] = {}
-    for ref in objectives:
-        by_participant.setdefault(ref.participant_id, []).append(ref)
-    for refs in by_participant.values():
-        best: int | None = None
-        for ref in sorted(refs, key=lambda r: r.trial_no):
-            best = objectives[ref] if best is None else min(best, objectives[ref])
-            item = scores.get((ref.participant_id, f"Success#{ref.trial_no}"))
-            if item is None or item.get("Value") != Decimal(best):
-                wrong += 1
-    return wrong
+    return Run("FIFO" if fifo else "standard", total, seconds, len(shuffled.wrong_scores(store)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

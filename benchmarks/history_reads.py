@@ -69,7 +69,8 @@ def count_reads(store: Store, trials: int, *, incremental: bool = True) -> int:
 
 @contextlib.contextmanager
 def dynamo_store() -> Iterator[Store]:
-    from opthub_runner_admin.demo.stack import MotoServer, create_table
+    from opthub_runner_admin.platform_side.contract import create_table
+    from opthub_runner_admin.platform_side.emulators import MotoServer
     from opthub_runner_admin.store.dynamodb import DynamoStore
 
     with MotoServer() as server:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -60,19 +59,23 @@ import docker.errors
 from botocore.exceptions import BotoCoreError, ClientError
 
 from opthub_runner_admin.demo.images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
-from opthub_runner_admin.demo.stack import LocalServer, create_table, job_body, put_solution
 from opthub_runner_admin.executor.docker import LABEL_PID, LABEL_RUNNER
 from opthub_runner_admin.model import TrialRef
-from tests.faults.helpers import scan_results
-from tests.support.aws_fixtures import AwsStack
-from tests.support.e2e import match_entry, queue_counts, write_config
-from tests.support.emulators import EMULATORS, emulator
-from tests.support.runners import RunnerPool, RunnerProcess
-from tests.support.second_daemon import second_dockerd
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import (
+    create_queue,
+    create_table,
+    dead_letter_queue_name,
+    put_solution,
+    send_job,
+)
+from opthub_runner_admin.platform_side.emulators import EMULATORS, LocalServer, emulator
+from opthub_runner_admin.platform_side.runners import RunnerPool, RunnerProcess
+from opthub_runner_admin.platform_side.second_daemon import second_dockerd
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts, scan_results
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 #: Every kind of fault, in the order the report lists them.
 KINDS = ("kill", "freeze", "drain", "aws-pause", "container-kill", "daemon-restart")
@@ -397,16 +400,8 @@ def _containers(
 
 def _queue(sqs: SQSClient, name: str, fifo: bool) -> tuple[str, str]:
     """A queue and its dead-letter queue (both FIFO or both standard): (url, dlq url)."""
-    suffix = ".fifo" if fifo else ""
-    kind: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if fifo else {}
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=kind)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(MAX_RECEIVES)})
-    url = sqs.create_queue(
-        QueueName=f"{name}{suffix}", Attributes={**kind, "RedrivePolicy": redrive}
-    )["QueueUrl"]
+    url = create_queue(sqs, name, fifo=fifo, dead_letter_max_receives=MAX_RECEIVES)
+    dlq = sqs.get_queue_url(QueueName=dead_letter_queue_name(name, fifo=fifo))["QueueUrl"]
     return url, dlq
 
 
@@ -414,15 +409,7 @@ def _sender(sqs: SQSClient, url: str, fifo: bool) -> Callable[[TrialRef], None]:
     """Sends a job as the platform does: FIFO messages grouped by participant."""
 
     def send(ref: TrialRef) -> None:
-        if fifo:
-            sqs.send_message(
-                QueueUrl=url,
-                MessageBody=job_body(ref),
-                MessageGroupId=ref.participant_id,
-                MessageDeduplicationId=uuid.uuid4().hex,
-            )
-        else:
-            sqs.send_message(QueueUrl=url, MessageBody=job_body(ref))
+        send_job(sqs, url, ref, group=ref.participant_id if fifo else None)
 
     return send
 

@@ -76,17 +76,16 @@ import docker
 import yaml
 
 from opthub_runner_admin.demo.images import build_busybox_image
-from opthub_runner_admin.demo.stack import (
-    LocalServer,
+from opthub_runner_admin.executor.docker.reaping import LABEL_PID, LABEL_RUNNER
+from opthub_runner_admin.executor.limits import ContainerLimits
+from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.contract import (
     create_queue,
     create_table,
     job_body,
     put_solution,
 )
-from opthub_runner_admin.executor.docker.reaping import LABEL_PID, LABEL_RUNNER
-from opthub_runner_admin.executor.limits import ContainerLimits
-from opthub_runner_admin.model import TrialRef
-from tests.support.emulators import EMULATORS, emulator
+from opthub_runner_admin.platform_side.emulators import EMULATORS, LocalServer, emulator
 
 TRIVIAL = ("opthub-bench/trivial:latest", "IFS= read -r line\necho '{\"objective\": 1}'\n")
 SLEEPY = ("opthub-bench/sleep1:latest", "IFS= read -r line\nsleep 1\necho '{\"objective\": 1}'\n")

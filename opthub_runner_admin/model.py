@@ -14,6 +14,20 @@ from typing import Any
 JSON = None | bool | int | float | str | list[Any] | dict[str, Any]
 
 
+#: How the table, and at times the platform's bodies, write a match: ``Match#<uuid>``.
+MATCH_PREFIX = "Match#"
+
+
+def table_match_id(match_id: str) -> str:
+    """A bare match UUID as the table writes it (``Match#<uuid>``)."""
+    return f"{MATCH_PREFIX}{match_id}"
+
+
+def bare_match_id(text: str) -> str:
+    """A match UUID without the table's prefix, whichever way it was written."""
+    return text.removeprefix(MATCH_PREFIX)
+
+
 @dataclass(frozen=True)
 class TrialRef:
     """One trial of one participant in one match.

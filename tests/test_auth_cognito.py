@@ -47,8 +47,8 @@ from opthub_runner_admin.auth.verify import (
     jwks_url_of,
 )
 from opthub_runner_admin.cli.run_commands import ADMIN_NOTE, prompt_credentials
-from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.errors import FatalError, SetupError, TransientError
+from opthub_runner_admin.platform_side.emulators import MotoServer
 from tests.support.api_fixtures import CognitoPool
 
 #: What moto's tokens live for (it ignores the app client's AccessTokenValidity).

@@ -20,20 +20,21 @@ from typing import Any
 import docker
 import pytest
 
-from opthub_runner_admin.demo.stack import send_job
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor import RunSpec
 from opthub_runner_admin.jobs.outcome import Done, JobContext, Outcome
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import send_job
+from opthub_runner_admin.platform_side.runners import wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.worker import Worker, WorkerSettings
 
 from .faults.helpers import new_match, submit
-from .support.aws_fixtures import AwsStack
 from .support.docker_fixtures import ExecutorFactory, ImageFactory, containers_labelled
-from .support.e2e import items, make_worker, match_entry, queue_counts, result_item, write_config
-from .support.runners import wait_for
+from .support.e2e import items, make_worker, result_item
 from .test_scorer_e2e import evaluated
 
 #: Problem image: sleeps as many seconds as the solution says; ``info`` holds its start and

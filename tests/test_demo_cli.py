@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
-from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
+from opthub_runner_admin.platform_side.emulators import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
 from tests.support.docker_fixtures import images_left_as_found
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin.demo.stack import job_body, put_solution
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import job_body, put_solution, send_job
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack, on_each_emulator
-from .support.e2e import make_worker, match_entry, result_item, run_until_retried, write_config
+from .support.aws_fixtures import on_each_emulator
+from .support.e2e import make_worker, result_item, run_until_retried
 
 GROUP = "participant-p-1"
 TIMING = Timing(
@@ -33,21 +35,14 @@ TIMING = Timing(
 @pytest.fixture
 def fifo_url(aws: AwsStack) -> Iterator[str]:
     """A FIFO queue without content-based deduplication (every send needs its own id)."""
-    url = aws.clients.sqs.create_queue(
-        QueueName=f"runner-{uuid.uuid4().hex[:10]}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
+    url = aws.new_queue("runner", fifo=True)
     yield url
     aws.clients.sqs.delete_queue(QueueUrl=url)
 
 
 def send(aws: AwsStack, url: str, ref: TrialRef) -> str:
     """What the platform sends to a FIFO queue; returns the message's id."""
-    return aws.clients.sqs.send_message(
-        QueueUrl=url,
-        MessageBody=job_body(ref),
-        MessageGroupId=GROUP,
-        MessageDeduplicationId=uuid.uuid4().hex,
-    )["MessageId"]
+    return send_job(aws.clients.sqs, url, ref, group=GROUP)
 
 
 @on_each_emulator

@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 
-from opthub_runner_admin.demo.stack import MotoServer
 from opthub_runner_admin.executor import Cancelled
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY, MISSING_KEY
 from opthub_runner_admin.jobs.outcome import JobContext, Retry
 from opthub_runner_admin.jobs.score import ScoreJob
-from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import Evaluation, Score, Timing, TrialRef
+from opthub_runner_admin.platform_side.contract import create_queue, job_body, send_body
+from opthub_runner_admin.platform_side.emulators import MotoServer
+from opthub_runner_admin.platform_side.shuffled_trials import IndicatorCatalogue, evaluated_trials
 from opthub_runner_admin.queue import Message, Queue
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.queue.sqs import SqsQueue
@@ -47,14 +46,6 @@ RUN_BOUND = 240.0
 WAIT_LINE = "waits for the results of earlier trials"
 
 
-class Catalogue:
-    def __init__(self, indicator: str) -> None:
-        self.indicator = indicator
-
-    def get(self, match_id: str) -> MatchSpec:
-        return MatchSpec(match_id, ImageSpec("unused:1", {}), ImageSpec(self.indicator, {}))
-
-
 @pytest.fixture(params=["memory", "sqs"])
 def fifo_queue(request: pytest.FixtureRequest) -> tuple[Queue, Callable[[str, str], object]]:
     """A FIFO queue and the platform's send (body, group)."""
@@ -63,27 +54,10 @@ def fifo_queue(request: pytest.FixtureRequest) -> tuple[Queue, Callable[[str, st
         return queue, lambda body, group: queue.send(body, group_id=group)
     server: MotoServer = request.getfixturevalue("moto_server")
     clients = server.clients()
-    url = clients.sqs.create_queue(
-        QueueName=f"scorer-{uuid.uuid4().hex[:10]}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-
-    def send(body: str, group: str) -> object:
-        return clients.sqs.send_message(
-            QueueUrl=url,
-            MessageBody=body,
-            MessageGroupId=group,
-            MessageDeduplicationId=uuid.uuid4().hex,
-        )
-
+    url = create_queue(clients.sqs, f"scorer-{uuid.uuid4().hex[:10]}", fifo=True)
     sqs = SqsQueue(clients.sqs, url)
     sqs.check()
-    return sqs, send
-
-
-def body(ref: TrialRef) -> str:
-    return json.dumps(
-        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
-    )
+    return sqs, lambda body, group: send_body(clients.sqs, url, body, group=group)
 
 
 def test_shuffled_groups_are_scored_exactly_without_waiting(
@@ -95,27 +69,23 @@ def test_shuffled_groups_are_scored_exactly_without_waiting(
     caplog.set_level(logging.INFO)
     queue, send = fifo_queue
     store = MemoryStore()
-    match = str(uuid.uuid4())
-    shuffle = random.Random(22)
-    objectives: dict[TrialRef, int] = {}
-    moment = _timing()
-    groups: list[list[TrialRef]] = []
-    for p in range(PARTICIPANTS):
-        refs = [TrialRef(match, f"p-{p}", f"{n:04d}") for n in range(1, TRIALS + 1)]
-        for ref in refs:
-            objectives[ref] = shuffle.randint(1, 100)
-            # Every evaluation is in the table: their score messages are all in the queue.
-            store.put_evaluation(ref, Evaluation(objective=objectives[ref]), moment)
-        shuffle.shuffle(refs)
-        groups.append(refs)
+    # Every evaluation is in the table: their score messages are all in the queue.
+    shuffled = evaluated_trials(
+        store,
+        match=str(uuid.uuid4()),
+        participants=PARTICIPANTS,
+        trials=TRIALS,
+        timing=_timing(),
+        seed=22,
+        highest=100,
+    )
     # Groups interleaved, each group's own order shuffled.
-    for position in range(TRIALS):
-        for refs in groups:
-            send(body(refs[position]), refs[position].participant_id)
+    for ref in shuffled.sends():
+        send(job_body(ref), ref.participant_id)
 
     job = ScoreJob(
         store=store,
-        matches=Catalogue(best_so_far_image),
+        matches=IndicatorCatalogue(indicator=best_so_far_image),
         executor=make_executor(),
         history=HistoryBuilder(store, MemoryHistoryCache()),
         timeout=30,
@@ -124,6 +94,7 @@ def test_shuffled_groups_are_scored_exactly_without_waiting(
         fifo_queue=True,
     )
     total = PARTICIPANTS * TRIALS
+    assert shuffled.total == total
     worker = Worker(
         queue=queue,
         handler=job,
@@ -139,17 +110,9 @@ def test_shuffled_groups_are_scored_exactly_without_waiting(
         pytest.fail(f"not every trial was scored: {worker.stats}")
 
     assert WAIT_LINE not in caplog.text
-    scores = {
-        (item["ID"].rsplit("#", 1)[-1], item["Trial"]): item["Value"]
-        for item in store.score_items()
-    }
-    assert len(scores) == total
-    for refs in groups:
-        ordered = sorted(refs, key=lambda r: r.trial_no)
-        best = None
-        for ref in ordered:
-            best = objectives[ref] if best is None else min(best, objectives[ref])
-            assert scores[(ref.participant_id, f"Success#{ref.trial_no}")] == Decimal(best), ref
+    assert len(store.score_items()) == total
+    # Each trial's score is the best objective of the participant's trials up to it.
+    assert shuffled.wrong_scores(store) == []
     assert queue.receive(0, 30) is None
 
 
@@ -169,7 +132,7 @@ class _NeverRuns:
 def _job(store: MemoryStore, *, fifo: bool) -> ScoreJob:
     return ScoreJob(
         store=store,
-        matches=Catalogue("indicator:1"),
+        matches=IndicatorCatalogue(indicator="indicator:1"),
         executor=_NeverRuns(),  # type: ignore[arg-type]
         history=HistoryBuilder(store, MemoryHistoryCache()),
         timeout=60,
@@ -197,7 +160,7 @@ def test_an_evaluated_earlier_trial_sends_the_message_to_the_back_at_once() -> N
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
     job = _job(store, fifo=True)
     # The context is cancelled: had the job waited, it would raise Cancelled.
-    outcome = job(_message(body(_ref(2))), _cancelled_context())
+    outcome = job(_message(job_body(_ref(2))), _cancelled_context())
     assert isinstance(outcome, Retry) and outcome.delay == 0 and outcome.body is not None
     sent = json.loads(outcome.body)
     assert sent[MISSING_KEY] == 1
@@ -208,7 +171,7 @@ def test_an_earlier_trial_with_no_evaluation_still_waits_on_a_fifo_queue() -> No
     store = MemoryStore()
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())  # trial 1: nothing yet
     with pytest.raises(Cancelled):
-        _job(store, fifo=True)(_message(body(_ref(2))), _cancelled_context())
+        _job(store, fifo=True)(_message(job_body(_ref(2))), _cancelled_context())
 
 
 def test_a_copy_back_without_progress_waits_and_spends_a_deferral() -> None:
@@ -218,7 +181,7 @@ def test_a_copy_back_without_progress_waits_and_spends_a_deferral() -> None:
     store = MemoryStore()
     store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
-    came_round = json.dumps({**json.loads(body(_ref(2))), MISSING_KEY: 1})
+    came_round = json.dumps({**json.loads(job_body(_ref(2))), MISSING_KEY: 1})
     with pytest.raises(Cancelled):
         _job(store, fifo=True)(_message(came_round), _cancelled_context())
 
@@ -228,7 +191,7 @@ def test_a_copy_back_with_progress_goes_to_the_back_at_once_again() -> None:
     for n in (1, 2, 3):
         store.put_evaluation(_ref(n), Evaluation(objective=n), _timing())
     store.put_score(_ref(1), Score(1), _timing())  # one of the two earlier trials is done
-    came_round = json.dumps({**json.loads(body(_ref(3))), MISSING_KEY: 2})
+    came_round = json.dumps({**json.loads(job_body(_ref(3))), MISSING_KEY: 2})
     outcome = _job(store, fifo=True)(_message(came_round), _cancelled_context())
     assert isinstance(outcome, Retry) and outcome.delay == 0
     assert json.loads(outcome.body or "")[MISSING_KEY] == 1
@@ -238,6 +201,6 @@ def test_a_standard_queue_still_delays_the_copy() -> None:
     store = MemoryStore()
     store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
-    outcome = _job(store, fifo=False)(_message(body(_ref(2))), _cancelled_context())
+    outcome = _job(store, fifo=False)(_message(job_body(_ref(2))), _cancelled_context())
     assert isinstance(outcome, Retry) and outcome.delay == LONG_DEFER
     assert json.loads(outcome.body or "")[DEFERRALS_KEY] == 1

@@ -19,9 +19,8 @@ import yaml
 from click.testing import CliRunner
 
 from opthub_runner_admin.cli.main import main
-from opthub_runner_admin.demo.stack import dead_letter_queue_name
-from tests.support.aws_fixtures import AwsStack
-from tests.support.e2e import queue_counts
+from opthub_runner_admin.platform_side.contract import dead_letter_queue_name
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,8 @@
 
 Only ``aws/``, ``queue/`` and ``store/`` may talk to boto3 or botocore (type
 stubs included): everything else reaches AWS through their seams, so that a
-change of SDK, or a second backend, stays inside those three.
+change of SDK, or a second backend, stays inside those three. ``platform_side/``
+plays OptHub, which makes the table and the queues itself: it may too.
 
 The package's parts stand in layers (``LAYERS``, the ground first): a part
 imports only parts of lower layers, never one of its own layer or above, so
@@ -20,7 +21,7 @@ PACKAGE = Path(opthub_runner_admin.__file__).parent
 #: Top-level names of the AWS SDK and its type stubs.
 AWS_LIBRARIES = ("boto3", "botocore", "mypy_boto3_")
 #: The only places that may import them (module files and folders of the package).
-AWS_HOMES = ("aws", "queue", "store")
+AWS_HOMES = ("aws", "queue", "store", "platform_side")
 #: The package's parts, the ground first: a sub-package, or a module at the root.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "model", "masking"),  # the vocabulary every part shares
@@ -35,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("worker",),  # the loop that runs jobs
     ("config",),  # every part's keys, joined and read
     ("runner",),  # one runner process assembled; doctor
+    ("platform_side",),  # OptHub's side, played for the demo, the tests, the benchmarks
     ("demo",),  # the embedded local stack
     ("cli",),  # the click face and process control
 )
@@ -140,7 +142,7 @@ def test_the_layer_rule_sees_an_import_up_and_one_across(tmp_path: Path) -> None
     ]
 
 
-def test_only_aws_queue_and_store_import_the_aws_sdk() -> None:
+def test_only_the_aws_homes_import_the_aws_sdk() -> None:
     assert aws_imports_outside_homes(PACKAGE) == {}
 
 

@@ -20,17 +20,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opthub_runner_admin.config.schema import Config
-from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.jobs.outcome import Done, Retry
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.observe.board import StatusBoard
 from opthub_runner_admin.observe.metrics import RunnerMetrics
 from opthub_runner_admin.observe.monitor import Monitor
 from opthub_runner_admin.observe.status import status_line
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import job_body, put_solution, send_job
+from opthub_runner_admin.platform_side.runners import RunnerPool, RunnerProcess, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.queue import Message
-from tests.support.aws_fixtures import AwsStack
-from tests.support.e2e import body, match_entry, write_config
-from tests.support.runners import RunnerPool, RunnerProcess, wait_for
 
 MATCH = "3b7c0b1e-0000-4000-8000-0000000000b5"
 _ADDRESS = re.compile(r"/healthz on http://(127\.0\.0\.1):(\d+)/")
@@ -152,7 +152,7 @@ class Clock:
 
 def message(trial: str, message_id: str = "m-1") -> Message:
     ref = TrialRef(MATCH, "p-7", trial)
-    return Message(message_id=message_id, body=body(ref), receipt="r", receive_count=1,
+    return Message(message_id=message_id, body=job_body(ref), receipt="r", receive_count=1,
                    received_at=0.0)  # fmt: skip
 
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from opthub_runner_admin.demo.stack import LocalServer, create_queue, dead_letter_queue_name
 from opthub_runner_admin.errors import TransientError
 from opthub_runner_admin.fleet.dead_letters import list_lines, peek, redrive
+from opthub_runner_admin.platform_side.contract import create_queue, dead_letter_queue_name
+from opthub_runner_admin.platform_side.emulators import EMULATORS, LocalServer
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.queue.sqs import SqsQueue
-from tests.support.emulators import EMULATORS
 from tests.support.imports import aws_libraries_imported_by
 
 #: Redrive limit of every queue in this suite.

@@ -16,7 +16,6 @@ import uuid
 
 import pytest
 
-from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs import trial_job
 from opthub_runner_admin.jobs.outcome import RUNNER, JobContext, Retry
@@ -27,6 +26,7 @@ from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.observe.board import StatusBoard
 from opthub_runner_admin.observe.server import health_check
 from opthub_runner_admin.observe.status import status_line
+from opthub_runner_admin.platform_side.contract import job_body
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.store import JobInput

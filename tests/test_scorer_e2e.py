@@ -14,20 +14,15 @@ from typing import Any
 
 import docker
 
-from opthub_runner_admin.demo.stack import send_job
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import send_job
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack, on_each_emulator
+from .support.aws_fixtures import on_each_emulator
 from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import (
-    make_worker,
-    match_entry,
-    queue_counts,
-    result_item,
-    run_cli,
-    write_config,
-)
+from .support.e2e import make_worker, result_item, run_cli
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 TIMING = Timing(NOW, NOW)

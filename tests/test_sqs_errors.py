@@ -20,14 +20,16 @@ import pytest
 
 from opthub_runner_admin import errors
 from opthub_runner_admin.aws.clients import aws_clients
-from opthub_runner_admin.demo.stack import FAKE_KEY, REGION, MotoServer, create_queue, create_table
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.platform_side.contract import create_queue, create_table
+from opthub_runner_admin.platform_side.emulators import FAKE_KEY, REGION, MotoServer
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.sqs import SqsQueue
 from opthub_runner_admin.runner.assembly import warn_about_redrive
 from opthub_runner_admin.store.dynamodb import DynamoStore
-from tests.support.aws_fixtures import AwsStack, MotoServerFactory
+from tests.support.aws_fixtures import MotoServerFactory
 
 #: A secret that must never show up in an error message.
 SECRET = "wJalrXUtnFEMI-never-print-this"

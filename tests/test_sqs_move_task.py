@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from opthub_runner_admin.demo.stack import local_clients
 from opthub_runner_admin.errors import AdminError
 from opthub_runner_admin.fleet.dead_letters import MoveFailed, redrive
+from opthub_runner_admin.platform_side.emulators import local_clients
 from opthub_runner_admin.queue.sqs import SqsQueue
 from tests.support.sqs_move_tasks import ACCOUNT, REGION, move_task_endpoint
 

@@ -24,12 +24,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from opthub_runner_admin.demo.stack import dead_letter_queue_name, put_solution, send_job
 from opthub_runner_admin.model import TrialRef
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.config_files import write_config
+from opthub_runner_admin.platform_side.contract import (
+    dead_letter_queue_name,
+    put_solution,
+    send_job,
+)
+from opthub_runner_admin.platform_side.runners import RunnerPool, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
-from tests.support.e2e import write_config
-from tests.support.runners import RunnerPool, wait_for
 from tests.test_observe import MATCH, base_url, get, submit
 
 SECRET = "s3cr3t-value-4711"

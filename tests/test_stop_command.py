@@ -12,13 +12,14 @@ from pathlib import Path
 
 import docker
 
-from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.host import pidfiles
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-from .support.aws_fixtures import AwsStack
 from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import items, match_entry, queue_counts, result_item, write_config
+from .support.e2e import items, result_item
 
 SLOW = "cat >/dev/null\nsleep 3\necho '{\"objective\": 42}'\n"
 

@@ -21,13 +21,13 @@ import pytest
 from botocore.stub import Stubber
 
 from opthub_runner_admin import errors
-from opthub_runner_admin.demo.stack import put_solution
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
+from opthub_runner_admin.platform_side.contract import put_solution
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.store.base import JobInput, Solution, TrialState
 from opthub_runner_admin.store.dynamodb import UNPROCESSED_ATTEMPTS, DynamoStore, from_dynamodb
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.values import DYNAMO_MAX, ERROR_TEXT_LIMIT
-from tests.support.aws_fixtures import AwsStack
 from tests.support.imports import aws_libraries_imported_by
 
 MATCH = "3b7c0b1e-0000-4000-8000-000000000001"

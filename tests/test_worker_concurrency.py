@@ -20,10 +20,10 @@ from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor import Cancelled
 from opthub_runner_admin.jobs.admission import Admission
 from opthub_runner_admin.jobs.outcome import Cause, Done, JobContext, Outcome, Retry
+from opthub_runner_admin.platform_side.runners import wait_for
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.worker import Worker, WorkerSettings
-from tests.support.runners import wait_for
 
 FAST = WorkerSettings(poll_seconds=1, visibility_window=2, backoff_initial=30, backoff_max=60)
 

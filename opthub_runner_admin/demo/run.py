@@ -24,20 +24,14 @@ from ..aws.clients import AwsClients, aws_clients
 from ..config.loading import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
+from ..platform_side.contract import create_queue, create_table, put_solution, send_job
+from ..platform_side.emulators import MotoServer, require_moto_server
 from ..runner.assembly import Options, build_worker
 from ..runner.modes import mode_named
 from ..store.dynamodb import DynamoStore
 from ..store.items import EVALUATIONS, FAILED, SUCCESS
 from ..values import from_dynamo
 from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
-from .stack import (
-    MotoServer,
-    create_queue,
-    create_table,
-    put_solution,
-    require_moto_server,
-    send_job,
-)
 
 log = logging.getLogger(__name__)
 

@@ -36,22 +36,21 @@ from ..aws.clients import AwsClients
 from ..config.loading import load_config
 from ..executor.docker import connect_docker
 from ..model import TrialRef
-from ..runner.assembly import Options, build_monitor, build_worker
-from ..runner.modes import EVALUATOR, SCORER
-from ..worker import Worker
-from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
-from .stack import (
-    FAKE_KEY,
-    REGION,
-    MotoServer,
+from ..platform_side.contract import (
     create_queue,
     create_table,
     dead_letter_queue_name,
     job_body,
     put_solution,
-    require_moto_server,
     send_job,
 )
+from ..platform_side.emulators import FAKE_KEY, REGION, MotoServer, require_moto_server
+from ..runner.assembly import Options, build_monitor, build_worker
+from ..runner.modes import EVALUATOR, SCORER
+from ..store import Store
+from ..store.dynamodb import DynamoStore
+from ..worker import Worker
+from .images import BEST_SO_FAR_SCRIPT, SPHERE_SCRIPT, build_busybox_image
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +107,7 @@ def _serve(
     )
     feeder = Feeder(
         clients=clients,
+        store=DynamoStore(clients.dynamodb, config.table_name),
         table=config.table_name,
         evaluator_url=EVALUATOR.queue_url(config),
         scorer_url=SCORER.queue_url(config),
@@ -214,12 +214,14 @@ class Feeder:
         self,
         *,
         clients: AwsClients,
+        store: Store,
         table: str,
         evaluator_url: str,
         scorer_url: str,
         match_id: str,
     ) -> None:
         self._clients = clients
+        self._store = store
         self._table = table
         self._evaluator = evaluator_url
         self._scorer = scorer_url
@@ -269,14 +271,7 @@ class Feeder:
     def _forward(self) -> None:
         waiting = []
         for ref in self._pending:
-            key = {
-                "ID": {"S": f"Evaluations#Match#{ref.match_id}#{ref.participant_id}"},
-                "Trial": {"S": f"Success#{ref.trial_no}"},
-            }
-            found = self._clients.dynamodb.get_item(
-                TableName=self._table, Key=key, ConsistentRead=True
-            )
-            if "Item" in found:
+            if self._store.get_evaluation(ref) is not None:
                 send_job(self._clients.sqs, self._scorer, ref)
             else:
                 waiting.append(ref)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import TrialRef
+from ..model import TrialRef, bare_match_id
 
 #: Our own keys in a body we resend on purpose; the platform ignores unknown keys.
 #: Deferrals: copies sent after a wait for earlier trials (bounded by ``max_deferrals``).
@@ -14,13 +14,14 @@ DEFERRALS_KEY = "OpthubRunnerDeferrals"
 #: How many earlier trials were missing when the scorer last sent the copy back: a
 #: copy may go to the back of its FIFO group at once only while that number shrinks.
 MISSING_KEY = "OpthubRunnerMissing"
-_KEYS = ("MatchID", "ParticipantID", "TrialNo")
+#: The body's keys, each with the ``TrialRef`` field it carries: the platform's side
+#: builds bodies from this, so that both ends spell the contract once.
+BODY_FIELDS = {"MatchID": "match_id", "ParticipantID": "participant_id", "TrialNo": "trial_no"}
 #: Longest value of each key, in UTF-8 bytes. The ids end up in the table's keys, which
 #: DynamoDB caps at 2048 bytes (partition: ``Evaluations#Match#<match>#<participant>``)
 #: and 1024 bytes (sort: ``Success#<trial>``); a body beyond these bounds can never be
 #: read or written, so it is a bad message rather than something to retry forever.
 _MAX_BYTES = {"MatchID": 256, "ParticipantID": 1024, "TrialNo": 256}
-_MATCH_PREFIX = "Match#"
 
 
 class BadMessage(ValueError):
@@ -58,7 +59,7 @@ def parse_body(body: str) -> JobMessage:
     if not isinstance(raw, dict):
         raise BadMessage("body is not a JSON object")
     values: dict[str, str] = {}
-    for key in _KEYS:
+    for key in BODY_FIELDS:
         value = raw.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
@@ -70,8 +71,8 @@ def parse_body(body: str) -> JobMessage:
     trial_no = values["TrialNo"]
     if not (trial_no.isascii() and trial_no.isdigit()):
         raise BadMessage("TrialNo is not a zero-filled number")
-    match_id = values["MatchID"].removeprefix(_MATCH_PREFIX)
-    ref = TrialRef(match_id, values["ParticipantID"], trial_no)
+    values["MatchID"] = bare_match_id(values["MatchID"])
+    ref = TrialRef(**{field: values[key] for key, field in BODY_FIELDS.items()})
     return JobMessage(
         ref=ref,
         deferrals=_count(raw, DEFERRALS_KEY),

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from ..executor import Execution, Executor, RunSpec
 from ..matches import ImageSpec
 from ..matches.file import FileMatchSource
-from ..model import JSON, Evaluation, Failure, Score
+from ..model import JSON, Evaluation, Failure, Score, bare_match_id
 from .evaluate import interpret_evaluation
 from .protocol import STDERR_TAIL
 from .redaction import redact_failure, redact_streams
@@ -184,7 +184,7 @@ def environment_for(
             raise TryInputError(
                 "--match needs a config with 'matches_file' (pass --config, or use -e K=V)"
             )
-        match = FileMatchSource(matches_file).get(match_id.removeprefix("Match#"))
+        match = FileMatchSource(matches_file).get(bare_match_id(match_id))
         spec = match.problem if role == "problem" else match.indicator
         environment.update(spec.environment)
     for pair in pairs:

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..model import bare_match_id
 from ..settings.kinds import parse_command
 from ..settings.yaml_text import read_yaml
 from .base import ImageSpec, MatchSpec, UnknownMatch
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 #: ``environment`` whose variables would silently be lost.
 _IMAGE_KEYS = ("image", "environment", "command")
 _MATCH_KEYS = ("problem", "indicator")
-#: Match ids copied from the table carry this prefix; the runner looks matches up without it.
-_TABLE_PREFIX = "Match#"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -127,9 +126,8 @@ def parse_catalogue(text: str, *, source: str = "matches file") -> dict[str, Mat
 def _match_id(key: Any, source: str) -> str:
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise ConfigError(f"{source}: match id {key!r} must be text (the match UUID)")
-    match_id = str(key).strip()
-    if match_id.startswith(_TABLE_PREFIX):
-        match_id = match_id[len(_TABLE_PREFIX) :]
+    # An id copied from the table carries its prefix; matches are looked up without it.
+    match_id = bare_match_id(str(key).strip())
     if not match_id:
         raise ConfigError(f"{source}: a match id is empty")
     return match_id

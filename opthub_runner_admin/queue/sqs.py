@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import (
         MessageSystemAttributeNameType,
         QueueAttributeFilterType,
-        QueueAttributeNameType,
     )
 
     from .base import FleetQueue
@@ -437,36 +436,3 @@ def _max_receive_count(redrive_policy: str | None) -> int | None:
     except (ValueError, KeyError, TypeError):
         log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
         return None
-
-
-# --- the platform's side, for the demo and the tests ---------------------------
-
-
-def dead_letter_queue_name(name: str) -> str:
-    """The name ``create_queue`` gives the dead-letter queue of queue ``name``."""
-    return f"{name}-dlq"
-
-
-def create_queue(
-    client: SQSClient, name: str, *, dead_letter_max_receives: int | None = None
-) -> str:
-    """Create a standard queue and return its URL.
-
-    With ``dead_letter_max_receives``, also create ``<name>-dlq`` and a redrive
-    policy that moves a message there after that many receives.
-    """
-    attributes: dict[QueueAttributeNameType, str] = {}
-    if dead_letter_max_receives is not None:
-        dlq_url = client.create_queue(QueueName=dead_letter_queue_name(name))["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(dead_letter_max_receives)}
-        )
-    return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-
-
-def send_body(client: SQSClient, queue_url: str, body: str) -> str:
-    """Send ``body`` as the platform does; return the message id."""
-    return client.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..config.schema import Config
 from ..errors import ConfigError, RunnerError, TransientError
-from ..model import JSON, Evaluation
+from ..model import JSON, Evaluation, bare_match_id
 from .modes import MODES
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class Doctor:
             yield Check(name, False, "not tried: no match source", "fix the checks above first")
             return
         try:
-            match = self._matches.get(match_id.removeprefix("Match#"))
+            match = self._matches.get(bare_match_id(match_id))
         except RunnerError as exc:
             yield Check(name, False, str(exc), "check the match id and the administrator account")
             return

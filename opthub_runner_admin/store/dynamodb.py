@@ -48,7 +48,6 @@ from .items import (
     result_key,
     score_item,
     solution_from_item,
-    solution_item,
     success_key,
     trial_key,
 )
@@ -108,7 +107,8 @@ _TRANSIENT_REASONS = frozenset(
 )
 
 
-def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+def to_dynamodb(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item of Python values as DynamoDB takes it (typed attribute values)."""
     return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
 
 
@@ -150,7 +150,7 @@ class DynamoStore:
         with self._calling("read"):
             self._client.get_item(
                 TableName=self._table,
-                Key=_serialize({"ID": "opthub-runner#check", "Trial": "0"}),
+                Key=to_dynamodb({"ID": "opthub-runner#check", "Trial": "0"}),
             )
 
     def key_schema(self) -> dict[tuple[str, str], str] | None:
@@ -242,7 +242,7 @@ class DynamoStore:
     def _get(self, key: Item, action: str) -> Item | None:
         with self._calling(action):
             response = self._client.get_item(
-                TableName=self._table, Key=_serialize(key), ConsistentRead=True
+                TableName=self._table, Key=to_dynamodb(key), ConsistentRead=True
             )
         if "Item" not in response:
             return None
@@ -285,7 +285,7 @@ class DynamoStore:
     ) -> tuple[Item | None, Item | None]:
         wanted = [(str(key["ID"]), str(key["Trial"])) for key in (first, second)]
         found: dict[tuple[str, str], Item] = {}
-        pending = [_serialize(first), _serialize(second)]
+        pending = [to_dynamodb(first), to_dynamodb(second)]
         for attempt in range(UNPROCESSED_ATTEMPTS):
             if attempt:
                 time.sleep(UNPROCESSED_BACKOFF * 2 ** (attempt - 1))
@@ -317,11 +317,11 @@ class DynamoStore:
         with self._calling(action, writing=True):
             self._client.transact_write_items(
                 TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": _serialize(item)}},
+                    {"Put": {"TableName": self._table, "Item": to_dynamodb(item)}},
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _serialize(flag_item(item)),
+                            "Item": to_dynamodb(flag_item(item)),
                             "ConditionExpression": FLAG_CONDITION,
                         }
                     },
@@ -423,40 +423,3 @@ def _cancelled(exc: ClientError, where: str) -> errors.RunnerError:
     if _TRANSIENT_REASONS.intersection(codes):
         return errors.TransientError(f"cannot {where}: {describe(exc)}")
     return errors.AdminError(f"cannot {where}: {describe(exc)}")
-
-
-# --- the platform's side, for the demo and the tests ---------------------------
-
-
-def create_table(client: DynamoDBClient, name: str) -> None:
-    """Create the OptHub table: string keys ``ID`` (partition) and ``Trial`` (sort)."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "ID", "AttributeType": "S"},
-            {"AttributeName": "Trial", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "ID", "KeyType": "HASH"},
-            {"AttributeName": "Trial", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(
-        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
-
-
-def put_solution(
-    client: DynamoDBClient,
-    table: str,
-    ref: TrialRef,
-    variable: Any,
-    user_id: str = "demo-user",
-) -> None:
-    """Write a Solution item as the platform does (contract: "Solution")."""
-    item = solution_item(ref, variable, user_id=user_id)
-    client.put_item(
-        TableName=table,
-        Item={name: _SERIALIZER.serialize(value) for name, value in item.items()},
-    )

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from .. import errors
-from ..model import Evaluation, Failure, Score, Timing, TrialRef
+from ..model import Evaluation, Failure, Score, Timing, TrialRef, table_match_id
 from ..values import from_dynamo, replace_lone_surrogates, timestamp, to_dynamo, truncate_middle
 from .base import Solution
 
@@ -40,7 +40,7 @@ SCORES = "Scores"
 
 def partition_key(kind: str, match_id: str, participant_id: str) -> str:
     """``<kind>#Match#<uuid>#<ParticipantID>``, the ``ID`` of a participant's items."""
-    return f"{kind}#Match#{match_id}#{participant_id}"
+    return f"{kind}#{table_match_id(match_id)}#{participant_id}"
 
 
 def trial_key(kind: str, ref: TrialRef) -> Item:
@@ -69,7 +69,7 @@ def solution_item(
     return {
         **trial_key(SOLUTIONS, ref),
         "TrialNo": ref.trial_no,
-        "MatchID": f"Match#{ref.match_id}",
+        "MatchID": table_match_id(ref.match_id),
         "ParticipantID": ref.participant_id,
         "UserID": user_id,
         "CreatedAt": created_at or timestamp(),
@@ -138,7 +138,7 @@ def _result_item(
         "Trial": f"{status}#{ref.trial_no}",
         "TrialNo": ref.trial_no,
         "ResourceType": resource_type,
-        "MatchID": f"Match#{ref.match_id}",
+        "MatchID": table_match_id(ref.match_id),
         "ParticipantID": ref.participant_id,
         "CreatedAt": timestamp(),
         "StartedAt": timestamp(timing.started_at),

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.support.runners import RunnerPool
+from opthub_runner_admin.platform_side.runners import RunnerPool
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
-from opthub_runner_admin.store.dynamodb import from_dynamodb
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.stack import AwsStack
 
 
 def new_match() -> str:
@@ -26,19 +25,3 @@ def submit(
         send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
         refs.append(ref)
     return refs
-
-
-def scan_results(aws: AwsStack, resource_type: str) -> list[dict[str, Any]]:
-    """Every result item (not flags) of one resource type in the test's table."""
-    found: list[dict[str, Any]] = []
-    paginator = aws.clients.dynamodb.get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=aws.table_name,
-        FilterExpression="ResourceType = :type",
-        ExpressionAttributeValues={":type": {"S": resource_type}},
-        ConsistentRead=True,
-    )
-    for page in pages:
-        for raw in page.get("Items", []):
-            found.append(from_dynamodb(raw))
-    return found

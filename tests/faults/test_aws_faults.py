@@ -20,18 +20,24 @@ import docker
 import pytest
 
 from opthub_runner_admin.aws.clients import aws_clients
-from opthub_runner_admin.demo.stack import FAKE_KEY, REGION
 from opthub_runner_admin.executor.docker import DockerExecutor, runner_labels
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.matches.file import FileMatchSource
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.emulators import FAKE_KEY, REGION
+from opthub_runner_admin.platform_side.runners import (
+    RunnerPool,
+    RunnerProcess,
+    runner_containers,
+    wait_for,
+)
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.queue.sqs import SqsQueue
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from opthub_runner_admin.worker import Worker, WorkerSettings
-from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory, containers_labelled
-from tests.support.e2e import items, match_entry, queue_counts, result_item, write_config
-from tests.support.runners import RunnerPool, RunnerProcess, runner_containers, wait_for
+from tests.support.e2e import items, result_item
 from tests.support.tcp_proxy import FaultProxy
 
 from .helpers import new_match, submit

@@ -20,22 +20,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from opthub_runner_admin.demo.stack import job_body, put_solution, send_job
 from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES
 from opthub_runner_admin.model import TrialRef
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import job_body, put_solution, send_job
+from opthub_runner_admin.platform_side.runners import wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts, scan_results
 from tests.support.docker_fixtures import containers_labelled
-from tests.support.e2e import (
-    items,
-    make_worker,
-    match_entry,
-    queue_counts,
-    result_item,
-    write_config,
-)
-from tests.support.runners import wait_for
+from tests.support.e2e import items, make_worker, result_item
 
-from .helpers import new_match, scan_results, submit
+from .helpers import new_match, submit
 
 
 def _max_message_size(aws: AwsStack) -> int:

@@ -19,18 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.history import HistoryBuilder, SqliteHistoryCache
 from opthub_runner_admin.host import pidfiles
 from opthub_runner_admin.jobs.outcome import Done, JobContext
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import job_body
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from opthub_runner_admin.store.memory import MemoryStore
 
-from ..support.aws_fixtures import AwsStack
-from ..support.e2e import make_worker, match_entry, result_item, write_config
+from ..support.e2e import make_worker, result_item
 from ..support.scoring import START, BestSoFar, OneMatch, expected_score, objective
 
 pytestmark = pytest.mark.skipif(

@@ -18,11 +18,12 @@ from typing import Any
 import docker
 import pytest
 
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.runners import RunnerPool
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.values import DYNAMO_MAX
-from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory, containers_labelled
-from tests.support.e2e import make_worker, match_entry, queue_counts, result_item, write_config
-from tests.support.runners import RunnerPool
+from tests.support.e2e import make_worker, result_item
 
 from .helpers import new_match, submit
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import docker
 
-from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from tests.support.docker_fixtures import ImageFactory, containers_labelled
-from tests.support.e2e import make_worker, match_entry, queue_counts, result_item, write_config
-from tests.support.runners import RunnerPool, runner_containers, wait_for
+from tests.support.e2e import make_worker, result_item
 
 from .helpers import new_match, submit
 

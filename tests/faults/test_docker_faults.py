@@ -20,10 +20,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from tests.support.docker_fixtures import ImageFactory
-from tests.support.e2e import items, match_entry, queue_counts, result_item, write_config
-from tests.support.runners import RunnerPool, runner_containers, wait_for
+from tests.support.e2e import items, result_item
 from tests.support.tcp_proxy import FaultProxy
 
 from .helpers import new_match, submit

@@ -25,16 +25,17 @@ from opthub_runner_admin.executor.limits import ContainerLimits
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.outcome import Done, Retry
 from opthub_runner_admin.jobs.trial_job import OUTSIDE_KILL_RECEIVES
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.store.memory import MemoryStore
-from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ExecutorFactory,
     ImageFactory,
     containers_labelled,
 )
-from tests.support.e2e import items, match_entry, queue_counts, result_item, write_config
-from tests.support.runners import RunnerPool, runner_containers, wait_for
+from tests.support.e2e import items, result_item
 from tests.test_jobs import Matches, ctx, message, ran, ref, scripted
 
 from .helpers import new_match, submit

@@ -28,16 +28,21 @@ import docker
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from opthub_runner_admin.demo.stack import job_body
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.contract import job_body
+from opthub_runner_admin.platform_side.runners import (
+    RunnerPool,
+    RunnerProcess,
+    runner_containers,
+    wait_for,
+)
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts, scan_results
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from opthub_runner_admin.store.items import solution_item
-from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory
-from tests.support.e2e import match_entry, queue_counts, write_config
-from tests.support.runners import RunnerPool, RunnerProcess, runner_containers, wait_for
 
-from .helpers import new_match, scan_results
+from .helpers import new_match
 
 PROCESSES = 3
 PARTICIPANTS = 10

@@ -25,15 +25,15 @@ from pathlib import Path
 import docker
 import yaml
 
-from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
+from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
-from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory
 from tests.support.e2e import result_item
 from tests.support.leaks import Outputs, find_leaks, secret_values
-from tests.support.runners import RunnerPool, runner_containers, wait_for
 from tests.test_api_e2e import env_for
 from tests.test_scorer_e2e import TIMING
 

@@ -47,18 +47,18 @@ from opthub_runner_admin.executor.docker import (
     DockerExecutor,
     runner_labels,
 )
-from tests.support.aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
+from opthub_runner_admin.platform_side.second_daemon import second_dockerd
+from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts, scan_results
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     containers_labelled,
     remove_tags,
     session_tag,
 )
-from tests.support.e2e import match_entry, queue_counts, write_config
-from tests.support.runners import RunnerPool, runner_containers, wait_for
-from tests.support.second_daemon import second_dockerd
 
-from .helpers import new_match, scan_results, submit
+from .helpers import new_match, submit
 
 SECOND_DAEMON_ENV = {
     "OPTHUB_BENCH_STATE": "/run/opthub-test-d2",

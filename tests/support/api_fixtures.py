@@ -34,7 +34,7 @@ import pytest
 from graphql import GraphQLResolveInfo, build_schema, graphql_sync
 
 from opthub_runner_admin.auth.endpoints import ApiSettings
-from opthub_runner_admin.demo.stack import MotoServer
+from opthub_runner_admin.platform_side.emulators import MotoServer
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient

@@ -5,7 +5,7 @@
 - ``aws`` (function): an ``AwsStack`` on that server with a fresh, uniquely
   named table and evaluator/scorer queues, removed after the test.
 - ``ministack_server`` / ``ministack_aws``: the same on MiniStack, a second
-  emulator written independently of moto (``tests/support/emulators.py``).
+  emulator written independently of moto (``platform_side/emulators.py``).
 - ``@on_each_emulator``: runs a test that takes ``aws`` once per emulator, with
   the emulator's name in its id.
 - ``moto_server_factory`` (function): starts private servers (optionally with
@@ -15,64 +15,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 
-from opthub_runner_admin.aws.clients import AwsClients
-from opthub_runner_admin.demo.stack import (
-    FAKE_KEY,
-    REGION,
+from opthub_runner_admin.platform_side.emulators import (
+    EMULATORS,
     LocalServer,
+    MiniStackServer,
     MotoServer,
-    create_queue,
-    create_table,
+    ministack_python,
 )
-
-from .emulators import EMULATORS, MiniStackServer, ministack_python
+from opthub_runner_admin.platform_side.stack import AwsStack, stack_on
 
 #: Starts a private moto server; keyword arguments go to ``MotoServer``.
 MotoServerFactory = Callable[..., MotoServer]
-
-
-@dataclass(frozen=True)
-class AwsStack:
-    """One test's slice of the moto server: clients, a table and two queues."""
-
-    clients: AwsClients
-    endpoint_url: str
-    table_name: str
-    evaluator_queue_url: str
-    scorer_queue_url: str
-    region_name: str = REGION
-    #: Which emulator serves it ("moto" or "ministack"), for the cases one gets wrong.
-    emulator: str = "moto"
-
-    def config(self, **overrides: Any) -> dict[str, Any]:
-        """``config.yml`` keys pointing at this stack (fake keys), with ``overrides``."""
-        values: dict[str, Any] = {
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region_name,
-            "access_key_id": FAKE_KEY,
-            "secret_access_key": FAKE_KEY,
-            "table_name": self.table_name,
-            "evaluator_queue_url": self.evaluator_queue_url,
-            "scorer_queue_url": self.scorer_queue_url,
-        }
-        return {**values, **overrides}
-
-    def new_queue(self, name: str, *, dead_letter_max_receives: int | None = None) -> str:
-        """Create one more queue, uniquely named after ``name``; return its URL."""
-        unique = f"{name}-{uuid.uuid4().hex[:10]}"
-        return create_queue(
-            self.clients.sqs, unique, dead_letter_max_receives=dead_letter_max_receives
-        )
 
 
 @pytest.fixture(scope="session")
@@ -92,25 +50,6 @@ def ministack_server() -> Iterator[MiniStackServer]:
         pytest.skip(reason)
     with MiniStackServer() as server:
         yield server
-
-
-@contextlib.contextmanager
-def stack_on(server: LocalServer) -> Iterator[AwsStack]:
-    """A fresh table and evaluator/scorer queues on ``server``, removed afterwards."""
-    clients = server.clients()
-    suffix = uuid.uuid4().hex[:10]
-    table = f"opthub-{suffix}"
-    create_table(clients.dynamodb, table)
-    stack = AwsStack(
-        clients=clients,
-        endpoint_url=server.endpoint_url,
-        table_name=table,
-        evaluator_queue_url=create_queue(clients.sqs, f"evaluator-{suffix}"),
-        scorer_queue_url=create_queue(clients.sqs, f"scorer-{suffix}"),
-        emulator=server.name,
-    )
-    yield stack
-    _remove(stack)
 
 
 @pytest.fixture
@@ -135,16 +74,6 @@ def ministack_aws(ministack_server: MiniStackServer) -> Iterator[AwsStack]:
     """A fresh table and evaluator/scorer queues on the session's MiniStack server."""
     with stack_on(ministack_server) as stack:
         yield stack
-
-
-def _remove(stack: AwsStack) -> None:
-    """Free the test's resources so the shared server does not grow for the whole run."""
-    try:
-        stack.clients.dynamodb.delete_table(TableName=stack.table_name)
-        for url in (stack.evaluator_queue_url, stack.scorer_queue_url):
-            stack.clients.sqs.delete_queue(QueueUrl=url)
-    except (ClientError, BotoCoreError):
-        pass  # already gone (the test deleted them): nothing left to free
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -11,45 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config.loading import load_config
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.runner.assembly import Options, build_worker
 from opthub_runner_admin.runner.modes import mode_named
 from opthub_runner_admin.store.dynamodb import from_dynamodb
 from opthub_runner_admin.worker import Worker, WorkerStats
-
-from .aws_fixtures import AwsStack
-
-
-def write_config(
-    tmp_path: Path, aws: AwsStack, matches: dict[str, dict[str, Any]], **overrides: Any
-) -> Path:
-    """A config.yml on the test's stack with a match catalogue beside it."""
-    (tmp_path / "matches.yml").write_text(yaml.safe_dump(matches))
-    defaults: dict[str, Any] = {
-        "matches_file": "matches.yml",
-        "cache_dir": "cache",
-        "interval": 1,
-        "timeout": 20,
-        "visibility_timeout": 10,
-        "log_level": "DEBUG",
-    }
-    settings = aws.config(**{**defaults, **overrides})
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(settings))
-    return path
-
-
-def match_entry(
-    problem: str, indicator: str = "", env: dict[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "problem": {"image": problem, "environment": env or {}},
-        "indicator": {"image": indicator or problem, "environment": env or {}},
-    }
 
 
 def make_worker(
@@ -94,29 +62,6 @@ def result_item(aws: AwsStack, kind: str, ref: TrialRef) -> dict[str, Any]:
     assert len(results) == 1, found
     assert len(flags) == 1 and flags[0]["IgnoreStream"] is True, found
     return results[0]
-
-
-def queue_counts(aws: AwsStack, url: str) -> tuple[int, int, int]:
-    """(visible, in flight, delayed) as SQS reports them."""
-    attributes = aws.clients.sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        int(attributes["ApproximateNumberOfMessagesDelayed"]),
-    )
-
-
-def body(ref: TrialRef) -> str:
-    return json.dumps(
-        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
-    )
 
 
 def run_until_retried(worker: Worker, times: int = 1, timeout: float = 30) -> None:

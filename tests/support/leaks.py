@@ -17,7 +17,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from .aws_fixtures import AwsStack
+from opthub_runner_admin.platform_side.stack import AwsStack
 
 _deserializer = TypeDeserializer()
 

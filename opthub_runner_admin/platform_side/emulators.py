@@ -1,15 +1,18 @@
-"""An embedded local AWS stack: a moto server in a subprocess, and the platform's side of it.
+"""The local AWS emulators: a moto server in a subprocess, and MiniStack beside it.
 
-``opthub-runner demo`` and the tests run the runner against this stack over
-real HTTP, so every byte goes through the same boto3 code as in production.
-The helpers here play the platform: they create the table and the queues and
-write Solution items and queue bodies exactly as the contract describes.
+``opthub-runner demo``, the tests and the benchmarks run the runner against
+these over real HTTP, so every byte goes through the same boto3 code as in
+production. moto is lenient where AWS is not (receipts, item sizes, parameter
+checks), so the queue and store contracts and one end-to-end run of each queue
+kind also run on MiniStack, written independently of moto. MiniStack pins its
+own botocore, so ``scripts/setup.sh`` installs it into ``.venv-ministack`` of
+the checkout (its version pinned there) and it runs as a server from that
+environment, as moto runs from ours.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import socket
@@ -20,31 +23,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from ..aws.clients import MAX_ATTEMPTS, AwsClients, aws_clients
 from ..errors import FatalError
-from ..model import TrialRef
-from ..queue.sqs import create_queue, dead_letter_queue_name, send_body
-from ..store.dynamodb import create_table, put_solution
 
-#: The platform's side, kept where the SDK is (``store``, ``queue``) and named here.
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-    from ..aws.clients import SqsClient
-
-__all__ = [
-    "MotoServer",
-    "create_queue",
-    "create_table",
-    "dead_letter_queue_name",
-    "job_body",
-    "local_clients",
-    "put_solution",
-    "send_job",
-]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +41,11 @@ REGION = "ap-northeast-1"
 FAKE_KEY = "testing"
 #: Seconds to wait for a fresh moto server to answer (importing moto is slow).
 STARTUP_TIMEOUT = 60.0
+#: The emulators by name, as ``--emulator`` and the test ids spell them.
+EMULATORS = ("moto", "ministack")
+#: Where ``scripts/setup.sh`` installs MiniStack in a checkout; ``OPTHUB_MINISTACK_PYTHON``
+#: overrides it.
+MINISTACK_PYTHON = Path(__file__).resolve().parents[2] / ".venv-ministack" / "bin" / "python"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -257,13 +249,43 @@ def local_clients(endpoint_url: str, *, max_attempts: int = MAX_ATTEMPTS) -> Aws
     )
 
 
-def job_body(ref: TrialRef) -> str:
-    """The queue body the platform sends for ``ref`` (contract: "Queues")."""
-    return json.dumps(
-        {"MatchID": ref.match_id, "ParticipantID": ref.participant_id, "TrialNo": ref.trial_no}
-    )
+def ministack_python() -> Path:
+    return Path(os.environ.get("OPTHUB_MINISTACK_PYTHON", str(MINISTACK_PYTHON)))
 
 
-def send_job(client: SqsClient, queue_url: str, ref: TrialRef) -> str:
-    """Send the job for ``ref``; return the message id."""
-    return send_body(client, queue_url, job_body(ref))
+class MiniStackUnavailable(RuntimeError):
+    """MiniStack is not installed where the project's setup puts it."""
+
+
+class MiniStackServer(LocalServer):
+    """``python -m ministack`` from its own virtual environment, on one loopback port."""
+
+    name = "ministack"
+    ready_path = "/_ministack/health"
+
+    def command(self) -> list[str]:
+        python = ministack_python()
+        if not python.exists():
+            raise MiniStackUnavailable(
+                f"MiniStack is not installed at {python}: run scripts/setup.sh"
+            )
+        return [str(python), "-m", "ministack"]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "GATEWAY_PORT": str(self.port),
+            "BIND_HOST": self.host,
+            "MINISTACK_REGION": REGION,
+            "LOG_LEVEL": "WARNING",
+            # Its pid file goes to the temporary directory under the port's name.
+            "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        }
+
+
+def emulator(name: str) -> LocalServer:
+    """A (not yet started) server of the emulator called ``name``."""
+    if name == "moto":
+        return MotoServer()
+    if name == "ministack":
+        return MiniStackServer()
+    raise ValueError(f"unknown emulator {name!r}: one of {', '.join(EMULATORS)}")
