@@ -1,8 +1,8 @@
 """What every command shares: its exit codes, its one-line failure, its logging and config.
 
-Kept apart from ``cli`` so that command groups defined elsewhere (``fleet``)
-fail, log and read the config exactly as the main commands do, without
-importing the module that imports them.
+Every command module of ``cli/`` fails, logs and reads the config through
+these, so that each command behaves as every other does, and none imports
+``main``, which imports them all.
 """
 
 from __future__ import annotations

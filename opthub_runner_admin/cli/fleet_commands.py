@@ -1,4 +1,4 @@
-"""The click commands ``status`` and ``dlq``; ``cli`` adds them to the ``opthub-runner`` group.
+"""The click commands ``status`` and ``dlq``; ``main`` adds them to the ``opthub-runner`` group.
 
 Each failure ends in one line and an exit code, as everywhere in the CLI:
 78 (sysexits EX_CONFIG) for the configuration, 1 for what the queues answered.

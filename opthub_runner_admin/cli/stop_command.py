@@ -83,7 +83,7 @@ def _stop_scopes(mode: str, config_path: str | None) -> frozenset[RunnerScope] |
         config = load_config(config_path).config
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    modes = ("evaluator", "scorer") if mode == "all" else (mode,)
+    modes = tuple(m.name for m in MODES) if mode == "all" else (mode,)
     scopes: set[RunnerScope] = set()
     for each in modes:
         with contextlib.suppress(ConfigError):  # a config for one mode only
