@@ -31,7 +31,6 @@ ADMIN_NOTE = "Note: Make sure to authenticate using the competition administrato
 def prompt_credentials() -> Credentials:
     """Ask the administrator at the terminal, the password hidden, after the README's note."""
     from ..auth.credentials import Credentials, no_login
-    from ..errors import SetupError
 
     click.echo(ADMIN_NOTE)
     try:
