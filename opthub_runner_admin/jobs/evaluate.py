@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..executor import Execution, Executor
-from ..matches import MatchSource
+from ..executor import Execution
 from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
 from ..settings.sizes import format_size
-from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
 from .protocol import admin_details, read_result
@@ -25,25 +23,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SOLUTION_BYTES = 1024 * 1024
 
 
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EvaluateJob(TrialJob[Evaluation]):
     """``max_solution_bytes`` bounds the solution's JSON line: a larger one fails unrun."""
 
     kind = "evaluation"
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        timeout: int,
-        command: Sequence[str] | None = None,
-        max_solution_bytes: int = DEFAULT_MAX_SOLUTION_BYTES,
-    ) -> None:
-        super().__init__(
-            store=store, matches=matches, executor=executor, timeout=timeout, command=command
-        )
-        self.max_solution_bytes = max_solution_bytes
+    max_solution_bytes: int = DEFAULT_MAX_SOLUTION_BYTES
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref

@@ -6,14 +6,12 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..executor import Cancelled, Execution, Executor
+from ..executor import Cancelled, Execution
 from ..history import History, HistoryBuilder
-from ..matches import MatchSource
 from ..model import Failure, Score, TrialRef
 from ..queue import Message
-from ..store import Store
 from .messages import JobMessage
 from .outcome import JobContext, Outcome, Retry
 from .protocol import admin_details, read_result
@@ -23,30 +21,18 @@ from .trial_job import TrialJob, timing_of
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ScoreJob(TrialJob[Score]):
     kind = "score"
     ordered = True
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        history: HistoryBuilder,
-        timeout: int,
-        max_deferrals: int,
-        defer_seconds: int,
-        command: Sequence[str] | None = None,
-        fifo_queue: bool = False,
-    ) -> None:
-        super().__init__(
-            store=store, matches=matches, executor=executor, timeout=timeout, command=command
-        )
-        self.history = history
-        self.max_deferrals = max_deferrals
-        self.defer_seconds = defer_seconds
-        self.fifo_queue = fifo_queue
+    history: HistoryBuilder
+    #: How many times a trial waits for earlier trials' results before it is scored without.
+    max_deferrals: int
+    #: Seconds one such wait lasts.
+    defer_seconds: int
+    #: Whether the queue is FIFO, whose copies cannot be delayed (see ``defer``).
+    fifo_queue: bool = False
 
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
         ref = job.ref

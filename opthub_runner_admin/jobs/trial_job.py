@@ -13,8 +13,9 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from ..errors import (
     AdminError,
@@ -95,29 +96,27 @@ class KilledFromOutside(RunnerError):
         self.reason = reason
 
 
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class TrialJob(ABC, Generic[R]):
-    """Template of one job; subclasses say what to read, run and write."""
+    """Template of one job; subclasses say what to read, run and write.
+
+    A dataclass, so that the settings every job takes are declared here once
+    and a subclass declares only its own (it is a keyword-only dataclass too).
+    """
 
     #: "evaluation" or "score", for log lines.
-    kind: str
+    kind: ClassVar[str]
     #: Whether one participant's trials must run in trial order (the scorer's history).
-    ordered: bool = False
+    ordered: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        timeout: int,
-        command: Sequence[str] | None = None,
-    ) -> None:
-        self.store = store
-        self.matches = matches
-        self.executor = executor
-        self.timeout = timeout
-        self.command = command
-        self.faults = RunnerFaults()
+    store: Store
+    matches: MatchSource
+    executor: Executor
+    #: Seconds a container may run.
+    timeout: int
+    #: The command run in an image whose match names none (None: the image's own).
+    command: Sequence[str] | None = None
+    faults: RunnerFaults = field(default_factory=RunnerFaults, init=False)
 
     def admission(self, message: Message) -> Admission:
         """The participant is the group; the scorer orders by trial; the match may back off."""
