@@ -31,7 +31,7 @@ from ..executor.exits import signal_name
 from ..matches import ImageSpec, MatchSource, MatchSpec
 from ..model import Failure, Timing, TrialRef
 from ..queue import Message
-from ..store import Store
+from ..store import JobInput, Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
 from .outcome import RUNNER, Cause, Done, Drop, JobContext, Outcome, Retry
@@ -39,6 +39,9 @@ from .runner_faults import RunnerFaults
 
 log = logging.getLogger(__name__)
 
+#: What a job reads before it runs (a solution, an evaluation).
+InputT = TypeVar("InputT")
+#: What a job writes (an evaluation, a score).
 R = TypeVar("R")
 
 #: A message whose input is missing from the table is retried this many receives, then dropped.
@@ -97,7 +100,7 @@ class KilledFromOutside(RunnerError):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class TrialJob(ABC, Generic[R]):
+class TrialJob(ABC, Generic[InputT, R]):
     """Template of one job; subclasses say what to read, run and write.
 
     A dataclass, so that the settings every job takes are declared here once
@@ -106,6 +109,10 @@ class TrialJob(ABC, Generic[R]):
 
     #: "evaluation" or "score", for log lines.
     kind: ClassVar[str]
+    #: What the trial is once the job's result exists ("evaluated"), for log lines.
+    done_as: ClassVar[str]
+    #: What the job reads before it runs, for log lines and outcomes ("solution").
+    input_name: ClassVar[str]
     #: Whether one participant's trials must run in trial order (the scorer's history).
     ordered: ClassVar[bool] = False
 
@@ -176,9 +183,28 @@ class TrialJob(ABC, Generic[R]):
         except TransientError as exc:
             raise Blamed(exc, API) from exc
 
-    @abstractmethod
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
-        """Do the job; raise AdminError or TransientError when nothing could be decided."""
+        """Do the job, unless the trial already has its result or the input is not there.
+
+        Raises AdminError or TransientError when nothing could be decided.
+        """
+        read = self.read_input(job.ref)
+        if read.done:
+            log.info("%s is already %s; message deleted", job.ref, self.done_as)
+            return self.already_done()
+        if read.value is None:
+            return self.missing_input(self.input_name, job, message)
+        return self.handle_input(job, read.value, message, ctx)
+
+    @abstractmethod
+    def read_input(self, ref: TrialRef) -> JobInput[InputT]:
+        """Whether the trial already has the job's result, and the job's input (one read)."""
+
+    @abstractmethod
+    def handle_input(
+        self, job: JobMessage, value: InputT, message: Message, ctx: JobContext
+    ) -> Outcome:
+        """Do the job on its input; raise AdminError or TransientError when nothing was decided."""
 
     def unexpected(
         self, job: JobMessage, message: Message, exc: Exception, ctx: JobContext
