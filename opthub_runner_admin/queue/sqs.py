@@ -24,11 +24,13 @@ from botocore.validate import validate_parameters
 from .. import errors
 from ..aws.failures import (
     CREDENTIAL_CODES,
-    credentials_problem,
+    credentials_error,
     describe,
     error_code,
     error_message,
     is_transient,
+    missing_resource_error,
+    transient_or_admin,
 )
 from .base import (
     FALLBACK_GROUP_ID,
@@ -359,15 +361,10 @@ class SqsQueue:
             return errors.SetupError(_too_old(exc))
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in _NO_QUEUE_CODES:
-            return errors.SetupError(
-                f"SQS queue {self._url} does not exist: check {self._config_key} "
-                "(and region_name) in config.yml"
-            )
-        fatal = credentials_problem(exc, where)
+            return missing_resource_error(f"SQS queue {self._url}", self._config_key)
+        fatal = credentials_error(exc, where)
         if fatal is not None:
-            # AWS answered (keys rejected, access denied): a restart cannot help.
-            answered = isinstance(exc, ClientError)
-            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
+            return fatal
         if message is not None and isinstance(exc, ClientError) and _is_receipt_error(exc):
             log.warning(
                 "message %s is no longer held by this runner (%s): another consumer may have it",
@@ -375,9 +372,7 @@ class SqsQueue:
                 describe(exc),
             )
             return ReceiptExpired(f"cannot {where}: {describe(exc)}")
-        if is_transient(exc):
-            return errors.TransientError(f"cannot {where}: {describe(exc)}")
-        return errors.AdminError(f"cannot {where}: {describe(exc)}")
+        return transient_or_admin(exc, where, transient=is_transient(exc))
 
 
 def _message(raw: Any, received_at: float) -> Message:

@@ -30,11 +30,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import errors
 from ..aws.failures import (
     ACCESS_DENIED_CODES,
-    credentials_problem,
+    credentials_error,
     describe,
     error_code,
     error_message,
     is_transient,
+    missing_resource_error,
+    transient_or_admin,
 )
 from ..model import Evaluation, TrialRef
 from .base import InputT, JobInput, Solution
@@ -324,22 +326,15 @@ class DynamoStore(ItemStore):
         where = f"{action} DynamoDB table {self._table!r}"
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code == "ResourceNotFoundException":
-            return errors.SetupError(
-                f"DynamoDB table {self._table!r} does not exist: check table_name "
-                "(and region_name) in config.yml"
-            )
-        fatal = credentials_problem(exc, where)
+            return missing_resource_error(f"DynamoDB table {self._table!r}", "table_name")
+        fatal = credentials_error(exc, where)
         if fatal is not None:
-            # AWS answered (keys rejected, access denied): a restart cannot help.
-            answered = isinstance(exc, ClientError)
-            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
+            return fatal
         if isinstance(exc, ClientError) and code == "TransactionCanceledException":
             return _cancelled(exc, where)
         if writing and isinstance(exc, ClientError) and code == "ValidationException":
             return _rejected(error_message(exc), f"cannot {where}: {describe(exc)}")
-        if is_transient(exc):
-            return errors.TransientError(f"cannot {where}: {describe(exc)}")
-        return errors.AdminError(f"cannot {where}: {describe(exc)}")
+        return transient_or_admin(exc, where, transient=is_transient(exc))
 
 
 def _cancellation_codes(exc: ClientError) -> list[str]:
@@ -379,9 +374,7 @@ def _cancelled(exc: ClientError, where: str) -> errors.RunnerError:
             error_message(exc) + " " + _cancellation_messages(exc),
             f"cannot {where}: {describe(exc)}",
         )
-    if _TRANSIENT_REASONS.intersection(codes):
-        return errors.TransientError(f"cannot {where}: {describe(exc)}")
-    return errors.AdminError(f"cannot {where}: {describe(exc)}")
+    return transient_or_admin(exc, where, transient=bool(_TRANSIENT_REASONS.intersection(codes)))
 
 
 # --- the platform's side, for the demo and the tests ---------------------------
