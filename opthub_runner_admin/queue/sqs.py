@@ -13,9 +13,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from .base import FleetQueue
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: First boto3/botocore release whose SQS model has ReceiveMessage's MessageSystemAttributeNames.
 MIN_BOTO3 = "1.34.101"
@@ -414,21 +416,27 @@ def _arn_of(queue: FleetQueue) -> str:
 
 def _dead_letter_arn(redrive_policy: str | None) -> str | None:
     """The ``deadLetterTargetArn`` of a RedrivePolicy attribute (a JSON text), if any."""
-    if not redrive_policy:
-        return None
-    try:
-        return str(json.loads(redrive_policy)["deadLetterTargetArn"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
-        return None
+    return _redrive_value(redrive_policy, "deadLetterTargetArn", str)
 
 
 def _max_receive_count(redrive_policy: str | None) -> int | None:
     """The ``maxReceiveCount`` of a RedrivePolicy attribute (a JSON text), if any."""
+    return _redrive_value(redrive_policy, "maxReceiveCount", int)
+
+
+def _redrive_value(
+    redrive_policy: str | None, name: str, convert: Callable[[Any], _T]
+) -> _T | None:
+    """One value of a RedrivePolicy attribute (a JSON text), as ``convert`` makes it, if any.
+
+    A policy that cannot be read counts as none, with a warning: the runner
+    only learns from it (the redrive limit, the dead-letter queue), and a
+    malformed one must not stop it.
+    """
     if not redrive_policy:
         return None
     try:
-        return int(json.loads(redrive_policy)["maxReceiveCount"])
+        return convert(json.loads(redrive_policy)[name])
     except (ValueError, KeyError, TypeError):
         log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
         return None
