@@ -1,9 +1,10 @@
 """How the runner sorts botocore's errors: worth a retry, wrong credentials, or neither.
 
 The queue and the store meet the same botocore errors (throttling, 5xx,
-dropped connections, rejected keys) and must agree on which are worth a retry;
-each seam still raises its own ``errors`` types, so that ``ClientError`` never
-leaves ``aws/``, ``queue/`` or ``store/``.
+dropped connections, rejected keys) and must agree on which are worth a retry
+and which stop the runner, so the ``errors`` those become are chosen here
+once; each seam adds its own rules before them and raises only ``errors``
+types, so that ``ClientError`` never leaves ``aws/``, ``queue/`` or ``store/``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
+
+from .. import errors
 
 #: Error codes that mean "too busy or briefly broken, try again later".
 TRANSIENT_CODES = frozenset(
@@ -154,6 +157,39 @@ def credentials_problem(exc: BaseException, action: str) -> str | None:
             "in config.yml"
         )
     return None
+
+
+def missing_resource_error(resource: str, config_key: str) -> errors.SetupError:
+    """A queue or table that does not exist: a restart cannot help until config.yml names it."""
+    return errors.SetupError(
+        f"{resource} does not exist: check {config_key} (and region_name) in config.yml"
+    )
+
+
+def credentials_error(exc: BaseException, action: str) -> errors.FatalError | None:
+    """What stops the runner when ``exc`` says the credentials are wrong, else None.
+
+    When AWS answered (keys rejected, access denied) a restart cannot help
+    until config.yml is fixed: a ``SetupError``. ``action`` is as
+    ``credentials_problem`` takes it.
+    """
+    problem = credentials_problem(exc, action)
+    if problem is None:
+        return None
+    if isinstance(exc, ClientError):
+        return errors.SetupError(problem)
+    return errors.FatalError(problem)
+
+
+def transient_or_admin(
+    exc: BaseException, action: str, *, transient: bool
+) -> errors.TransientError | errors.AdminError:
+    """A botocore error that no more particular rule sorted: retried later, else the admin's.
+
+    ``action`` names what was attempted, as ``credentials_problem`` takes it.
+    """
+    text = f"cannot {action}: {describe(exc)}"
+    return errors.TransientError(text) if transient else errors.AdminError(text)
 
 
 def describe(exc: BaseException) -> str:

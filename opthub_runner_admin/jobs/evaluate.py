@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..executor import Execution, Executor
-from ..matches import MatchSource
+from ..executor import Execution
 from ..model import Evaluation, Failure, TrialRef
 from ..queue import Message
 from ..settings.sizes import format_size
-from ..store import Store
+from ..store.base import JobInput, Solution
 from .messages import JobMessage
 from .outcome import JobContext, Outcome
 from .protocol import admin_details, read_result
@@ -25,35 +24,23 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SOLUTION_BYTES = 1024 * 1024
 
 
-class EvaluateJob(TrialJob[Evaluation]):
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class EvaluateJob(TrialJob[Solution, Evaluation]):
     """``max_solution_bytes`` bounds the solution's JSON line: a larger one fails unrun."""
 
     kind = "evaluation"
+    done_as = "evaluated"
+    input_name = "solution"
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        timeout: int,
-        command: Sequence[str] | None = None,
-        max_solution_bytes: int = DEFAULT_MAX_SOLUTION_BYTES,
-    ) -> None:
-        super().__init__(
-            store=store, matches=matches, executor=executor, timeout=timeout, command=command
-        )
-        self.max_solution_bytes = max_solution_bytes
+    max_solution_bytes: int = DEFAULT_MAX_SOLUTION_BYTES
 
-    def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
+    def read_input(self, ref: TrialRef) -> JobInput[Solution]:
+        return self.store.evaluation_input(ref)
+
+    def handle_input(
+        self, job: JobMessage, solution: Solution, message: Message, ctx: JobContext
+    ) -> Outcome:
         ref = job.ref
-        read = self.store.evaluation_input(ref)
-        if read.done:
-            log.info("%s is already evaluated; message deleted", ref)
-            return self.already_done()
-        solution = read.value
-        if solution is None:
-            return self.missing_input("solution", job, message)
         line = json.dumps(solution.variable)
         too_large = self.oversized(line)
         if too_large is not None:

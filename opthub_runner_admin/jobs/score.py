@@ -6,14 +6,13 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..executor import Cancelled, Execution, Executor
+from ..executor import Cancelled, Execution
 from ..history import History, HistoryBuilder
-from ..matches import MatchSource
-from ..model import Failure, Score, TrialRef
+from ..model import Evaluation, Failure, Score, TrialRef
 from ..queue import Message
-from ..store import Store
+from ..store import JobInput
 from .messages import JobMessage
 from .outcome import JobContext, Outcome, Retry
 from .protocol import admin_details, read_result
@@ -23,42 +22,30 @@ from .trial_job import TrialJob, timing_of
 log = logging.getLogger(__name__)
 
 
-class ScoreJob(TrialJob[Score]):
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class ScoreJob(TrialJob[Evaluation, Score]):
     kind = "score"
     ordered = True
+    done_as = "scored"
+    #: With no Success evaluation the trial does not exist (yet) for the scorer. A Failed
+    #: Score would invent a result for it: the job waits a few receives, then drops the message.
+    input_name = "successful evaluation"
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        history: HistoryBuilder,
-        timeout: int,
-        max_deferrals: int,
-        defer_seconds: int,
-        command: Sequence[str] | None = None,
-        fifo_queue: bool = False,
-    ) -> None:
-        super().__init__(
-            store=store, matches=matches, executor=executor, timeout=timeout, command=command
-        )
-        self.history = history
-        self.max_deferrals = max_deferrals
-        self.defer_seconds = defer_seconds
-        self.fifo_queue = fifo_queue
+    history: HistoryBuilder
+    #: How many times a trial waits for earlier trials' results before it is scored without.
+    max_deferrals: int
+    #: Seconds one such wait lasts.
+    defer_seconds: int
+    #: Whether the queue is FIFO, whose copies cannot be delayed (see ``defer``).
+    fifo_queue: bool = False
 
-    def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
+    def read_input(self, ref: TrialRef) -> JobInput[Evaluation]:
+        return self.store.score_input(ref)
+
+    def handle_input(
+        self, job: JobMessage, evaluation: Evaluation, message: Message, ctx: JobContext
+    ) -> Outcome:
         ref = job.ref
-        read = self.store.score_input(ref)
-        if read.done:
-            log.info("%s is already scored; message deleted", ref)
-            return self.already_done()
-        evaluation = read.value
-        if evaluation is None:
-            # No Success evaluation: the trial does not exist (yet) for the scorer. A Failed
-            # Score would invent a result for it; wait a few receives, then drop the message.
-            return self.missing_input("successful evaluation", job, message)
         history = self.history.collect(ref)
         if history.missing:
             if self.goes_to_the_back_at_once(job, history):

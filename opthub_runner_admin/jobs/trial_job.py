@@ -13,8 +13,9 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from ..errors import (
     AdminError,
@@ -30,7 +31,7 @@ from ..executor.exits import signal_name
 from ..matches import ImageSpec, MatchSource, MatchSpec
 from ..model import Failure, Timing, TrialRef
 from ..queue import Message
-from ..store import Store
+from ..store import JobInput, Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
 from .outcome import RUNNER, Cause, Done, Drop, JobContext, Outcome, Retry
@@ -38,6 +39,9 @@ from .runner_faults import RunnerFaults
 
 log = logging.getLogger(__name__)
 
+#: What a job reads before it runs (a solution, an evaluation).
+InputT = TypeVar("InputT")
+#: What a job writes (an evaluation, a score).
 R = TypeVar("R")
 
 #: A message whose input is missing from the table is retried this many receives, then dropped.
@@ -95,29 +99,31 @@ class KilledFromOutside(RunnerError):
         self.reason = reason
 
 
-class TrialJob(ABC, Generic[R]):
-    """Template of one job; subclasses say what to read, run and write."""
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class TrialJob(ABC, Generic[InputT, R]):
+    """Template of one job; subclasses say what to read, run and write.
+
+    A dataclass, so that the settings every job takes are declared here once
+    and a subclass declares only its own (it is a keyword-only dataclass too).
+    """
 
     #: "evaluation" or "score", for log lines.
-    kind: str
+    kind: ClassVar[str]
+    #: What the trial is once the job's result exists ("evaluated"), for log lines.
+    done_as: ClassVar[str]
+    #: What the job reads before it runs, for log lines and outcomes ("solution").
+    input_name: ClassVar[str]
     #: Whether one participant's trials must run in trial order (the scorer's history).
-    ordered: bool = False
+    ordered: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        matches: MatchSource,
-        executor: Executor,
-        timeout: int,
-        command: Sequence[str] | None = None,
-    ) -> None:
-        self.store = store
-        self.matches = matches
-        self.executor = executor
-        self.timeout = timeout
-        self.command = command
-        self.faults = RunnerFaults()
+    store: Store
+    matches: MatchSource
+    executor: Executor
+    #: Seconds a container may run.
+    timeout: int
+    #: The command run in an image whose match names none (None: the image's own).
+    command: Sequence[str] | None = None
+    faults: RunnerFaults = field(default_factory=RunnerFaults, init=False)
 
     def admission(self, message: Message) -> Admission:
         """The participant is the group; the scorer orders by trial; the match may back off."""
@@ -177,9 +183,28 @@ class TrialJob(ABC, Generic[R]):
         except TransientError as exc:
             raise Blamed(exc, API) from exc
 
-    @abstractmethod
     def handle(self, job: JobMessage, message: Message, ctx: JobContext) -> Outcome:
-        """Do the job; raise AdminError or TransientError when nothing could be decided."""
+        """Do the job, unless the trial already has its result or the input is not there.
+
+        Raises AdminError or TransientError when nothing could be decided.
+        """
+        read = self.read_input(job.ref)
+        if read.done:
+            log.info("%s is already %s; message deleted", job.ref, self.done_as)
+            return self.already_done()
+        if read.value is None:
+            return self.missing_input(self.input_name, job, message)
+        return self.handle_input(job, read.value, message, ctx)
+
+    @abstractmethod
+    def read_input(self, ref: TrialRef) -> JobInput[InputT]:
+        """Whether the trial already has the job's result, and the job's input (one read)."""
+
+    @abstractmethod
+    def handle_input(
+        self, job: JobMessage, value: InputT, message: Message, ctx: JobContext
+    ) -> Outcome:
+        """Do the job on its input; raise AdminError or TransientError when nothing was decided."""
 
     def unexpected(
         self, job: JobMessage, message: Message, exc: Exception, ctx: JobContext

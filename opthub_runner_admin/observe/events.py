@@ -6,7 +6,6 @@ of who listens (metrics, the status board, nothing at all).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -117,7 +116,3 @@ class Fanout(NoEvents):
 def environment_values(environment: Mapping[str, str]) -> list[str]:
     """The values the status page masks (the package's one redaction rule)."""
     return secret_forms(environment.values())
-
-
-def current_thread_id() -> int:
-    return threading.get_ident()

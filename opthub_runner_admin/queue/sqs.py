@@ -13,9 +13,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
@@ -24,11 +24,13 @@ from botocore.validate import validate_parameters
 from .. import errors
 from ..aws.failures import (
     CREDENTIAL_CODES,
-    credentials_problem,
+    credentials_error,
     describe,
     error_code,
     error_message,
     is_transient,
+    missing_resource_error,
+    transient_or_admin,
 )
 from .base import (
     FALLBACK_GROUP_ID,
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
     from .base import FleetQueue
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: First boto3/botocore release whose SQS model has ReceiveMessage's MessageSystemAttributeNames.
 MIN_BOTO3 = "1.34.101"
@@ -358,15 +362,10 @@ class SqsQueue:
             return errors.SetupError(_too_old(exc))
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code in _NO_QUEUE_CODES:
-            return errors.SetupError(
-                f"SQS queue {self._url} does not exist: check {self._config_key} "
-                "(and region_name) in config.yml"
-            )
-        fatal = credentials_problem(exc, where)
+            return missing_resource_error(f"SQS queue {self._url}", self._config_key)
+        fatal = credentials_error(exc, where)
         if fatal is not None:
-            # AWS answered (keys rejected, access denied): a restart cannot help.
-            answered = isinstance(exc, ClientError)
-            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
+            return fatal
         if message is not None and isinstance(exc, ClientError) and _is_receipt_error(exc):
             log.warning(
                 "message %s is no longer held by this runner (%s): another consumer may have it",
@@ -374,9 +373,7 @@ class SqsQueue:
                 describe(exc),
             )
             return ReceiptExpired(f"cannot {where}: {describe(exc)}")
-        if is_transient(exc):
-            return errors.TransientError(f"cannot {where}: {describe(exc)}")
-        return errors.AdminError(f"cannot {where}: {describe(exc)}")
+        return transient_or_admin(exc, where, transient=is_transient(exc))
 
 
 def _message(raw: Any, received_at: float) -> Message:
@@ -418,21 +415,27 @@ def _arn_of(queue: FleetQueue) -> str:
 
 def _dead_letter_arn(redrive_policy: str | None) -> str | None:
     """The ``deadLetterTargetArn`` of a RedrivePolicy attribute (a JSON text), if any."""
-    if not redrive_policy:
-        return None
-    try:
-        return str(json.loads(redrive_policy)["deadLetterTargetArn"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
-        return None
+    return _redrive_value(redrive_policy, "deadLetterTargetArn", str)
 
 
 def _max_receive_count(redrive_policy: str | None) -> int | None:
     """The ``maxReceiveCount`` of a RedrivePolicy attribute (a JSON text), if any."""
+    return _redrive_value(redrive_policy, "maxReceiveCount", int)
+
+
+def _redrive_value(
+    redrive_policy: str | None, name: str, convert: Callable[[Any], _T]
+) -> _T | None:
+    """One value of a RedrivePolicy attribute (a JSON text), as ``convert`` makes it, if any.
+
+    A policy that cannot be read counts as none, with a warning: the runner
+    only learns from it (the redrive limit, the dead-letter queue), and a
+    malformed one must not stop it.
+    """
     if not redrive_policy:
         return None
     try:
-        return int(json.loads(redrive_policy)["maxReceiveCount"])
+        return convert(json.loads(redrive_policy)[name])
     except (ValueError, KeyError, TypeError):
         log.warning("cannot read the queue's RedrivePolicy %r", redrive_policy)
         return None

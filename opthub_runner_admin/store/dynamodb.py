@@ -1,7 +1,8 @@
 """The store seam on Amazon DynamoDB: the boto3 adapter.
 
-Item shapes live in ``store.items`` and the trial-state logic in
-``store.trial_states``; this module only moves those items in and out of
+Item shapes live in ``store.items``, the trial-state logic in
+``store.trial_states`` and the reads and writes built on them in
+``store.item_store``; this module only moves those items in and out of
 DynamoDB.
 
 Every botocore error is translated here (``ClientError`` never leaves
@@ -29,29 +30,29 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import errors
 from ..aws.failures import (
     ACCESS_DENIED_CODES,
-    credentials_problem,
+    credentials_error,
     describe,
     error_code,
     error_message,
     is_transient,
+    missing_resource_error,
+    transient_or_admin,
 )
-from ..model import Evaluation, Failure, Score, Timing, TrialRef
-from .base import InputT, JobInput, Solution, TrialState
+from ..model import Evaluation, TrialRef
+from .base import InputT, JobInput, Solution
+from .item_store import ItemStore
 from .items import (
     EVALUATIONS,
     SCORES,
     SOLUTIONS,
     Item,
     evaluation_from_item,
-    evaluation_item,
     flag_item,
     result_key,
-    score_item,
     solution_from_item,
     success_key,
     trial_key,
 )
-from .trial_states import collect_trial_states
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -117,7 +118,7 @@ def from_dynamodb(item: Mapping[str, Any]) -> Item:
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
 
 
-class DynamoStore:
+class DynamoStore(ItemStore):
     """A ``Store`` over the OptHub table.
 
     ``items_read`` counts the items DynamoDB read for this store (query
@@ -171,26 +172,6 @@ class DynamoStore:
             for k in description["KeySchema"]
         }
 
-    def get_solution(self, ref: TrialRef) -> Solution | None:
-        """The Solution item of ``ref`` (strongly consistent), or None."""
-        item = self._get(trial_key(SOLUTIONS, ref), f"read the solution of {ref} from")
-        return solution_from_item(item) if item is not None else None
-
-    def is_evaluated(self, ref: TrialRef) -> bool:
-        """Whether the evaluation flag of ``ref`` exists (strongly consistent)."""
-        key = trial_key(EVALUATIONS, ref)
-        return self._get(key, f"look for the evaluation of {ref} in") is not None
-
-    def is_scored(self, ref: TrialRef) -> bool:
-        """Whether the score flag of ``ref`` exists (strongly consistent)."""
-        key = trial_key(SCORES, ref)
-        return self._get(key, f"look for the score of {ref} in") is not None
-
-    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
-        """The Success evaluation of ``ref`` (strongly consistent), or None."""
-        item = self._get(success_key(EVALUATIONS, ref), f"read the evaluation of {ref} from")
-        return evaluation_from_item(item) if item is not None else None
-
     def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
         """The evaluation flag and the solution of ``ref``: one BatchGetItem, not two reads."""
         return self._job_input(
@@ -208,26 +189,6 @@ class DynamoStore:
             evaluation_from_item,
             f"read the score flag and the evaluation of {ref} from",
         )
-
-    def put_evaluation(
-        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
-    ) -> list[str]:
-        """Write the Evaluation item with its flag in one transaction; return the notes."""
-        item, notes = evaluation_item(ref, result, timing)
-        self._write(item, f"write the evaluation of {ref} to")
-        return notes
-
-    def put_score(self, ref: TrialRef, result: Score | Failure, timing: Timing) -> list[str]:
-        """Write the Score item with its flag in one transaction; return the notes."""
-        item, notes = score_item(ref, result, timing)
-        self._write(item, f"write the score of {ref} to")
-        return notes
-
-    def trial_states(
-        self, match_id: str, participant_id: str, after: str | None, before: str
-    ) -> list[TrialState]:
-        """Every trial strictly between ``after`` and ``before`` that has an evaluation."""
-        return collect_trial_states(self._query, match_id, participant_id, after, before)
 
     # --- primitives -------------------------------------------------------------
 
@@ -313,8 +274,8 @@ class DynamoStore:
         self._count(len(found))
         return found.get(wanted[0]), found.get(wanted[1])
 
-    def _write(self, item: Item, action: str) -> None:
-        with self._calling(action, writing=True):
+    def _write(self, item: Item, what: str) -> None:
+        with self._calling(f"write {what} to", writing=True):
             self._client.transact_write_items(
                 TransactItems=[
                     {"Put": {"TableName": self._table, "Item": to_dynamodb(item)}},
@@ -365,22 +326,15 @@ class DynamoStore:
         where = f"{action} DynamoDB table {self._table!r}"
         code = error_code(exc) if isinstance(exc, ClientError) else ""
         if code == "ResourceNotFoundException":
-            return errors.SetupError(
-                f"DynamoDB table {self._table!r} does not exist: check table_name "
-                "(and region_name) in config.yml"
-            )
-        fatal = credentials_problem(exc, where)
+            return missing_resource_error(f"DynamoDB table {self._table!r}", "table_name")
+        fatal = credentials_error(exc, where)
         if fatal is not None:
-            # AWS answered (keys rejected, access denied): a restart cannot help.
-            answered = isinstance(exc, ClientError)
-            return errors.SetupError(fatal) if answered else errors.FatalError(fatal)
+            return fatal
         if isinstance(exc, ClientError) and code == "TransactionCanceledException":
             return _cancelled(exc, where)
         if writing and isinstance(exc, ClientError) and code == "ValidationException":
             return _rejected(error_message(exc), f"cannot {where}: {describe(exc)}")
-        if is_transient(exc):
-            return errors.TransientError(f"cannot {where}: {describe(exc)}")
-        return errors.AdminError(f"cannot {where}: {describe(exc)}")
+        return transient_or_admin(exc, where, transient=is_transient(exc))
 
 
 def _cancellation_codes(exc: ClientError) -> list[str]:
@@ -420,6 +374,4 @@ def _cancelled(exc: ClientError, where: str) -> errors.RunnerError:
             error_message(exc) + " " + _cancellation_messages(exc),
             f"cannot {where}: {describe(exc)}",
         )
-    if _TRANSIENT_REASONS.intersection(codes):
-        return errors.TransientError(f"cannot {where}: {describe(exc)}")
-    return errors.AdminError(f"cannot {where}: {describe(exc)}")
+    return transient_or_admin(exc, where, transient=bool(_TRANSIENT_REASONS.intersection(codes)))

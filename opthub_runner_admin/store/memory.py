@@ -1,10 +1,9 @@
 """The store seam in memory, for tests and the demo.
 
-It keeps raw items of exactly the shapes ``DynamoStore`` writes (it builds
-them with the same functions, from ``store.items``) and answers
-``trial_states`` with the same code (``store.trial_states``) over an
-in-memory "query", so the contract tests can hold both to one standard. It
-needs no AWS library.
+It keeps raw items of exactly the shapes ``DynamoStore`` writes and answers
+the Store's reads, writes and ``trial_states`` with the same code
+(``store.item_store``) over an in-memory get, write and "query", so the
+contract tests can hold both to one standard. It needs no AWS library.
 """
 
 from __future__ import annotations
@@ -15,23 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from ..model import Evaluation, Failure, Score, Timing, TrialRef
-from .base import JobInput, Solution, TrialState
-from .items import (
-    EVALUATIONS,
-    SCORES,
-    SOLUTIONS,
-    Item,
-    evaluation_from_item,
-    evaluation_item,
-    flag_item,
-    score_item,
-    solution_from_item,
-    solution_item,
-    success_key,
-    trial_key,
-)
-from .trial_states import collect_trial_states
+from ..model import Evaluation, TrialRef
+from .base import JobInput, Solution
+from .item_store import ItemStore
+from .items import Item, flag_item, solution_item
 
 #: A table key: (ID, Trial).
 Key = tuple[str, str]
@@ -41,7 +27,7 @@ def _key(item: Mapping[str, Any]) -> Key:
     return str(item["ID"]), str(item["Trial"])
 
 
-class MemoryStore:
+class MemoryStore(ItemStore):
     """A thread-safe in-process ``Store`` holding DynamoDB-shaped items.
 
     ``items_read`` counts items returned by reads, as ``DynamoStore`` does, so
@@ -53,25 +39,7 @@ class MemoryStore:
         self._items: dict[Key, Item] = {}
         self.items_read = 0
 
-    # --- the Store protocol -------------------------------------------------
-
-    def get_solution(self, ref: TrialRef) -> Solution | None:
-        """The Solution item of ``ref``, or None."""
-        item = self._get(trial_key(SOLUTIONS, ref))
-        return solution_from_item(item) if item is not None else None
-
-    def is_evaluated(self, ref: TrialRef) -> bool:
-        """Whether the evaluation flag of ``ref`` exists."""
-        return self._get(trial_key(EVALUATIONS, ref)) is not None
-
-    def is_scored(self, ref: TrialRef) -> bool:
-        """Whether the score flag of ``ref`` exists."""
-        return self._get(trial_key(SCORES, ref)) is not None
-
-    def get_evaluation(self, ref: TrialRef) -> Evaluation | None:
-        """The Success evaluation of ``ref``, or None."""
-        item = self._get(success_key(EVALUATIONS, ref))
-        return evaluation_from_item(item) if item is not None else None
+    # --- the Store protocol, beyond what ItemStore shares -------------------
 
     def evaluation_input(self, ref: TrialRef) -> JobInput[Solution]:
         """Whether ``ref`` is evaluated, and its solution (one read, as ``DynamoStore``'s)."""
@@ -80,26 +48,6 @@ class MemoryStore:
     def score_input(self, ref: TrialRef) -> JobInput[Evaluation]:
         """Whether ``ref`` is scored, and its Success evaluation."""
         return JobInput(self.is_scored(ref), self.get_evaluation(ref))
-
-    def put_evaluation(
-        self, ref: TrialRef, result: Evaluation | Failure, timing: Timing
-    ) -> list[str]:
-        """Store the Evaluation item and its flag, unless the flag exists (``AlreadyDone``)."""
-        item, notes = evaluation_item(ref, result, timing)
-        self._write(item, f"the evaluation of {ref}")
-        return notes
-
-    def put_score(self, ref: TrialRef, result: Score | Failure, timing: Timing) -> list[str]:
-        """Store the Score item and its flag, unless the flag exists (``AlreadyDone``)."""
-        item, notes = score_item(ref, result, timing)
-        self._write(item, f"the score of {ref}")
-        return notes
-
-    def trial_states(
-        self, match_id: str, participant_id: str, after: str | None, before: str
-    ) -> list[TrialState]:
-        """Every trial strictly between ``after`` and ``before`` that has an evaluation."""
-        return collect_trial_states(self._query, match_id, participant_id, after, before)
 
     # --- helpers for tests and the demo -------------------------------------
 
@@ -133,7 +81,7 @@ class MemoryStore:
 
     # --- primitives ---------------------------------------------------------
 
-    def _get(self, key: Mapping[str, Any]) -> Item | None:
+    def _get(self, key: Item, action: str) -> Item | None:
         found = self.item(str(key["ID"]), str(key["Trial"]))
         if found is not None:
             with self._lock:

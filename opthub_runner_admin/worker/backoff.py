@@ -94,7 +94,3 @@ class Backoffs:
         """Seconds before ``key`` is over its pause (0 when it is not backing off)."""
         state = self._states.get(key)
         return max(0.0, state.until - self._clock()) if state is not None else 0.0
-
-    def backing_off(self) -> list[str]:
-        """Every key with a pause in force or a probe out."""
-        return sorted(self._states)

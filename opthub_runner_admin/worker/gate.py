@@ -83,9 +83,6 @@ class Gate(Generic[T]):
         self._waiting.clear()
         return waiting
 
-    def waiting_count(self) -> int:
-        return len(self._waiting)
-
     def _may_start(self, item: T, group: str) -> bool:
         running = self._running.get(group, [])
         if self._cap is not None and len(running) >= self._cap:
