@@ -15,18 +15,18 @@ OLDEST_MINOR=10   # requires-python = ">=3.10": keep the two in step
 NEWEST_MINOR=13   # and "<3.14": the newest version CI has proven
 
 SUBSET=(
-  tests/test_queue_contract.py
-  tests/test_store_contract.py
-  tests/test_config.py
-  tests/test_worker.py
-  tests/test_worker_concurrency.py
-  tests/test_worker_gate.py
-  tests/test_jobs.py
-  tests/test_history.py
-  tests/test_redaction.py
-  tests/test_values.py
-  tests/test_evaluator_e2e.py::test_cli_processes_num_messages_and_exits_0
-  tests/test_scorer_e2e.py::test_cli_scorer_processes_num_messages_and_exits_0
+  tests/contracts/test_queue_contract.py
+  tests/contracts/test_store_contract.py
+  tests/unit/test_config.py
+  tests/unit/test_worker.py
+  tests/unit/test_worker_concurrency.py
+  tests/unit/test_worker_gate.py
+  tests/unit/test_jobs.py
+  tests/unit/test_history.py
+  tests/unit/test_redaction.py
+  tests/unit/test_values.py
+  tests/e2e/test_evaluator_e2e.py::test_cli_processes_num_messages_and_exits_0
+  tests/e2e/test_scorer_e2e.py::test_cli_scorer_processes_num_messages_and_exits_0
 )
 
 find_python() {  # prints the interpreter for 3.$1, or nothing

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import docker
 
+from tests.docker.test_isolation_docker import _Listener, bridge_gateway
 from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory, containers_labelled
 from tests.support.e2e import make_worker, match_entry, queue_counts, result_item, write_config
-from tests.test_isolation_docker import _Listener, bridge_gateway
 
 from .helpers import new_match, submit
 

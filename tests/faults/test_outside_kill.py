@@ -35,7 +35,7 @@ from tests.support.docker_fixtures import (
 )
 from tests.support.e2e import items, match_entry, queue_counts, result_item, write_config
 from tests.support.runners import RunnerPool, runner_containers, wait_for
-from tests.test_jobs import Matches, ctx, message, ran, ref, scripted
+from tests.unit.test_jobs import Matches, ctx, message, ran, ref, scripted
 
 from .helpers import new_match, submit
 

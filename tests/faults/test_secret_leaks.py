@@ -28,14 +28,14 @@ import yaml
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
+from tests.e2e.test_api_e2e import env_for
+from tests.e2e.test_scorer_e2e import TIMING
 from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
 from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import ImageFactory
 from tests.support.e2e import result_item
 from tests.support.leaks import Outputs, find_leaks, secret_values
 from tests.support.runners import RunnerPool, runner_containers, wait_for
-from tests.test_api_e2e import env_for
-from tests.test_scorer_e2e import TIMING
 
 #: Each branch fails in its own way, and all but the last show the environment.
 LEAKY = r"""

@@ -15,9 +15,9 @@ from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.values import DYNAMO_MAX
 
-from .support.aws_fixtures import AwsStack, on_each_emulator
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import (
+from ..support.aws_fixtures import AwsStack, on_each_emulator
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import (
     items,
     make_worker,
     match_entry,

@@ -20,10 +20,10 @@ import yaml
 from opthub_runner_admin.command_line import EXIT_CONFIG
 from opthub_runner_admin.queue.urls import queue_url_problem
 
-from .support.api_fixtures import CognitoPool, OpthubApiServer
-from .support.aws_fixtures import AwsStack
-from .support.e2e import queue_counts, run_cli
-from .test_api_e2e import api_config, env_for
+from ..e2e.test_api_e2e import api_config, env_for
+from ..support.api_fixtures import CognitoPool, OpthubApiServer
+from ..support.aws_fixtures import AwsStack
+from ..support.e2e import queue_counts, run_cli
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

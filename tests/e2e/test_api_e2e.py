@@ -21,10 +21,10 @@ from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
-from .support.aws_fixtures import AwsStack
-from .support.docker_fixtures import ImageFactory
-from .support.e2e import (
+from ..support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from ..support.aws_fixtures import AwsStack
+from ..support.docker_fixtures import ImageFactory
+from ..support.e2e import (
     items,
     make_worker,
     queue_counts,

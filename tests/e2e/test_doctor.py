@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 
 from opthub_runner_admin.doctor import CROSS, TICK
+from tests.e2e.test_api_e2e import api_config, env_for
 from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
 from tests.support.aws_fixtures import AwsStack, MotoServerFactory
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
 from tests.support.e2e import match_entry, write_config
-from tests.test_api_e2e import api_config, env_for
 
 MATCH = "3b7c0b1e-0000-4000-8000-00000000d0c7"
 CRASH_SCRIPT = 'echo "no result here" >&2\nexit 4\n'

@@ -21,8 +21,8 @@ from opthub_runner_admin.demo.stack import job_body, put_solution
 from opthub_runner_admin.model import Evaluation, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack, on_each_emulator
-from .support.e2e import make_worker, match_entry, result_item, run_until_retried, write_config
+from ..support.aws_fixtures import AwsStack, on_each_emulator
+from ..support.e2e import make_worker, match_entry, result_item, run_until_retried, write_config
 
 GROUP = "participant-p-1"
 TIMING = Timing(

@@ -30,7 +30,7 @@ from tests.support.aws_fixtures import AwsStack
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
 from tests.support.e2e import write_config
 from tests.support.runners import RunnerPool, wait_for
-from tests.test_observe import MATCH, base_url, get, submit
+from tests.unit.test_observe import MATCH, base_url, get, submit
 
 SECRET = "s3cr3t-value-4711"
 #: [0] fails and shows its private environment on stderr; anything else sleeps.

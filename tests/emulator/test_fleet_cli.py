@@ -23,7 +23,7 @@ from opthub_runner_admin.demo.stack import dead_letter_queue_name
 from tests.support.aws_fixtures import AwsStack
 from tests.support.e2e import queue_counts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from opthub_runner_admin.model import Evaluation, Failure, TrialRef
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.sizes import format_size, parse_size
 from opthub_runner_admin.store.memory import MemoryStore
-from tests.test_jobs import ran
+from tests.unit.test_jobs import ran
 
 MINIMAL = "region_name: r\ntable_name: t\n"
 

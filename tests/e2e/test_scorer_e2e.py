@@ -18,9 +18,9 @@ from opthub_runner_admin.demo.stack import send_job
 from opthub_runner_admin.model import Evaluation, Failure, Score, Timing, TrialRef
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import AwsStack, on_each_emulator
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import (
+from ..support.aws_fixtures import AwsStack, on_each_emulator
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import (
     make_worker,
     match_entry,
     queue_counts,

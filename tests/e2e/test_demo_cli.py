@@ -15,7 +15,7 @@ from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.demo.stack import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
 from tests.support.docker_fixtures import images_left_as_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_IMAGES = (PROBLEM_IMAGE, INDICATOR_IMAGE)
 
 #: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.

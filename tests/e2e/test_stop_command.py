@@ -16,9 +16,9 @@ from opthub_runner_admin import pidfiles
 from opthub_runner_admin.demo.stack import put_solution, send_job
 from opthub_runner_admin.model import TrialRef
 
-from .support.aws_fixtures import AwsStack
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import items, match_entry, queue_counts, result_item, write_config
+from ..support.aws_fixtures import AwsStack
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import items, match_entry, queue_counts, result_item, write_config
 
 SLOW = "cat >/dev/null\nsleep 3\necho '{\"objective\": 42}'\n"
 

@@ -21,9 +21,9 @@ from opthub_runner_admin.config_docs import (
     schema_text,
     table,
 )
-from tests.test_config import _cli
+from tests.unit.test_config import _cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = "region_name: r\ntable_name: t\n"
 REGENERATE = "regenerate it: opthub-runner config {} > {}"
 
