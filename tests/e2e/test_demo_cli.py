@@ -67,7 +67,7 @@ def demo_images(docker_client: docker.DockerClient) -> Iterator[None]:
 
 
 def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
-    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None
+    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None, moto_of_its_own: None
 ) -> None:
     result = demo(tmp_path, "--solutions", "4")
 

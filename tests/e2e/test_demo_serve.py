@@ -100,7 +100,9 @@ class Demo:
 
 
 @pytest.fixture
-def served(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Demo]:
+def served(
+    tmp_path: Path, docker_client: docker.DockerClient, moto_of_its_own: None
+) -> Iterator[Demo]:
     with images_left_as_found(docker_client, (PROBLEM_IMAGE, INDICATOR_IMAGE)):
         demo = Demo(tmp_path)
         try:
