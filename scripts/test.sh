@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start, command 2: lint, type-check and run the whole test suite
-# against a real Docker daemon and a real moto server, then the demo and a fast
-# subset on every other supported Python (scripts/test-pythons.sh). Arguments,
-# if any, go to pytest alone (the development loop).
+# against a real Docker daemon and a real moto server, then the demo and the
+# tests that need neither on every other supported Python
+# (scripts/test-pythons.sh). Arguments, if any, go to pytest alone (the
+# development loop).
 #
 # --quick: the same lint and type checks, then only the tests that need no
 # Docker daemon and no AWS emulator (pytest -m "not docker and not emulator";
@@ -25,5 +26,5 @@ if $quick; then
 fi
 if [ $# -gt 0 ]; then exec .venv/bin/pytest -q -p no:cacheprovider "$@"; fi
 .venv/bin/pytest -q -p no:cacheprovider --durations=15  # the slowest, to keep the suite short
-# The demo and a fast subset on every other Python the package claims.
+# The demo and the tests that need no Docker and no emulator, on every other Python.
 exec scripts/test-pythons.sh
