@@ -3,10 +3,38 @@
 # the static busybox the example images are built from, and a virtualenv in
 # .venv with the package and its test tools. Safe to run again: each step is
 # skipped when already done. Needs root (or sudo) only to install packages.
+#
+# --venv-only prepares .venv alone: no system package, no Docker, no MiniStack
+# (what `scripts/test.sh --quick` needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+venv_only=false
+case "${1:-}" in
+  --venv-only) venv_only=true ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--venv-only]" >&2; exit 2 ;;
+esac
+
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+prepare_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+  fi
+  if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "setup: installing the package and its test tools into .venv"
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[test]'
+    touch .venv/.installed
+  fi
+}
+
+if $venv_only; then
+  prepare_venv
+  exit 0
+fi
 
 need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
@@ -29,16 +57,7 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/dockerd-opthub.log" >&2; exit 1; }
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv"
-  python3 -m venv .venv
-fi
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  echo "setup: installing the package and its test tools into .venv"
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
-  touch .venv/.installed
-fi
+prepare_venv
 
 # MiniStack, a second local AWS emulator written independently of moto: the queue and
 # store contracts, one end-to-end run of each queue kind and benchmarks/soak.py also

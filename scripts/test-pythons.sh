@@ -2,9 +2,10 @@
 # Every Python the package claims (pyproject's requires-python), proven: for each
 # CPython from the oldest claimed to the newest this machine has (pyenv's
 # versions, else python3.X on PATH), a fresh venv in .venv-pythons/3.X with the
-# package and its test tools, then the README's demo and a fast subset of the
-# suite (contracts, config, worker, jobs, history, one end-to-end run of each
-# mode through the CLI). A traceback or an "Exception ignored" line anywhere in
+# package and its test tools, then the README's demo (both modes through the
+# real CLI, on Docker and moto) and every test that needs neither Docker nor an
+# AWS emulator (pytest -m "not docker and not emulator", the markers read from
+# each test's fixtures). A traceback or an "Exception ignored" line anywhere in
 # the demo's output, or an unraisable exception inside a test, fails the run.
 # scripts/test.sh runs this after the whole suite, which runs on .venv's Python
 # (skipped here unless --all).
@@ -13,21 +14,6 @@ cd "$(dirname "$0")/.."
 
 OLDEST_MINOR=10   # requires-python = ">=3.10": keep the two in step
 NEWEST_MINOR=13   # and "<3.14": the newest version CI has proven
-
-SUBSET=(
-  tests/test_queue_contract.py
-  tests/test_store_contract.py
-  tests/test_config.py
-  tests/test_worker.py
-  tests/test_worker_concurrency.py
-  tests/test_worker_gate.py
-  tests/test_jobs.py
-  tests/test_history.py
-  tests/test_redaction.py
-  tests/test_values.py
-  tests/test_evaluator_e2e.py::test_cli_processes_num_messages_and_exits_0
-  tests/test_scorer_e2e.py::test_cli_scorer_processes_num_messages_and_exits_0
-)
 
 find_python() {  # prints the interpreter for 3.$1, or nothing
   local minor=$1 root candidate
@@ -41,7 +27,7 @@ find_python() {  # prints the interpreter for 3.$1, or nothing
 }
 
 # The whole suite (scripts/test.sh) already ran on .venv's Python, demo included
-# (tests/test_demo_cli.py): that version is not run again here.
+# (tests/e2e/test_demo_cli.py): that version is not run again here.
 suite_minor=$(.venv/bin/python -c 'import sys; print(sys.version_info.minor)' 2>/dev/null || echo none)
 
 prepare() {  # a venv for 3.$1 with the package and its test tools, from $2
@@ -97,11 +83,11 @@ for minor in "${minors[@]}"; do
   fi
   rm -f "$log"
 
-  # The contracts' MiniStack cases check the emulators agree, whatever the runner's
-  # Python: the whole suite ran them once.
+  # What needs Docker or an emulator ran once in the whole suite; the demo runs
+  # both modes on them here.
   "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     -W error::pytest.PytestUnraisableExceptionWarning \
     -W error::pytest.PytestUnhandledThreadExceptionWarning \
-    -k "not ministack" "${SUBSET[@]}"
+    -m "not docker and not emulator"
 done
-echo "test-pythons: demo and subset clean on Python ${minors[*]/#/3.} ${skipped[*]}"
+echo "test-pythons: demo and tests clean on Python ${minors[*]/#/3.} ${skipped[*]}"

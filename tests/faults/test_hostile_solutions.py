@@ -18,9 +18,9 @@ import docker
 
 from opthub_runner_admin.platform_side.config_files import match_entry, write_config
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
+from tests.docker.test_isolation_docker import _Listener, bridge_gateway
 from tests.support.docker_fixtures import ImageFactory, containers_labelled
 from tests.support.e2e import make_worker, result_item
-from tests.test_isolation_docker import _Listener, bridge_gateway
 
 from .helpers import new_match, submit
 

@@ -36,7 +36,7 @@ from tests.support.docker_fixtures import (
     containers_labelled,
 )
 from tests.support.e2e import items, result_item
-from tests.test_jobs import Matches, ctx, message, ran, ref, scripted
+from tests.unit.test_jobs import Matches, ctx, message, ran, ref, scripted
 
 from .helpers import new_match, submit
 

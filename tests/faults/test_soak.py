@@ -42,7 +42,7 @@ SETTINGS = SoakSettings(
 
 
 def test_a_brief_soak_leaves_one_correct_result_per_trial_and_nothing_else(
-    tmp_path: Path, docker_client: docker.DockerClient
+    tmp_path: Path, docker_client: docker.DockerClient, moto_of_its_own: None
 ) -> None:
     built = (PROBLEM_TAG.format(seconds=SETTINGS.job_seconds), INDICATOR[0])
     with images_left_as_found(docker_client, built):

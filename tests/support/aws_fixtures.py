@@ -11,6 +11,8 @@
 - ``moto_server_factory`` (function): starts private servers (optionally with
   extra environment, such as ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to make moto
   check credentials) that a test may stop and start at will.
+- ``moto_of_its_own``: for a test whose command under test starts a moto
+  server itself (the demo, the soak), so that the test is marked ``emulator``.
 """
 
 from __future__ import annotations
@@ -89,3 +91,12 @@ def moto_server_factory() -> Iterator[MotoServerFactory]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def moto_of_its_own() -> None:
+    """The test runs a command that starts a moto server of its own (the demo, the soak).
+
+    It gives the test nothing: asking for it puts the need among the test's
+    fixtures, where the ``emulator`` marker is read from (``tests/support/tiers.py``).
+    """

@@ -18,8 +18,8 @@ from opthub_runner_admin.platform_side.config_files import match_entry, write_co
 from opthub_runner_admin.platform_side.contract import put_solution, send_job
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import items, result_item
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import items, result_item
 
 SLOW = "cat >/dev/null\nsleep 3\necho '{\"objective\": 42}'\n"
 

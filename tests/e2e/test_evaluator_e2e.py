@@ -17,9 +17,9 @@ from opthub_runner_admin.platform_side.contract import put_solution, send_job
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.values import DYNAMO_MAX
 
-from .support.aws_fixtures import on_each_emulator
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import items, make_worker, result_item, run_cli, run_until_retried, run_worker
+from ..support.aws_fixtures import on_each_emulator
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import items, make_worker, result_item, run_cli, run_until_retried, run_worker
 
 NO_RESULT = "echo 'starting'\necho 'Traceback: private details' >&2\nexit 3\n"
 ERROR = 'cat >/dev/null\necho \'{"error": "dimension must be 2"}\'\n'

@@ -32,9 +32,9 @@ from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.worker import Worker, WorkerSettings
 
-from .faults.helpers import new_match, submit
-from .support.docker_fixtures import ExecutorFactory, ImageFactory, containers_labelled
-from .support.e2e import items, make_worker, result_item
+from ..faults.helpers import new_match, submit
+from ..support.docker_fixtures import ExecutorFactory, ImageFactory, containers_labelled
+from ..support.e2e import items, make_worker, result_item
 from .test_scorer_e2e import evaluated
 
 #: Problem image: sleeps as many seconds as the solution says; ``info`` holds its start and

@@ -26,8 +26,8 @@ import pytest
 
 from opthub_runner_admin.demo.serve import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.executor.docker import LABEL_PID
+from tests.e2e.test_demo_cli import processes_in
 from tests.support.docker_fixtures import images_left_as_found
-from tests.test_demo_cli import processes_in
 
 #: Longest wait for the demo to print its config (images, moto, two runners).
 READY_TIMEOUT = 180.0
@@ -100,7 +100,9 @@ class Demo:
 
 
 @pytest.fixture
-def served(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Demo]:
+def served(
+    tmp_path: Path, docker_client: docker.DockerClient, moto_of_its_own: None
+) -> Iterator[Demo]:
     with images_left_as_found(docker_client, (PROBLEM_IMAGE, INDICATOR_IMAGE)):
         demo = Demo(tmp_path)
         try:

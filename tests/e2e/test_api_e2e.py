@@ -22,9 +22,9 @@ from opthub_runner_admin.platform_side.contract import put_solution, send_job
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
-from .support.docker_fixtures import ImageFactory
-from .support.e2e import items, make_worker, result_item, run_cli, run_until_retried
+from ..support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from ..support.docker_fixtures import ImageFactory
+from ..support.e2e import items, make_worker, result_item, run_cli, run_until_retried
 from .test_scorer_e2e import TIMING
 
 ENV_ECHO = (

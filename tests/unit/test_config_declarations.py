@@ -23,9 +23,9 @@ from opthub_runner_admin.config.docs import (
 from opthub_runner_admin.config.loading import parse_config
 from opthub_runner_admin.config.schema import DECLARED
 from opthub_runner_admin.errors import ConfigError
-from tests.test_config import _cli
+from tests.unit.test_config import _cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = "region_name: r\ntable_name: t\n"
 REGENERATE = "regenerate it: opthub-runner config {} > {}"
 

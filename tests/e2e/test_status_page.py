@@ -34,7 +34,7 @@ from opthub_runner_admin.platform_side.contract import (
 from opthub_runner_admin.platform_side.runners import RunnerPool, wait_for
 from opthub_runner_admin.platform_side.stack import AwsStack
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
-from tests.test_observe import MATCH, base_url, get, submit
+from tests.unit.test_observe import MATCH, base_url, get, submit
 
 SECRET = "s3cr3t-value-4711"
 #: [0] fails and shows its private environment on stderr; anything else sleeps.

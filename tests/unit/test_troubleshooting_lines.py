@@ -10,7 +10,7 @@ from pathlib import Path
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor.docker import connect_docker
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:

@@ -19,10 +19,10 @@ import yaml
 from opthub_runner_admin.platform_side.config_files import match_entry, write_config
 from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.runner.doctor import CROSS, TICK
+from tests.e2e.test_api_e2e import api_config, env_for
 from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
 from tests.support.aws_fixtures import MotoServerFactory
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
-from tests.test_api_e2e import api_config, env_for
 
 MATCH = "3b7c0b1e-0000-4000-8000-00000000d0c7"
 CRASH_SCRIPT = 'echo "no result here" >&2\nexit 4\n'

@@ -35,6 +35,7 @@ from opthub_runner_admin.queue.sqs import SqsQueue
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker import Worker, WorkerSettings
 from tests.support.docker_fixtures import ExecutorFactory
+from tests.support.tiers import using
 
 PARTICIPANTS = 4
 TRIALS = 5
@@ -46,7 +47,7 @@ RUN_BOUND = 240.0
 WAIT_LINE = "waits for the results of earlier trials"
 
 
-@pytest.fixture(params=["memory", "sqs"])
+@pytest.fixture(params=["memory", using("sqs", "moto_server")])
 def fifo_queue(request: pytest.FixtureRequest) -> tuple[Queue, Callable[[str, str], object]]:
     """A FIFO queue and the platform's send (body, group)."""
     if request.param == "memory":

@@ -22,7 +22,7 @@ from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker import Worker, WorkerSettings
 from opthub_runner_admin.worker.heartbeat import VisibilityCap
 
-from .support.docker_fixtures import ExecutorFactory, ImageFactory
+from ..support.docker_fixtures import ExecutorFactory, ImageFactory
 
 CAP = VisibilityCap(seconds=14, job_margin=8, renewal_margin=4)
 REF = TrialRef("3b7c0b1e-0000-4000-8000-00000000000c", "p-1", "0001")

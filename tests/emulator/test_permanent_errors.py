@@ -21,9 +21,9 @@ from opthub_runner_admin.aws.queue_urls import queue_url_problem
 from opthub_runner_admin.cli.common import EXIT_CONFIG
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-from .support.api_fixtures import CognitoPool, OpthubApiServer
-from .support.e2e import run_cli
-from .test_api_e2e import api_config, env_for
+from ..e2e.test_api_e2e import api_config, env_for
+from ..support.api_fixtures import CognitoPool, OpthubApiServer
+from ..support.e2e import run_cli
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

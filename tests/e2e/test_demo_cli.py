@@ -15,7 +15,7 @@ from opthub_runner_admin.demo.run import INDICATOR_IMAGE, PROBLEM_IMAGE
 from opthub_runner_admin.platform_side.emulators import DEMO_EXTRA_HINT, DEMO_REQUIREMENT
 from tests.support.docker_fixtures import images_left_as_found
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_IMAGES = (PROBLEM_IMAGE, INDICATOR_IMAGE)
 
 #: Makes ``moto`` unimportable, as after a plain ``pip install .`` without the extra.
@@ -67,7 +67,7 @@ def demo_images(docker_client: docker.DockerClient) -> Iterator[None]:
 
 
 def test_demo_runs_both_modes_for_two_participants_and_leaves_nothing(
-    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None
+    tmp_path: Path, docker_client: docker.DockerClient, demo_images: None, moto_of_its_own: None
 ) -> None:
     result = demo(tmp_path, "--solutions", "4")
 

@@ -34,7 +34,7 @@ from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.worker.loop import Worker
 from opthub_runner_admin.worker.stats import WorkerSettings
 
-from .support.scoring import START, BestSoFar, OneMatch, expected_score, objective
+from ..support.scoring import START, BestSoFar, OneMatch, expected_score, objective
 
 TIMING = Timing(START, START)
 

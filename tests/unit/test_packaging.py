@@ -16,7 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: What the build backend (setuptools' ``SetuptoolsDeprecationWarning``, pip's
 #: ``BuildBackendWarning``) and pip itself (``DEPRECATION:``) say of a deprecation.
 _DEPRECATION = re.compile(r"deprecat|BuildBackendWarning", re.IGNORECASE)

@@ -33,7 +33,7 @@ from opthub_runner_admin.queue import Message
 from opthub_runner_admin.runner.assembly import container_limits
 from opthub_runner_admin.settings.sizes import format_size, parse_size
 from opthub_runner_admin.store.memory import MemoryStore
-from tests.test_jobs import ran
+from tests.unit.test_jobs import ran
 
 MINIMAL = "region_name: r\ntable_name: t\n"
 

@@ -19,6 +19,7 @@ import pytest
 from opthub_runner_admin.executor import Cancelled, Execution, Executor, ImageNotAvailable, RunSpec
 from opthub_runner_admin.executor.stub import ProgramInput, ProgramOutput, StubExecutor
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ExecutorFactory, ImageFactory
+from tests.support.tiers import using
 
 #: A run that should end on its own well before this.
 NORMAL_TIMEOUT = 20.0
@@ -71,7 +72,7 @@ class Harness:
     executor: Callable[..., Executor]
 
 
-@pytest.fixture(params=["docker", "stub"])
+@pytest.fixture(params=[using("docker", "image_factory", "make_executor"), "stub"])
 def harness(request: pytest.FixtureRequest) -> Harness:
     if request.param == "stub":
         programs = {

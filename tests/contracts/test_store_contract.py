@@ -29,6 +29,7 @@ from opthub_runner_admin.store.dynamodb import UNPROCESSED_ATTEMPTS, DynamoStore
 from opthub_runner_admin.store.memory import MemoryStore
 from opthub_runner_admin.values import DYNAMO_MAX, ERROR_TEXT_LIMIT
 from tests.support.imports import aws_libraries_imported_by
+from tests.support.tiers import using
 
 MATCH = "3b7c0b1e-0000-4000-8000-000000000001"
 PARTICIPANT = "p-42"
@@ -92,7 +93,7 @@ def _dynamo(aws: AwsStack) -> StoreHarness:
     return StoreHarness(make, raw, solution)
 
 
-@pytest.fixture(params=["memory", "moto", "ministack"])
+@pytest.fixture(params=["memory", using("moto", "aws"), using("ministack", "ministack_aws")])
 def harness(request: pytest.FixtureRequest) -> Iterator[StoreHarness]:
     """The in-memory store, then DynamoStore on a fresh table of each emulator."""
     if request.param == "memory":

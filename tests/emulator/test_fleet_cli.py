@@ -22,7 +22,7 @@ from opthub_runner_admin.cli.main import main
 from opthub_runner_admin.platform_side.contract import dead_letter_queue_name
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

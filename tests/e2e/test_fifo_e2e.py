@@ -23,8 +23,8 @@ from opthub_runner_admin.platform_side.contract import job_body, put_solution, s
 from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import on_each_emulator
-from .support.e2e import make_worker, result_item, run_until_retried
+from ..support.aws_fixtures import on_each_emulator
+from ..support.e2e import make_worker, result_item, run_until_retried
 
 GROUP = "participant-p-1"
 TIMING = Timing(

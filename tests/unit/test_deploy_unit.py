@@ -22,7 +22,7 @@ from opthub_runner_admin.cli.common import EXIT_CONFIG, EXIT_USAGE
 from opthub_runner_admin.host import pidfiles
 from opthub_runner_admin.runner.modes import default_cache_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "opthub-runner@.service"
 #: Highest exposure score (0 best, 10 worst) the hardened unit may have; it scores 1.3.
 MAX_EXPOSURE = 2.0

@@ -19,6 +19,7 @@ from opthub_runner_admin.matches.cached import CachedMatchSource
 from opthub_runner_admin.matches.file import FileMatchSource
 from opthub_runner_admin.matches.graphql import GraphqlMatchSource
 from tests.support.api_fixtures import FakeMatch, OpthubApiServer
+from tests.support.tiers import using
 
 MATCH = "3b7c0b1e-0000-4000-8000-00000000c001"
 OTHER = "3b7c0b1e-0000-4000-8000-00000000c002"
@@ -66,7 +67,7 @@ def _api_source(api: OpthubApiServer, catalogue: Catalogue) -> GraphqlMatchSourc
     return GraphqlMatchSource(api.url, lambda: TOKEN, timeout=5.0)
 
 
-@pytest.fixture(params=["file", "graphql", "cached"])
+@pytest.fixture(params=["file", using("graphql", "opthub_api"), using("cached", "opthub_api")])
 def source(request: pytest.FixtureRequest, tmp_path: Path) -> MatchSource:
     if request.param == "file":
         return _file_source(tmp_path, CATALOGUE)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")
 #: Each distribution of the ``test`` extra beyond ``demo``, with the modules it brings.
 TEST_TOOLS: dict[str, tuple[str, ...]] = {

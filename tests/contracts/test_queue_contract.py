@@ -28,6 +28,7 @@ from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.queue.sqs import SqsQueue
 from tests.support.imports import aws_libraries_imported_by
+from tests.support.tiers import using
 
 #: Redrive limit of every queue in this suite.
 MAX_RECEIVES = 2
@@ -81,7 +82,7 @@ def _sqs(server: LocalServer) -> QueueHarness:
 
 
 #: The in-memory queue, then SqsQueue on each emulator (its session server's fixture).
-KINDS = ["memory", *EMULATORS]
+KINDS = ["memory", *(using(name, f"{name}_server") for name in EMULATORS)]
 
 
 @pytest.fixture(params=KINDS)

@@ -20,9 +20,9 @@ from opthub_runner_admin.platform_side.contract import send_job
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from .support.aws_fixtures import on_each_emulator
-from .support.docker_fixtures import ImageFactory, containers_labelled
-from .support.e2e import make_worker, result_item, run_cli
+from ..support.aws_fixtures import on_each_emulator
+from ..support.docker_fixtures import ImageFactory, containers_labelled
+from ..support.e2e import make_worker, result_item, run_cli
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 TIMING = Timing(NOW, NOW)
