@@ -7,10 +7,24 @@
 # AWS emulator (pytest -m "not docker and not emulator", the markers read from
 # each test's fixtures). A traceback or an "Exception ignored" line anywhere in
 # the demo's output, or an unraisable exception inside a test, fails the run.
-# scripts/test.sh runs this after the whole suite, which runs on .venv's Python
-# (skipped here unless --all).
+# The whole suite runs on .venv's Python, which is skipped here unless --all.
+# --tests-only runs the tests alone and --demos-only the demos alone: the tests
+# need neither Docker nor an emulator, so scripts/test.sh runs them beside the
+# whole suite, and the demos after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+all=false
+run_tests=true
+run_demos=true
+for arg in "$@"; do
+  case $arg in
+    --all) all=true ;;
+    --tests-only) run_demos=false ;;
+    --demos-only) run_tests=false ;;
+    *) echo "test-pythons: unknown argument $arg (--all, --tests-only, --demos-only)" >&2; exit 2 ;;
+  esac
+done
 
 OLDEST_MINOR=10   # requires-python = ">=3.10": keep the two in step
 NEWEST_MINOR=13   # and "<3.14": the newest version CI has proven
@@ -45,7 +59,7 @@ prepare() {  # a venv for 3.$1 with the package and its test tools, from $2
 minors=()
 skipped=()
 for minor in $(seq "$OLDEST_MINOR" "$NEWEST_MINOR"); do
-  if [ "$minor" = "$suite_minor" ] && [ "${1:-}" != "--all" ]; then
+  if [ "$minor" = "$suite_minor" ] && ! $all; then
     skipped+=("3.$minor(whole-suite)")
     continue
   fi
@@ -74,20 +88,24 @@ rm -f .venv-pythons-3.*.log
 for minor in "${minors[@]}"; do
   venv=.venv-pythons/3.$minor
   echo "test-pythons: Python 3.$minor"
-  log=$(mktemp)
-  if ! "$venv/bin/opthub-runner" demo >"$log" 2>&1; then
-    cat "$log"; echo "test-pythons: the demo failed on Python 3.$minor" >&2; exit 1
+  if $run_demos; then
+    log=$(mktemp)
+    if ! "$venv/bin/opthub-runner" demo >"$log" 2>&1; then
+      cat "$log"; echo "test-pythons: the demo failed on Python 3.$minor" >&2; exit 1
+    fi
+    if grep -nE 'Traceback|Exception ignored' "$log"; then
+      echo "test-pythons: the demo printed a traceback on Python 3.$minor" >&2; exit 1
+    fi
+    rm -f "$log"
   fi
-  if grep -nE 'Traceback|Exception ignored' "$log"; then
-    echo "test-pythons: the demo printed a traceback on Python 3.$minor" >&2; exit 1
-  fi
-  rm -f "$log"
 
   # What needs Docker or an emulator ran once in the whole suite; the demo runs
   # both modes on them here.
-  "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    -W error::pytest.PytestUnraisableExceptionWarning \
-    -W error::pytest.PytestUnhandledThreadExceptionWarning \
-    -m "not docker and not emulator"
+  if $run_tests; then
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+      -W error::pytest.PytestUnraisableExceptionWarning \
+      -W error::pytest.PytestUnhandledThreadExceptionWarning \
+      -m "not docker and not emulator"
+  fi
 done
-echo "test-pythons: demo and tests clean on Python ${minors[*]/#/3.} ${skipped[*]}"
+echo "test-pythons: $($run_demos && echo "demo ")$($run_tests && echo "tests ")clean on Python ${minors[*]/#/3.} ${skipped[*]}"

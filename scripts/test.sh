@@ -25,6 +25,17 @@ if $quick; then
   exec .venv/bin/pytest -q -p no:cacheprovider -m "not docker and not emulator" "$@"
 fi
 if [ $# -gt 0 ]; then exec .venv/bin/pytest -q -p no:cacheprovider "$@"; fi
-.venv/bin/pytest -q -p no:cacheprovider --durations=15  # the slowest, to keep the suite short
-# The demo and the tests that need no Docker and no emulator, on every other Python.
-exec scripts/test-pythons.sh
+# Every other Python's tests need no Docker and no emulator: they run beside the
+# whole suite (their venvs prepared there too), their output shown once it ends.
+others_log=.test-pythons.log
+scripts/test-pythons.sh --tests-only >"$others_log" 2>&1 &
+others=$!
+suite=0
+.venv/bin/pytest -q -p no:cacheprovider --durations=15 || suite=$?  # the slowest, to keep it short
+others_ok=true
+wait "$others" || others_ok=false
+cat "$others_log"
+$others_ok || { echo "test: the tests on another Python failed (above)" >&2; exit 1; }
+[ "$suite" -eq 0 ] || exit "$suite"
+# The demo on every other Python, after the suite: it builds the demo's images.
+exec scripts/test-pythons.sh --demos-only
