@@ -2,7 +2,7 @@
 
 The jobs and the worker are tested through it, and a runner can be tried
 without a daemon. It keeps the Docker executor's contract (one suite,
-``tests/test_executor_contract.py``, holds both to it): the stdin lines in,
+``tests/contracts/test_executor_contract.py``, holds both to it): the stdin lines in,
 the tail of stdout and stderr out, the exit code, the timeout, the cancel
 event, an unknown image refused as the administrator's to fix.
 """

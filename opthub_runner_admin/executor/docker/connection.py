@@ -31,7 +31,7 @@ def pool_size(workers: int) -> int:
     own calls never share one; what concurrent jobs of a match share is the
     image's inspect, about one connection per job. A pool smaller than that
     makes urllib3 close the extra connections and warn "Connection pool is
-    full" (tests/test_docker_connection_pool.py); the margin here is generous.
+    full" (tests/docker/test_docker_connection_pool.py); the margin here is generous.
     """
     return max(10, CONNECTIONS_PER_JOB * workers + SHARED_CONNECTIONS)
 
