@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.support.docker_fixtures",
     "tests.support.aws_fixtures",
     "tests.support.api_fixtures",
+    "tests.support.cognito_standin",
 ]
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from ..settings.kinds import KEYS
+from .login_state import DEFAULT_REFRESH_TOKEN_DAYS
 
 
 @value(frozen=True)
@@ -53,6 +54,14 @@ class ApiKeys:
     )
     cognito_client_id: str | None = Field(
         default=None, description="Cognito app client of the login"
+    )
+    refresh_token_validity_days: float = Field(
+        default=DEFAULT_REFRESH_TOKEN_DAYS,
+        gt=0,
+        le=3650,
+        description="how long the app client's refresh token lives (Cognito's default: 30"
+        " days): the login's estimated end on the page and in"
+        " `opthub_runner_login_remaining_seconds`",
     )
 
     def api(self, *, dev: bool = False) -> ApiSettings:

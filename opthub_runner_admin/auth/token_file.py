@@ -41,6 +41,8 @@ class CachedLogin:
 
     username: str
     refresh_token: str = field(repr=False)
+    #: Unix time the password was last given (None: saved by a runner that did not say).
+    logged_in_at: float | None = None
 
 
 class TokenCache:
@@ -64,12 +66,20 @@ class TokenCache:
             for entry in reversed(self._read()):
                 if _same_client(entry, settings) and username in (None, entry.get("username")):
                     return CachedLogin(
-                        username=str(entry["username"]), refresh_token=str(entry["refresh_token"])
+                        username=str(entry["username"]),
+                        refresh_token=str(entry["refresh_token"]),
+                        logged_in_at=_logged_in_at(entry),
                     )
         return None
 
-    def save(self, settings: ApiSettings, tokens: Tokens) -> None:
-        """Keep ``tokens``' refresh token as the login of this pool and client."""
+    def save(
+        self, settings: ApiSettings, tokens: Tokens, logged_in_at: float | None = None
+    ) -> None:
+        """Keep ``tokens``' refresh token as the login of this pool and client.
+
+        ``logged_in_at``: when the password was given (kept across rotations, for the
+        estimate of the login's end).
+        """
         with self._lock:
             logins = [e for e in self._read() if not _same_client(e, settings)]
             logins.append(
@@ -79,6 +89,7 @@ class TokenCache:
                     "username": tokens.username,
                     "refresh_token": tokens.refresh_token,
                     "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    **({} if logged_in_at is None else {"logged_in_at": logged_in_at}),
                 }
             )
             self._write(logins)
@@ -136,6 +147,13 @@ def _same_client(entry: Mapping[str, Any], settings: ApiSettings) -> bool:
         entry.get("user_pool_id") == settings.cognito_user_pool_id
         and entry.get("client_id") == settings.cognito_client_id
     )
+
+
+def _logged_in_at(entry: Mapping[str, Any]) -> float | None:
+    value = entry.get("logged_in_at")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _valid_entry(entry: Any) -> bool:

@@ -36,7 +36,8 @@ from opthub_runner_admin.auth.credentials import (
     read_credentials,
 )
 from opthub_runner_admin.auth.endpoints import PRODUCTION_API
-from opthub_runner_admin.auth.provider import TokenProvider, login_for_runner
+from opthub_runner_admin.auth.login_state import LoginState
+from opthub_runner_admin.auth.provider import LoginNeeded, TokenProvider, login_for_runner
 from opthub_runner_admin.auth.token_file import TokenCache, default_cache_path, remove_token_cache
 from opthub_runner_admin.auth.verify import (
     ClockSkewed,
@@ -444,22 +445,25 @@ def test_ended_login_with_environment_credentials_logs_in_again(
     assert auth.verify(second)["username"] == cognito_pool.username
 
 
-def test_ended_login_with_prompted_credentials_is_fatal(
+def test_ended_login_with_prompted_credentials_waits_for_the_password(
     cognito_pool: CognitoPool, auth: CognitoAuth, cache: TokenCache
 ) -> None:
     clock = Clock()
     read = Reader(credentials(cognito_pool))
-    provider = TokenProvider(auth, read=read, cache=cache, clock=clock)
+    heard: list[LoginState] = []
+    provider = TokenProvider(auth, read=read, cache=cache, clock=clock, listener=heard.append)
     provider.access_token()
-    cognito_pool.end_sessions()
+    cognito_pool.end_sessions()  # moto refuses a revoked refresh token as an expired one
 
     clock.offset = MOTO_TOKEN_SECONDS - 60
-    with pytest.raises(FatalError) as caught:
+    with pytest.raises(LoginNeeded) as caught:
         provider.access_token()
 
     message = str(caught.value)
-    assert "restart the runner and log in" in message
+    assert message.startswith(f"the OptHub login of {cognito_pool.username} has ended (")
+    assert "start the runner again in a terminal" in message  # nobody here can type it
     assert "\n" not in message
+    assert heard[-1].needed == message and provider.state == heard[-1]
     assert read.calls == 1  # the typed password was not kept to log in again
     assert cache.load(cognito_pool.settings()) is None  # the dead login is forgotten
 
