@@ -12,15 +12,17 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..auth.login_state import LoginState
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..masking import redact
 from ..queue import Message
 from ..queue.base import QueueStats
 from .events import NoEvents
+from .holds import Hold
 
 #: Recent results kept for the page.
 RECENT_RESULTS = 20
@@ -137,6 +139,12 @@ class Snapshot:
     queue: QueueStats | None = None
     #: The fault of the runner's own machine that holds work back now ("" when none).
     runner_fault: str = ""
+    #: Why no new job is taken now (paused, login needed), by reason.
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+    #: The administrator's login (None: no login, a catalogue file).
+    login: LoginState | None = None
+    #: Unix time of the snapshot, for the holds' and the login's times.
+    wall: float = 0.0
 
 
 class StatusBoard(NoEvents):
@@ -158,6 +166,8 @@ class StatusBoard(NoEvents):
         self._last_activity = clock()
         self._born = self._last_activity
         self._runner_fault = ""
+        self._holds: Mapping[str, Hold] = {}
+        self._login: LoginState | None = None
 
     # -- events -----------------------------------------------------------------------
 
@@ -238,6 +248,15 @@ class StatusBoard(NoEvents):
         with self._lock:
             self._depth = messages
 
+    def holds_changed(self, holds: Mapping[str, Hold]) -> None:
+        with self._lock:
+            self._holds = holds
+            self._last_activity = self._clock()  # a hold's time without polls is no stall
+
+    def login_changed(self, state: LoginState) -> None:
+        with self._lock:
+            self._login = state
+
     def queue_stats(self, stats: QueueStats) -> None:
         """A sample of the queue as every runner sees it, for the page and its chart."""
         with self._lock:
@@ -297,6 +316,9 @@ class StatusBoard(NoEvents):
                 matches=matches,
                 queue=self._queue,
                 runner_fault=self._runner_fault,
+                holds=self._holds,
+                login=self._login,
+                wall=time.time(),
             )
 
     def _touch(self) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from ..auth.login_state import LoginState
 from ..jobs.outcome import Outcome
 from ..masking import secret_forms
 from ..queue import Message
+from .holds import Hold
 
 
 class JobEvents(Protocol):
@@ -45,6 +47,12 @@ class JobEvents(Protocol):
     def token_refreshed(self) -> None:
         """The administrator's access token was renewed."""
 
+    def holds_changed(self, holds: Mapping[str, Hold]) -> None:
+        """The reasons to take no new job changed (``holds``: those on now, by reason)."""
+
+    def login_changed(self, state: LoginState) -> None:
+        """The administrator logged in, the login ended, or it was renewed with the password."""
+
 
 class NoEvents:
     """The default observer: nobody listens."""
@@ -71,6 +79,12 @@ class NoEvents:
         pass
 
     def token_refreshed(self) -> None:
+        pass
+
+    def holds_changed(self, holds: Mapping[str, Hold]) -> None:
+        pass
+
+    def login_changed(self, state: LoginState) -> None:
         pass
 
 
@@ -111,6 +125,14 @@ class Fanout(NoEvents):
     def token_refreshed(self) -> None:
         for observer in self._observers:
             observer.token_refreshed()
+
+    def holds_changed(self, holds: Mapping[str, Hold]) -> None:
+        for observer in self._observers:
+            observer.holds_changed(holds)
+
+    def login_changed(self, state: LoginState) -> None:
+        for observer in self._observers:
+            observer.login_changed(state)
 
 
 def environment_values(environment: Mapping[str, str]) -> list[str]:

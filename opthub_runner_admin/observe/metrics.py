@@ -6,14 +6,19 @@ means nothing is registered at import.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..auth.login_state import LoginState
 from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
 from .events import NoEvents
+from .holds import LOGIN_NEEDED, PAUSED, Hold
 
 #: Job and container durations span a second to the 12-hour cap.
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200)
@@ -73,6 +78,53 @@ class RunnerMetrics(NoEvents):
             ["mode"],
             registry=self.registry,
         ).labels(**labels)
+
+        self._hold_gauges = {
+            PAUSED: Gauge(
+                "opthub_runner_paused",
+                "1 while the runner is paused (opthub-runner pause), else 0.",
+                ["mode"],
+                registry=self.registry,
+            ).labels(**labels),
+            LOGIN_NEEDED: Gauge(
+                "opthub_runner_login_needed",
+                "1 while the runner waits for the administrator's password, else 0.",
+                ["mode"],
+                registry=self.registry,
+            ).labels(**labels),
+        }
+        self._login_lock = threading.Lock()
+        self._login: LoginState | None = None
+        Gauge(
+            "opthub_runner_login_age_seconds",
+            "Seconds since the administrator's password was last given (NaN: unknown).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels).set_function(lambda: self._login_seconds(LoginState.age))
+        Gauge(
+            "opthub_runner_login_remaining_seconds",
+            "Estimated seconds until the refresh token ends (refresh_token_validity_days"
+            " after the password; NaN: unknown).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels).set_function(lambda: self._login_seconds(LoginState.remaining))
+
+    def _login_seconds(self, measure: Callable[[LoginState, float], float | None]) -> float:
+        """``measure`` of the login now, at scrape time (NaN: no login, or unknown)."""
+        with self._login_lock:
+            login = self._login
+        if login is None:
+            return math.nan
+        value = measure(login, time.time())
+        return math.nan if value is None else float(value)
+
+    def holds_changed(self, holds: Mapping[str, Hold]) -> None:
+        for reason, gauge in self._hold_gauges.items():
+            gauge.set(1 if reason in holds else 0)
+
+    def login_changed(self, state: LoginState) -> None:
+        with self._login_lock:
+            self._login = state
 
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()

@@ -15,6 +15,7 @@ from ..fleet.queue_counts import age_text
 from ..queue.base import QueueStats
 from .board import BUCKET_SECONDS, HISTORY_SECONDS, JobView, MatchRow, ResultView, Snapshot
 from .charts import bar_chart, depth_chart
+from .login_view import holds_html, login_html
 
 #: Seconds between the page's own reloads.
 REFRESH_SECONDS = 5
@@ -39,6 +40,8 @@ def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
         mode=_e(mode),
         health_class="unhealthy" if problem else "ok",
         health=_e(f"UNHEALTHY: {problem}" if problem else "healthy"),
+        holds=holds_html(snapshot),
+        login=login_html(snapshot),
         done=snapshot.done,
         failed=snapshot.failed,
         in_flight_count=len(snapshot.in_flight),

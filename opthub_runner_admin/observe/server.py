@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .board import Snapshot, StatusBoard, stalled
+from .holds import LOGIN_NEEDED
 from .metrics import RunnerMetrics
 from .page import render_page, static_text
 
@@ -77,7 +78,8 @@ class MonitorServer:
         if route == "/healthz":
             if problem:
                 return 503, "text/plain; charset=utf-8", f"unhealthy: {problem}\n".encode()
-            return 200, "text/plain; charset=utf-8", b"ok\n"
+            holds = "".join(f" ({hold.line(snapshot.wall)})" for hold in snapshot.holds.values())
+            return 200, "text/plain; charset=utf-8", f"ok{holds}\n".encode()
         if route == "/":
             page = render_page(self._mode, snapshot, problem)
             return 200, "text/html; charset=utf-8", page.encode()
@@ -88,8 +90,16 @@ class MonitorServer:
 
 def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot], str | None]:
     def check(snapshot: Snapshot) -> str | None:
+        login = snapshot.holds.get(LOGIN_NEEDED)
+        if login is not None:
+            # Not ready: only the administrator's password brings it back.
+            return f"not ready: {login.detail}"
         if snapshot.runner_fault:
             return f"the runner's own machine fails: {snapshot.runner_fault}"
+        if snapshot.holds:
+            # Paused on purpose: healthy, and no poll is expected (a watchdog that
+            # restarted it would undo the pause).
+            return None
         return stalled(snapshot, stall_after=stall_after, job_limit=job_limit)
 
     return check

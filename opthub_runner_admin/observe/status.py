@@ -30,6 +30,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
     )
     if snapshot.retried or snapshot.dropped:
         text += f", {snapshot.retried} retried, {snapshot.dropped} dropped"
+    for hold in snapshot.holds.values():
+        text += f"; {hold.line(snapshot.wall)}"
     if snapshot.runner_fault:
         text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
     if snapshot.queue is not None and snapshot.queue.dead_letters:

@@ -20,6 +20,10 @@ second ``stop()`` (or the end of the grace period) cancels them all, and
 their messages are made visible again at once. A ``FatalError`` in one job stops
 the process the same way, the other jobs cancelled, before ``run`` raises it.
 Signal handlers live in the CLI and only call ``stop()``.
+
+A hold (``hold``: paused, login needed) stops the taking, not the jobs: while
+one is on, nothing is received, waiting messages go back and the running jobs
+go on; once the last is released, the loop takes messages again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH, MAX_VISIBILITY_SE
 from .backoff import Backoffs
 from .gate import Gate
 from .heartbeat import Heartbeat, receipt_deadline
+from .hold import Holds
 from .settle import Settler
 from .stats import WorkerSettings, WorkerStats
 
@@ -101,6 +106,7 @@ class Worker:
         settings: WorkerSettings,
         name: str = "worker",
         events: JobEvents | None = None,
+        holds: Holds | None = None,
     ) -> None:
         if settings.workers < 1:
             raise ValueError(f"workers must be at least 1, got {settings.workers}")
@@ -124,6 +130,7 @@ class Worker:
         self._running = 0
         self._fatal: FatalError | None = None
         self._settler = Settler(queue=queue, name=name, stopping=self._stopping)
+        self._holds = holds or Holds(name=name)
         self.stats = WorkerStats()
 
     @property
@@ -137,6 +144,21 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def holds(self) -> Holds:
+        """The reasons to take no new job (pause, login needed); the CLI sets them."""
+        return self._holds
+
+    def _held_changed(self, holds: object) -> None:
+        """A hold came or went: wake the receiving thread; give back what waits its turn."""
+        with self._lock:
+            waiting = self._gate.take_waiting() if self._holds.held() else []
+            self._lock.notify_all()
+        if waiting:
+            threading.Thread(
+                target=self._make_visible_all, args=(waiting,), name="make-visible", daemon=True
+            ).start()
 
     # --- stopping -------------------------------------------------------------
 
@@ -192,6 +214,7 @@ class Worker:
         Raises ``FatalError`` when the runner cannot go on (every held
         message has been made visible again and every job has ended first).
         """
+        self._holds.listen(self._held_changed)
         try:
             while True:
                 wanted = self._wait_for_room()
@@ -226,7 +249,7 @@ class Worker:
                     # Never take more than the jobs left to do: `num` finishes exactly num.
                     room = min(room, limit - finished - len(self._held))
                 pause = self._shared_pause()
-                if room > 0 and pause <= 0:
+                if room > 0 and pause <= 0 and not self._holds.held():
                     return min(room, MAX_RECEIVE_BATCH)
                 self._lock.wait(min(pause, IDLE_WAKE) if pause > 0 else IDLE_WAKE)
 
@@ -278,7 +301,7 @@ class Worker:
         with self._lock:
             self.stats.received += 1
             self._held.append(held)
-            if self._stopping.is_set():
+            if self._stopping.is_set() or self._holds.held():
                 back_now, delayed = [held], []
             else:
                 back_now, delayed = [], self._admit(held)
@@ -448,7 +471,9 @@ class Worker:
             self._held.remove(held)
             self._count(outcome)
             for waiter in self._gate.finished(held):
-                if time.monotonic() - waiter.message.received_at > self._settings.max_local_wait:
+                if self._holds.held() or (
+                    time.monotonic() - waiter.message.received_at > self._settings.max_local_wait
+                ):
                     self._gate.finished(waiter)  # it does not run on this receipt after all
                     stale.append(waiter)
                 else:
@@ -456,7 +481,8 @@ class Worker:
             self._lock.notify_all()
         for waiter in stale:
             log.info(
-                "%s: message %s waited too long for its turn; it is resent as a fresh copy",
+                "%s: message %s does not start now (it waited too long for its turn, or no new"
+                " job is taken); it is resent as a fresh copy",
                 self._name,
                 waiter.message.message_id,
             )

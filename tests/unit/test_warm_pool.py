@@ -209,3 +209,36 @@ def test_containers_on_their_way_at_the_close_are_discarded_not_leaked() -> None
     closing.join(60)  # and the one that was starting, once it has started
     assert sorted(discarded) == ["ready", "slow"]
     assert pool.counts.closed == 2
+
+
+def test_standing_by_removes_every_waiting_container_and_starts_none() -> None:
+    discarded: list[str] = []
+    pool = _pool(discarded)
+    release = threading.Event()
+    try:
+        pool.fit("a", 1, 1)
+        pool.prepare("a", lambda: _container("a"))
+        assert pool.take("a") is not None  # "a" starts: the next one may be started ahead
+        pool.prepare("a", lambda: _container("a-ready"))
+        pool.fit("b", 1, 1)
+
+        def start_slowly() -> LiveContainer:
+            release.wait(60)
+            return _container("b-starting")
+
+        pool.prepare("b", start_slowly)
+        # Paused: each goes, removed now if ready, else once it is up.
+        pool.stand_by(True)
+        release.set()
+        assert pool.take("b") is None and pool.take("a") is None
+        pool.prepare("a", lambda: _container("while-standing-by"))
+        assert pool.take("a") is None  # nothing was started while standing by
+
+        pool.stand_by(False)
+        pool.prepare("a", lambda: _container("after"))
+        taken = pool.take("a")
+        assert taken is not None and taken.name == "after"
+    finally:
+        pool.close()
+    assert sorted(discarded) == ["a-ready", "b-starting"]
+    assert pool.counts.stood_down == 2

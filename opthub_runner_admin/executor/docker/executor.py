@@ -215,6 +215,13 @@ class DockerExecutor:
         """What the containers started ahead came to (all zero without ``prestart``)."""
         return self._warm.counts if self._warm is not None else WarmCounts()
 
+    def stand_by(self, on: bool) -> None:
+        """``on``: no new job comes for now (paused, login needed): remove the containers
+        started ahead and start none until ``stand_by(False)``. A no-op without ``prestart``.
+        """
+        if self._warm is not None:
+            self._warm.stand_by(on)
+
     def close(self) -> None:
         """Remove the containers started ahead and those still queued for removal.
 

@@ -26,7 +26,9 @@ as runs seen at once plus ``SPARE_KEYS``; a key's first container makes room
 by removing ONE container of another key (an extra one first, else one of
 the key seen longest ago), a key's extra one never removes anything: a switch of
 match costs at most one start. A key whose jobs have not been seen for
-``IDLE_AFTER`` seconds loses its containers (a match that ended). ``close``
+``IDLE_AFTER`` seconds loses its containers (a match that ended). While the
+runner takes no new job (paused, or its login waits), ``stand_by`` removes
+them all and none is started until it ends. ``close``
 removes them all at the runner's stop; a crashed runner's are reaped at the
 next start by their pid label like any other container. ``counts`` says
 what was started, reused and removed unused (the benchmark and tests read it).
@@ -77,6 +79,8 @@ class WarmCounts:
     expired: int = 0
     #: Removed at ``close`` (the runner's stop).
     closed: int = 0
+    #: Removed because the runner took no new job (``stand_by``: paused, login needed).
+    stood_down: int = 0
 
 
 @dataclass
@@ -115,6 +119,7 @@ class WarmPool:
         self._seen: dict[Hashable, float] = {}
         self._counts = WarmCounts()
         self._closed = False
+        self._standing_by = False
         self._threads: list[threading.Thread] = []
         self._sweeper: threading.Thread | None = None
 
@@ -194,7 +199,7 @@ class WarmPool:
 
         Lock held.
         """
-        if self._closed:
+        if self._closed or self._standing_by:
             return False
         mine = self._preparing.count(key) + sum(1 for r in self._ready if r.key == key)
         peak = self._peak_of.get(key, 1)
@@ -263,13 +268,15 @@ class WarmPool:
         with self._lock:
             self._preparing.remove(key)
             self._changed.notify_all()
-            keep = container is not None and not self._closed
+            keep = container is not None and not self._closed and not self._standing_by
             if container is not None:
                 self._counts = replace(self._counts, started=self._counts.started + 1)
                 if keep:
                     self._ready.append(_Ready(key, container))
-                else:
+                elif self._closed:
                     self._counts = replace(self._counts, closed=self._counts.closed + 1)
+                else:
+                    self._counts = replace(self._counts, stood_down=self._counts.stood_down + 1)
         if container is not None and not keep:
             self._discard(container)
 
@@ -277,6 +284,22 @@ class WarmPool:
         for container in containers:
             log.debug("removing warm container %s: %s", container.name, why)
             self._discard(container)
+
+    def stand_by(self, on: bool) -> None:
+        """``on``: remove every waiting container and start none until ``stand_by(False)``.
+
+        A container being started now is removed once it is (``_prepare``).
+        """
+        with self._lock:
+            self._standing_by = on
+            ready = [] if not on else [r.container for r in self._ready]
+            if on:
+                self._ready = []
+                self._counts = replace(
+                    self._counts, stood_down=self._counts.stood_down + len(ready)
+                )
+            self._changed.notify_all()
+        self._discard_all(ready, "the runner takes no new job now")
 
     def close(self) -> None:
         """Discard every warm container, waiting for those being started."""
