@@ -41,17 +41,24 @@ def _guarded(action: Callable[[], None]) -> None:
 def status(config_path: str) -> None:
     """Show what every runner on every host shares: each queue's messages and dead letters.
 
+    Then this machine's runners of the config's queues and table, each with
+    what it does (taking jobs, PAUSED, LOGIN NEEDED); runners on other hosts
+    show it on their own status line, page and metrics.
+
     \b
     Example:
       opthub-runner status --config config.yml
     """
     from ..fleet.queue_counts import read_status, status_lines
     from ..fleet.queues import fleet_queues
+    from .runner_selection import fleet_scopes, local_runner_lines
 
     config = read_config(config_path)
 
     def show() -> None:
         for line in status_lines(read_status(fleet_queues(config))):
+            click.echo(line)
+        for line in local_runner_lines(fleet_scopes(config)):
             click.echo(line)
 
     _guarded(show)

@@ -18,6 +18,7 @@ from .config_commands import config_group
 from .demo_command import demo
 from .doctor_command import doctor
 from .fleet_commands import dlq, status
+from .pause_commands import pause, resume
 from .run_commands import logout, mode_command
 from .stop_command import stop
 from .try_commands import try_group
@@ -37,5 +38,5 @@ def main() -> None:
 
 for _mode in MODES:
     main.command(_mode.name)(mode_command(_mode))
-for _command in (logout, stop, try_group, doctor, demo, config_group, status, dlq):
+for _command in (logout, stop, pause, resume, try_group, doctor, demo, config_group, status, dlq):
     main.add_command(_command)

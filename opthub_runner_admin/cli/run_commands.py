@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ..host import pidfiles
 from ..runner.modes import Mode
 from ..worker.keys import MAX_WORKERS
 from .common import EXIT_CONFIG, EXIT_FATAL, fail, read_config
-from .signals import install_signal_handlers
+from .signals import install_pause_handlers, install_signal_handlers
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials
@@ -43,6 +44,28 @@ def prompt_credentials() -> Credentials:
     return Credentials(username=username, password=password)
 
 
+def ask_password_again(username: str) -> Credentials:
+    """The login ended: ring the terminal's bell and ask the named account's password again.
+
+    Asked while the runner goes on (its log lines may pass between); an empty
+    answer asks again, a closed terminal ends the asking.
+    """
+    from ..auth.credentials import Credentials
+
+    click.echo(
+        f"\a\nThe OptHub login of {username} has ended: type its password to go on"
+        " (no new job is taken until then).",
+        err=True,
+    )
+    while True:
+        try:
+            password = str(click.prompt(f"Password for {username}", type=str, hide_input=True))
+        except click.Abort:
+            raise SetupError("the terminal was closed") from None
+        if password:
+            return Credentials(username=username, password=password)
+
+
 def run_mode(
     mode: Mode,
     config_path: str,
@@ -60,15 +83,26 @@ def run_mode(
     if grace_period is not None:
         config = dataclasses.replace(config, grace_period=grace_period)
     from ..runner.assembly import Options, build_monitor, build_worker
+    from ..worker.hold import Holds
 
     try:
         scope = scope_of(mode.name, config)  # first: names a missing queue URL by its key
         monitor = build_monitor(mode, config)
+        holds = Holds(name=mode.name, events=monitor.events)
         with contextlib.ExitStack() as resources:
-            options = Options(dev=dev, prompt=prompt_credentials, events=monitor.events)
+            options = Options(
+                dev=dev,
+                prompt=prompt_credentials,
+                events=monitor.events,
+                holds=holds,
+                # Only where someone can type it: under systemd stdin is /dev/null.
+                ask_again=ask_password_again if sys.stdin.isatty() else None,
+            )
             worker = build_worker(mode, config, options, resources)
             install_signal_handlers(worker)
-            with pidfiles.registered(mode.name, scope), monitor:
+            install_pause_handlers(holds)
+            with pidfiles.registered(mode.name, scope) as pid_path, monitor:
+                holds.listen(lambda on: pidfiles.write_state(pid_path, scope, ", ".join(on)))
                 stats = worker.run()
     except (ConfigError, SetupError) as exc:
         fail(str(exc), EXIT_CONFIG)

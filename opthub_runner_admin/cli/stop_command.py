@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import click
 
-from ..config.loading import load_config
-from ..config.schema import scope_of
-from ..errors import ConfigError
-from ..host import pidfiles
-from ..model import RunnerScope
-from ..runner.modes import MODES
-from .common import EXIT_CONFIG, EXIT_USAGE, fail
+from .common import fail
+from .runner_selection import MODE_CHOICES, Selection, described
 from .signals import signal_runner
 
 
 @click.command()
-@click.argument("mode", type=click.Choice([*(m.name for m in MODES), "all"]), default="all")
+@click.argument("mode", type=click.Choice(MODE_CHOICES), default="all")
 @click.option(
     "--config",
     "config_path",
@@ -42,52 +36,18 @@ def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: fl
     Example:
       opthub-runner stop --config /etc/opthub-runner/compA.yml
     """
-    if config_path is not None and every:
-        fail("give --config or --all, not both", EXIT_USAGE)
-    scopes = _stop_scopes(mode, config_path)
-    modes = None if mode == "all" else mode
-
-    def found() -> list[pidfiles.RunningRunner]:
-        return pidfiles.running(modes, scopes=scopes)
-
-    runners = found()
+    selection = Selection(mode=mode, config_path=config_path, every=every)
+    runners = selection.runners("stop")
     if not runners:
-        where = f" for {config_path}" if config_path else ""
-        click.echo(f"No running opthub-runner found on this machine{where}.")
+        click.echo(selection.none_found())
         return
-    tables = sorted({r.scope.table_name if r.scope else "?" for r in runners})
-    if scopes is None and len(tables) > 1 and not every:
-        fail(
-            f"runners of {len(tables)} tables run on this machine ({', '.join(tables)}): pass"
-            " --config with the config.yml of the competition to stop, or --all to stop them all",
-            EXIT_USAGE,
-        )
     for runner in runners:
-        served = f", {runner.scope.describe()}" if runner.scope else ""
-        click.echo(f"Stopping {runner.mode} (pid {runner.pid}{served}){' now' if now else ''}...")
+        click.echo(f"Stopping {described(runner)}{' now' if now else ''}...")
         signal_runner(runner.pid, twice=now)
     deadline = time.monotonic() + timeout if timeout > 0 else None
     pids = {runner.pid for runner in runners}
-    while any(r.pid in pids for r in found()):
+    while any(r.pid in pids for r in selection.found()):
         if deadline is not None and time.monotonic() > deadline:
             fail("runners still running after the timeout: stop --now cancels their jobs", 1)
         time.sleep(0.2)
     click.echo("Stopped.")
-
-
-def _stop_scopes(mode: str, config_path: str | None) -> frozenset[RunnerScope] | None:
-    """The queue and table pairs that ``stop --config`` selects (None: any)."""
-    if config_path is None:
-        return None
-    try:
-        config = load_config(config_path).config
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    modes = tuple(m.name for m in MODES) if mode == "all" else (mode,)
-    scopes: set[RunnerScope] = set()
-    for each in modes:
-        with contextlib.suppress(ConfigError):  # a config for one mode only
-            scopes.add(scope_of(each, config))
-    if not scopes:
-        fail(f"{config_path}: no queue URL for the {mode} to stop", EXIT_CONFIG)
-    return frozenset(scopes)

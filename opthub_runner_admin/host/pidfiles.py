@@ -6,7 +6,9 @@ now belongs to another program, is ignored and cleaned up, so that ``stop``
 never signals a stranger. The file names the runner's queue and table
 (``queue=`` and ``table=`` lines after the pid), so that ``stop --config``
 stops one competition's runners and leaves the others of the same user alone;
-a file without them (a runner of an earlier version) has no scope.
+a file without them (a runner of an earlier version) has no scope. A
+``state=`` line says why the runner takes no new job (``paused``, ``login
+needed``), for ``opthub-runner status`` and ``pause``; none while it works.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class RunningRunner:
     path: Path
     #: None for the pid file of a runner of an earlier version.
     scope: RunnerScope | None = None
+    #: Why it takes no new job ("paused", "login needed", joined by ", "); "" while it works.
+    state: str = ""
 
 
 @contextlib.contextmanager
@@ -49,12 +53,9 @@ def registered(
     """Announce this process as a running ``mode`` runner for the duration of the block."""
     folder = folder or state_dir()
     path = folder / f"{mode}-{os.getpid()}.pid"
-    text = f"{os.getpid()}\n"
-    if scope is not None:
-        text += f"queue={scope.queue_url}\ntable={scope.table_name}\n"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(_text(scope, ""), encoding="utf-8")
     except OSError as exc:
         # Only `opthub-runner stop` reads it: the runner's work does not depend on it.
         log.warning(
@@ -70,6 +71,28 @@ def registered(
     finally:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+def _text(scope: RunnerScope | None, state: str) -> str:
+    text = f"{os.getpid()}\n"
+    if scope is not None:
+        text += f"queue={scope.queue_url}\ntable={scope.table_name}\n"
+    if state:
+        text += f"state={state}\n"
+    return text
+
+
+def write_state(path: Path, scope: RunnerScope | None, state: str) -> None:
+    """Say in this runner's pid file why it takes no new job ("" while it works).
+
+    Replaced atomically, so that ``stop`` and ``status`` never read half a file.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(_text(scope, state), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.warning("cannot write the state to the pid file %s (%s)", path, exc.strerror or exc)
 
 
 def running(
@@ -92,21 +115,24 @@ def running(
         if not _is_runner(pid):
             path.unlink(missing_ok=True)
             continue
-        runner = RunningRunner(name, pid, path, _read_scope(path))
+        scope, state = _read_fields(path)
+        runner = RunningRunner(name, pid, path, scope, state)
         if scopes is None or runner.scope in scopes:
             found.append(runner)
     return found
 
 
-def _read_scope(path: Path) -> RunnerScope | None:
+def _read_fields(path: Path) -> tuple[RunnerScope | None, str]:
+    """The scope (None: an earlier version's file) and the state of a pid file."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return None
+        return None, ""
     fields = dict(line.partition("=")[::2] for line in lines[1:] if "=" in line)
+    state = fields.get("state", "")
     if not fields.get("queue") or not fields.get("table"):
-        return None
-    return RunnerScope(queue_url=fields["queue"], table_name=fields["table"])
+        return None, state
+    return RunnerScope(queue_url=fields["queue"], table_name=fields["table"]), state
 
 
 def _is_runner(pid: int) -> bool:

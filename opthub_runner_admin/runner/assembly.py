@@ -44,10 +44,12 @@ from ..queue.base import MAX_WAIT_SECONDS, QueueInfo
 from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
+from ..worker.hold import Holds
 from .modes import JobParts, Mode
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials
+    from ..auth.login_state import LoginState
     from ..auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,11 @@ class Options:
     extra_labels: dict[str, str] = field(default_factory=dict)
     #: Who hears what the runner does (status line, metrics, page); None = nobody.
     events: JobEvents | None = None
+    #: Why no new job is taken (pause, login needed); None: the worker's own.
+    holds: Holds | None = None
+    #: Asks the password of the named account again when the login ends (a terminal);
+    #: None: nobody can type it.
+    ask_again: Callable[[str], Credentials] | None = None
 
 
 def build_queue(
@@ -105,7 +112,26 @@ def build_login(
         read=options.credentials,
         session=session,
         on_refresh=options.events.token_refreshed if options.events else None,
+        ask_again=options.ask_again,
+        listener=login_listener(options),
+        validity_seconds=config.refresh_token_validity_days * 86400,
     )
+
+
+def login_listener(options: Options) -> Callable[[LoginState], None]:
+    """The login's changes to the holds (no new job while it waits) and to the observers."""
+    from ..observe.holds import LOGIN_NEEDED
+
+    def changed(state: LoginState) -> None:
+        if options.holds is not None:
+            if state.needed:
+                options.holds.hold(LOGIN_NEEDED, state.needed)
+            else:
+                options.holds.release(LOGIN_NEEDED)
+        if options.events is not None:
+            options.events.login_changed(state)
+
+    return changed
 
 
 def build_matches(
@@ -241,13 +267,17 @@ def build_parts(
         "opthub-runner.mode": mode.name,
         **options.extra_labels,
     }
-    executor: Executor = build_executor(
+    docker_executor = build_executor(
         config,
         docker_client,
         labels,
         resources,
         on_image_pulled=options.events.image_pulled if options.events else None,
     )
+    if options.holds is not None:
+        # Held: no container is started ahead for a job that is not coming.
+        options.holds.listen(lambda holds: docker_executor.stand_by(bool(holds)))
+    executor: Executor = docker_executor
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)
     matches = build_matches(config, options, clients.session)
@@ -267,7 +297,11 @@ def worker_settings(config: Config) -> WorkerSettings:
 
 
 def assemble_worker(
-    mode: Mode, config: Config, parts: RunnerParts, events: JobEvents | None = None
+    mode: Mode,
+    config: Config,
+    parts: RunnerParts,
+    events: JobEvents | None = None,
+    holds: Holds | None = None,
 ) -> Worker:
     """Wire the mode's job to built parts: no I/O, so tests may pass any seams."""
     handler = mode.job(
@@ -285,6 +319,7 @@ def assemble_worker(
         settings=worker_settings(config),
         name=mode.name,
         events=events,
+        holds=holds,
     )
 
 
@@ -301,7 +336,7 @@ def build_worker(
     """
     options = options or Options()
     parts = build_parts(mode, config, options, resources)
-    worker = assemble_worker(mode, config, parts, options.events)
+    worker = assemble_worker(mode, config, parts, options.events, options.holds)
     kind = " (FIFO queue)" if parts.queue_info.fifo else ""
     log.info(
         "%s %s ready on %s%s (table %s, %d worker%s)",
