@@ -194,8 +194,9 @@ class TokenProvider:
         advice = _TERMINAL_ADVICE if self._ask_again is not None else _UNATTENDED_ADVICE
         self._needed = f"the OptHub login of {tokens.username} has ended ({reason}): {advice}"
         self._dead_refresh_token = tokens.refresh_token
-        log.error("%s; no new job is taken until then", self._needed)
-        self._tell(tokens)
+        if self._listener is None:
+            log.error("%s", self._needed)
+        self._tell(tokens)  # the listener says it (the runner's holds: once, in the log)
         if self._ask_again is not None and self._asking is None:
             self._asking = threading.Thread(
                 target=self._ask, args=(tokens.username,), name="login-again", daemon=True
