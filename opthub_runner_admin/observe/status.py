@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ..queue.base import QueueStats
 from .board import Snapshot, StatusBoard
 from .events import JobEvents
+from .long_pause import LongPauseWarning
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class StatusReporter:
         self._events = events
         self._stats = stats
         self._interval = interval
+        self._long_pause = LongPauseWarning(mode=mode)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="status", daemon=True)
 
@@ -82,8 +84,9 @@ class StatusReporter:
         if stats is not None:
             self._board.queue_stats(stats)
             self._events.queue_depth(stats.visible)
+        snapshot = self._board.snapshot()
+        self._long_pause.check(snapshot.holds, snapshot.wall)
         if self._interval > 0:
-            snapshot = self._board.snapshot()
             log.info(
                 "%s",
                 status_line(self._mode, snapshot),

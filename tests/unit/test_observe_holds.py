@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
+
+import pytest
 
 from opthub_runner_admin.auth.login_state import login_state
 from opthub_runner_admin.config.schema import Config
-from opthub_runner_admin.observe.holds import LOGIN_NEEDED, PAUSED
+from opthub_runner_admin.observe.holds import LOGIN_NEEDED, PAUSED, Hold
+from opthub_runner_admin.observe.long_pause import LongPauseWarning
 from opthub_runner_admin.observe.monitor import Monitor
 from opthub_runner_admin.observe.status import status_line
 from opthub_runner_admin.worker.hold import Holds
@@ -66,3 +70,24 @@ def test_a_pause_is_healthy_a_login_needed_is_not_and_both_are_shown() -> None:
     assert 'id="hold-login-needed"' in page and "LOGIN NEEDED for" in page
     assert 'id="login" class="login alert"' in page
     assert "logged in as admin · password given 3.0 days ago" in page
+
+
+def test_a_long_pause_is_warned_of_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
+    warning = LongPauseWarning(mode="scorer", after=3600)
+    pause = {PAUSED: Hold(PAUSED, "maintenance", since=1000.0)}
+    login = {LOGIN_NEEDED: Hold(LOGIN_NEEDED, "ended", since=0.0)}
+
+    with caplog.at_level(logging.WARNING):
+        said = [
+            warning.check(pause, 1000.0 + 3599),  # not yet
+            warning.check(pause, 1000.0 + 3600),  # an hour: warned
+            warning.check(pause, 1000.0 + 5000),  # the same period: not again
+            warning.check(pause, 1000.0 + 7300),  # two hours: again
+            warning.check(login, 1000.0 + 99999),  # no pause: nothing
+            warning.check({PAUSED: Hold(PAUSED, "next", since=9000.0)}, 9000.0 + 3600),
+        ]
+
+    assert said == [False, True, False, True, False, True]
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("long_pause")]
+    assert len(lines) == 3
+    assert lines[0].startswith("scorer: paused for 60 min: SQS deletes a message once")
