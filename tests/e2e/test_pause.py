@@ -8,18 +8,13 @@ does the rest, each trial exactly once.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import docker
-import pytest
 
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.platform_side.config_files import match_entry, write_config
@@ -35,30 +30,11 @@ from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from ..support.docker_fixtures import ImageFactory
 from ..support.e2e import items, result_item
 from ..unit.test_observe import get, samples
+from ..unit.test_pause_commands import cli
 
 SLOW = "cat >/dev/null\nsleep 2\necho '{\"objective\": 42}'\n"
 JOBS = 8
 _ADDRESS = re.compile(r"/healthz on http://(127\.0\.0\.1):(\d+)/")
-
-
-@pytest.fixture
-def runners(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[RunnerPool]:
-    pool = RunnerPool(tmp_path, docker_client)
-    try:
-        yield pool
-    finally:
-        pool.cleanup()
-
-
-def cli(runtime: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opthub_runner_admin.cli", *args],
-        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def done(aws: AwsStack, refs: list[TrialRef]) -> int:
@@ -69,12 +45,24 @@ def status_lines(process: RunnerProcess) -> int:
     return process.log().count("evaluator status:")
 
 
+def assert_shown_as_paused(base: str, runtime: Path, config: Path, runner: str) -> None:
+    """/healthz, /metrics, the page and ``status`` say "paused"."""
+    health = get(f"{base}/healthz")  # past health_stall_seconds without a poll: still healthy
+    metrics = samples(get(f"{base}/metrics")[1])
+    page = get(f"{base}/")[1]
+    status = cli(runtime, "status", "--config", str(config))
+    assert health[0] == 200 and health[1].startswith("ok (PAUSED for ")
+    assert metrics["opthub_runner_paused{mode=evaluator}"] == 1
+    assert 'id="hold-paused"' in page
+    assert status.returncode == 0, status.stderr
+    assert runner in status.stdout and ": PAUSED" in status.stdout
+
+
 def test_a_paused_runner_finishes_its_jobs_takes_none_and_resumes(
     tmp_path: Path,
     aws: AwsStack,
     image_factory: ImageFactory,
     docker_client: docker.DockerClient,
-    runners: RunnerPool,
 ) -> None:
     image = image_factory("opthub-test/slow-2s:1", SLOW)
     match = str(uuid.uuid4())
@@ -93,55 +81,54 @@ def test_a_paused_runner_finishes_its_jobs_takes_none_and_resumes(
         put_solution(aws.clients.dynamodb, aws.table_name, ref, [n])
         send_job(aws.clients.sqs, aws.evaluator_queue_url, ref)
     runtime = tmp_path / "run"
-    process = runners.start("evaluator", config, env={"XDG_RUNTIME_DIR": str(runtime)})
-    found = wait_for(lambda: _ADDRESS.search(process.log()), 60, "the monitor's address")
-    base = f"http://{found.group(1)}:{found.group(2)}"
-    wait_for(lambda: done(aws, refs) >= 2, 90, "the first results")
-    # Running jobs and a container started ahead for the next one.
-    wait_for(
-        lambda: len(runner_containers(docker_client, process.pid, running=True)) >= 3,
-        30,
-        "the jobs' containers and one started ahead",
-    )
+    runners = RunnerPool(tmp_path, docker_client)
+    try:
+        process = runners.start("evaluator", config, env={"XDG_RUNTIME_DIR": str(runtime)})
+        found = wait_for(lambda: _ADDRESS.search(process.log()), 60, "the monitor's address")
+        base = f"http://{found.group(1)}:{found.group(2)}"
+        wait_for(lambda: done(aws, refs) >= 2, 90, "the first results")
+        # Running jobs and a container started ahead for the next one.
+        wait_for(
+            lambda: len(runner_containers(docker_client, process.pid, running=True)) >= 3,
+            30,
+            "the jobs' containers and one started ahead",
+        )
 
-    paused = cli(runtime, "pause", "--config", str(config))
-    assert paused.returncode == 0, paused.stderr
-    assert f"Paused evaluator (pid {process.pid}, queue {aws.evaluator_queue_url}" in paused.stdout
+        paused = cli(runtime, "pause", "--config", str(config))
+        assert paused.returncode == 0, paused.stderr
+        assert (
+            f"Paused evaluator (pid {process.pid}, queue {aws.evaluator_queue_url}" in paused.stdout
+        )
 
-    # The jobs it ran finish; then nothing of it runs, warm containers included.
-    wait_for(lambda: not runner_containers(docker_client, process.pid), 60, "no container left")
-    wait_for(lambda: queue_counts(aws, aws.evaluator_queue_url)[1] == 0, 30, "nothing in flight")
-    at_pause = done(aws, refs)
-    lines = status_lines(process)
-    # Three more status lines (one a second): the loop ran, and took nothing.
-    wait_for(lambda: status_lines(process) >= lines + 3, 30, "status lines while paused")
-    assert done(aws, refs) == at_pause < JOBS
-    assert queue_counts(aws, aws.evaluator_queue_url) == (JOBS - at_pause, 0, 0)
-    assert "evaluator: paused: no new job is taken" in process.log()
-    assert "; PAUSED for " in process.log()  # the status line says it
+        # The jobs it ran finish; then nothing of it runs, warm containers included.
+        wait_for(lambda: not runner_containers(docker_client, process.pid), 60, "no container left")
+        wait_for(
+            lambda: queue_counts(aws, aws.evaluator_queue_url)[1] == 0, 30, "nothing in flight"
+        )
+        at_pause = done(aws, refs)
+        lines = status_lines(process)
+        # Three more status lines (one a second): the loop ran, and took nothing.
+        wait_for(lambda: status_lines(process) >= lines + 3, 30, "status lines while paused")
+        assert done(aws, refs) == at_pause < JOBS
+        assert queue_counts(aws, aws.evaluator_queue_url) == (JOBS - at_pause, 0, 0)
+        assert "evaluator: paused: no new job is taken" in process.log()
+        assert "; PAUSED for " in process.log()  # the status line says it
 
-    health = get(f"{base}/healthz")  # past health_stall_seconds without a poll: still healthy
-    metrics = samples(get(f"{base}/metrics")[1])
-    page = get(f"{base}/")[1]
-    status = cli(runtime, "status", "--config", str(config))
-    assert health[0] == 200 and health[1].startswith("ok (PAUSED for ")
-    assert metrics["opthub_runner_paused{mode=evaluator}"] == 1
-    assert 'id="hold-paused"' in page
-    assert status.returncode == 0, status.stderr
-    assert f"evaluator (pid {process.pid}, queue {aws.evaluator_queue_url}" in status.stdout
-    assert ": PAUSED" in status.stdout
+        assert_shown_as_paused(base, runtime, config, f"evaluator (pid {process.pid}, queue ")
 
-    resumed = cli(runtime, "resume", "--config", str(config))
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"Resumed evaluator (pid {process.pid}" in resumed.stdout
-    wait_for(lambda: done(aws, refs) == JOBS, 120, "every trial evaluated")
-    metrics = samples(get(f"{base}/metrics")[1])
-    assert metrics["opthub_runner_paused{mode=evaluator}"] == 0
-    assert "evaluator: paused no longer: taking new jobs again" in process.log()
+        resumed = cli(runtime, "resume", "--config", str(config))
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"Resumed evaluator (pid {process.pid}" in resumed.stdout
+        wait_for(lambda: done(aws, refs) == JOBS, 120, "every trial evaluated")
+        metrics = samples(get(f"{base}/metrics")[1])
+        assert metrics["opthub_runner_paused{mode=evaluator}"] == 0
+        assert "evaluator: paused no longer: taking new jobs again" in process.log()
 
-    process.signal(signal.SIGTERM)
-    assert process.wait(60) == 0
-    for ref in refs:  # exactly one result (and one flag) per trial
-        assert result_item(aws, "Evaluations", ref)["Objective"] == Decimal(42)
-    assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
-    assert runner_containers(docker_client, process.pid) == []
+        process.signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        for ref in refs:  # exactly one result (and one flag) per trial
+            assert result_item(aws, "Evaluations", ref)["Objective"] == Decimal(42)
+        assert queue_counts(aws, aws.evaluator_queue_url) == (0, 0, 0)
+        assert runner_containers(docker_client, process.pid) == []
+    finally:
+        runners.cleanup()
