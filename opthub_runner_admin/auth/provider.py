@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable
 
 from ..aws.clients import AwsSession
-from ..errors import RunnerError, TransientError
-from .cognito import DEFAULT_REFRESH_MARGIN, CognitoAuth, LoginFailed, RefreshExpired, Tokens
+from ..errors import TransientError
+from .asking import PasswordAsker
+from .cognito import DEFAULT_REFRESH_MARGIN, CognitoAuth, RefreshExpired, Tokens
 from .credentials import (
     PASSWORD_ENV,
     USERNAME_ENV,
@@ -86,7 +87,6 @@ class TokenProvider:
         self._lock = threading.RLock()
         self._tokens: Tokens | None = None
         self._credentials: Credentials | None = None
-        self._ask_again = ask_again
         self._listener = listener
         self._validity = validity_seconds
         self._logged_in_at: float | None = None
@@ -94,7 +94,17 @@ class TokenProvider:
         self._needed = ""
         self._dead_refresh_token = ""
         self._next_cache_look = 0.0
-        self._asking: threading.Thread | None = None
+        self._asker = (
+            None
+            if ask_again is None
+            else PasswordAsker(
+                ask=ask_again,
+                login=auth.login,
+                still_needed=self._still_needed,
+                logged_in=self._logged_in_again,
+                advice=_UNATTENDED_ADVICE,
+            )
+        )
 
     @property
     def username(self) -> str | None:
@@ -191,17 +201,14 @@ class TokenProvider:
 
     def _need(self, tokens: Tokens, reason: str) -> None:
         """The refresh token died and no credentials are at hand (lock held): say so once."""
-        advice = _TERMINAL_ADVICE if self._ask_again is not None else _UNATTENDED_ADVICE
+        advice = _TERMINAL_ADVICE if self._asker is not None else _UNATTENDED_ADVICE
         self._needed = f"the OptHub login of {tokens.username} has ended ({reason}): {advice}"
         self._dead_refresh_token = tokens.refresh_token
         if self._listener is None:
             log.error("%s", self._needed)
         self._tell(tokens)  # the listener says it (the runner's holds: once, in the log)
-        if self._ask_again is not None and self._asking is None:
-            self._asking = threading.Thread(
-                target=self._ask, args=(tokens.username,), name="login-again", daemon=True
-            )
-            self._asking.start()
+        if self._asker is not None:
+            self._asker.start(tokens.username)
 
     def _while_needed(self, tokens: Tokens, now: float) -> str:
         """The last access token while it lasts, a login saved since, else ``LoginNeeded``."""
@@ -229,31 +236,13 @@ class TokenProvider:
         self._restored(tokens, cached.logged_in_at, save=False)
         return tokens
 
-    def _ask(self, username: str) -> None:
-        """Ask for the password until a login works (a thread: the jobs go on meanwhile)."""
-        ask = self._ask_again
-        assert ask is not None
-        try:
-            while True:
-                with self._lock:
-                    if not self._needed:
-                        return  # a saved login was taken up meanwhile
-                try:
-                    credentials = ask(username)
-                except RunnerError as exc:
-                    log.error("cannot ask for the password again (%s): %s", exc, _UNATTENDED_ADVICE)
-                    return
-                try:
-                    tokens = self._auth.login(credentials)
-                except (LoginFailed, TransientError) as exc:
-                    log.error("%s; asking again", exc)
-                    continue
-                with self._lock:
-                    self._restored(tokens, self._clock(), save=True)
-                return
-        finally:
-            with self._lock:
-                self._asking = None
+    def _logged_in_again(self, tokens: Tokens) -> None:
+        with self._lock:
+            self._restored(tokens, self._clock(), save=True)
+
+    def _still_needed(self) -> bool:
+        with self._lock:
+            return bool(self._needed)
 
     def _restored(self, tokens: Tokens, logged_in_at: float | None, *, save: bool) -> None:
         """A new login works (lock held): the runner takes jobs again."""
