@@ -31,6 +31,7 @@ from ..support.docker_fixtures import ImageFactory
 from ..support.e2e import items, result_item
 from ..unit.test_observe import get, samples
 from ..unit.test_pause_commands import cli
+from .test_status_page import browse
 
 SLOW = "cat >/dev/null\nsleep 2\necho '{\"objective\": 42}'\n"
 JOBS = 8
@@ -46,14 +47,16 @@ def status_lines(process: RunnerProcess) -> int:
 
 
 def assert_shown_as_paused(base: str, runtime: Path, config: Path, runner: str) -> None:
-    """/healthz, /metrics, the page and ``status`` say "paused"."""
+    """/healthz, /metrics, the page (in a headless Chromium) and ``status`` say "paused"."""
     health = get(f"{base}/healthz")  # past health_stall_seconds without a poll: still healthy
     metrics = samples(get(f"{base}/metrics")[1])
-    page = get(f"{base}/")[1]
+    shown = browse(runtime, f"{base}/", "--dump-dom")
+    assert shown.returncode == 0, shown.stderr
+    banner = re.search(r'<p class="hold" id="hold-paused">([^<]*)</p>', shown.stdout)
     status = cli(runtime, "status", "--config", str(config))
     assert health[0] == 200 and health[1].startswith("ok (PAUSED for ")
     assert metrics["opthub_runner_paused{mode=evaluator}"] == 1
-    assert 'id="hold-paused"' in page
+    assert banner is not None and banner.group(1).startswith("PAUSED for ")
     assert status.returncode == 0, status.stderr
     assert runner in status.stdout and ": PAUSED" in status.stdout
 
