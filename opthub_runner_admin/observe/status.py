@@ -98,6 +98,7 @@ class StatusReporter:
                     "in_flight": len(snapshot.in_flight),
                     "rate_per_minute": round(snapshot.rate_per_minute, 2),
                     "queue_depth": snapshot.queue_depth,
+                    "holds": list(snapshot.holds),
                     "slow_jobs": [
                         {"participant": j.participant, "trial": j.trial} for j in snapshot.slow
                     ],

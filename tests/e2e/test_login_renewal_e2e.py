@@ -190,6 +190,16 @@ def test_in_a_terminal_the_runner_asks_the_password_again_and_goes_on(
         assert len(said) == 1, said  # said once, then by every status line
         assert "has ended (Refresh Token has expired)" in said[0]
         assert terminal.process.poll() is None  # the runner did not exit
+        status = subprocess.run(
+            [sys.executable, "-m", "opthub_runner_admin.cli", "status", "--config", str(config)],
+            env=clean_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert f"evaluator (pid {terminal.process.pid}, " in status.stdout, status.stderr
+        assert ": LOGIN NEEDED" in status.stdout
 
         terminal.type(stand_in.password)
         wait_for(lambda: done(aws, refs) == JOBS, 120, "every trial evaluated")
