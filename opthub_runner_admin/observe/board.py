@@ -137,6 +137,8 @@ class Snapshot:
     queue: QueueStats | None = None
     #: The fault of the runner's own machine that holds work back now ("" when none).
     runner_fault: str = ""
+    #: The Docker daemon does not answer now (jobs handed back, waiting for it).
+    docker_down: bool = False
 
 
 class StatusBoard(NoEvents):
@@ -158,6 +160,7 @@ class StatusBoard(NoEvents):
         self._last_activity = clock()
         self._born = self._last_activity
         self._runner_fault = ""
+        self._docker_down = False
 
     # -- events -----------------------------------------------------------------------
 
@@ -234,6 +237,10 @@ class StatusBoard(NoEvents):
             oldest = min(self._matches, key=lambda key: self._matches[key].last_seen)
             del self._matches[oldest]
 
+    def docker_state(self, up: bool) -> None:
+        with self._lock:
+            self._docker_down = not up
+
     def queue_depth(self, messages: int) -> None:
         with self._lock:
             self._depth = messages
@@ -297,6 +304,7 @@ class StatusBoard(NoEvents):
                 matches=matches,
                 queue=self._queue,
                 runner_fault=self._runner_fault,
+                docker_down=self._docker_down,
             )
 
     def _touch(self) -> None:

@@ -45,6 +45,9 @@ class JobEvents(Protocol):
     def token_refreshed(self) -> None:
         """The administrator's access token was renewed."""
 
+    def docker_state(self, up: bool) -> None:
+        """The Docker daemon stopped answering (False) or answers again (True)."""
+
 
 class NoEvents:
     """The default observer: nobody listens."""
@@ -71,6 +74,9 @@ class NoEvents:
         pass
 
     def token_refreshed(self) -> None:
+        pass
+
+    def docker_state(self, up: bool) -> None:
         pass
 
 
@@ -111,6 +117,10 @@ class Fanout(NoEvents):
     def token_refreshed(self) -> None:
         for observer in self._observers:
             observer.token_refreshed()
+
+    def docker_state(self, up: bool) -> None:
+        for observer in self._observers:
+            observer.docker_state(up)
 
 
 def environment_values(environment: Mapping[str, str]) -> list[str]:

@@ -74,6 +74,15 @@ class RunnerMetrics(NoEvents):
             registry=self.registry,
         ).labels(**labels)
 
+        self._docker_up = Gauge(
+            "opthub_runner_docker_up",
+            "1 while the Docker daemon answers, 0 from a call that found it away until it"
+            " answers again.",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._docker_up.set(1)
+
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()
 
@@ -99,6 +108,9 @@ class RunnerMetrics(NoEvents):
 
     def token_refreshed(self) -> None:
         self._refreshes.inc()
+
+    def docker_state(self, up: bool) -> None:
+        self._docker_up.set(1 if up else 0)
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -90,6 +90,8 @@ def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot]
     def check(snapshot: Snapshot) -> str | None:
         if snapshot.runner_fault:
             return f"the runner's own machine fails: {snapshot.runner_fault}"
+        if snapshot.docker_down:
+            return "Docker does not answer: jobs handed back, the runner waits for it"
         return stalled(snapshot, stall_after=stall_after, job_limit=job_limit)
 
     return check

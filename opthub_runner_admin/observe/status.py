@@ -32,6 +32,8 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
         text += f", {snapshot.retried} retried, {snapshot.dropped} dropped"
     if snapshot.runner_fault:
         text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
+    if snapshot.docker_down:
+        text += "; DOCKER DOWN (jobs handed back, waiting for it to answer)"
     if snapshot.queue is not None and snapshot.queue.dead_letters:
         text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
     for job in snapshot.slow:

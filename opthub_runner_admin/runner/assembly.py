@@ -30,6 +30,7 @@ from ..executor.docker import (
     runner_labels,
     scope_labels,
 )
+from ..executor.docker.daemon_watch import wait_for_docker
 from ..executor.docker.memory import PeakMemory
 from ..executor.limits import ContainerLimits, host_mismatch
 from ..jobs.trial_job import MISSING_INPUT_RECEIVES
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from ..auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
+
+#: Seconds a starting runner waits for a Docker daemon that does not answer (a restart).
+DOCKER_START_PATIENCE = 30.0
 
 
 @dataclass
@@ -155,6 +159,7 @@ def build_executor(
     resources: ExitStack | None = None,
     *,
     on_image_pulled: Callable[[str], None] | None = None,
+    on_docker_state: Callable[[bool], None] | None = None,
 ) -> DockerExecutor:
     """The one place the executor is made, so that the daemon and ``try`` run alike.
 
@@ -179,6 +184,7 @@ def build_executor(
         prestart=config.prestart and resources is not None,
         limits=limits,
         on_image_pulled=on_image_pulled,
+        on_docker_state=on_docker_state,
     )
     if resources is not None:
         resources.callback(executor.close)
@@ -229,7 +235,10 @@ def build_parts(
     warn_about_redrive(queue_info, mode.queue_key)
     store = build_store(config, clients)
     store.check()
-    docker_client = connect_docker(workers=config.workers)
+    # A daemon restarting as the runner starts answers within seconds: wait for it.
+    docker_client = wait_for_docker(
+        lambda: connect_docker(workers=config.workers), patience=DOCKER_START_PATIENCE
+    )
     runner_scope = scope_of(mode.name, config)
     removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
@@ -247,6 +256,7 @@ def build_parts(
         labels,
         resources,
         on_image_pulled=options.events.image_pulled if options.events else None,
+        on_docker_state=options.events.docker_state if options.events else None,
     )
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)

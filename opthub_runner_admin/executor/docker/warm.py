@@ -77,6 +77,8 @@ class WarmCounts:
     expired: int = 0
     #: Removed at ``close`` (the runner's stop).
     closed: int = 0
+    #: Removed once Docker answered again after an outage (a restart killed them).
+    outage: int = 0
 
 
 @dataclass
@@ -277,6 +279,13 @@ class WarmPool:
         for container in containers:
             log.debug("removing warm container %s: %s", container.name, why)
             self._discard(container)
+
+    def clear(self) -> None:
+        """Discard the started containers now waiting (Docker came back from an outage)."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+            self._counts = replace(self._counts, outage=self._counts.outage + len(ready))
+        self._discard_all([r.container for r in ready], "Docker was away (restarted)")
 
     def close(self) -> None:
         """Discard every warm container, waiting for those being started."""
