@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..host.disk import DiskSpace
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..masking import redact
@@ -139,6 +140,8 @@ class Snapshot:
     runner_fault: str = ""
     #: The Docker daemon does not answer now (jobs handed back, waiting for it).
     docker_down: bool = False
+    #: The last look at each disk (Docker's data root, the state folder), by name.
+    disks: tuple[DiskSpace, ...] = ()
 
 
 class StatusBoard(NoEvents):
@@ -161,6 +164,7 @@ class StatusBoard(NoEvents):
         self._born = self._last_activity
         self._runner_fault = ""
         self._docker_down = False
+        self._disks: dict[str, DiskSpace] = {}
 
     # -- events -----------------------------------------------------------------------
 
@@ -241,6 +245,10 @@ class StatusBoard(NoEvents):
         with self._lock:
             self._docker_down = not up
 
+    def disk_space(self, space: DiskSpace) -> None:
+        with self._lock:
+            self._disks[space.name] = space
+
     def queue_depth(self, messages: int) -> None:
         with self._lock:
             self._depth = messages
@@ -305,6 +313,7 @@ class StatusBoard(NoEvents):
                 queue=self._queue,
                 runner_fault=self._runner_fault,
                 docker_down=self._docker_down,
+                disks=tuple(self._disks.values()),
             )
 
     def _touch(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from ..host.disk import DiskSpace
 from ..jobs.outcome import Outcome
 from ..masking import secret_forms
 from ..queue import Message
@@ -48,6 +49,12 @@ class JobEvents(Protocol):
     def docker_state(self, up: bool) -> None:
         """The Docker daemon stopped answering (False) or answers again (True)."""
 
+    def disk_space(self, space: DiskSpace) -> None:
+        """A look at the free space of one disk (``docker`` or ``state``)."""
+
+    def image_removed(self, image: str) -> None:
+        """The image clean-up removed ``image`` (a tag the runner had pulled)."""
+
 
 class NoEvents:
     """The default observer: nobody listens."""
@@ -77,6 +84,12 @@ class NoEvents:
         pass
 
     def docker_state(self, up: bool) -> None:
+        pass
+
+    def disk_space(self, space: DiskSpace) -> None:
+        pass
+
+    def image_removed(self, image: str) -> None:
         pass
 
 
@@ -121,6 +134,14 @@ class Fanout(NoEvents):
     def docker_state(self, up: bool) -> None:
         for observer in self._observers:
             observer.docker_state(up)
+
+    def disk_space(self, space: DiskSpace) -> None:
+        for observer in self._observers:
+            observer.disk_space(space)
+
+    def image_removed(self, image: str) -> None:
+        for observer in self._observers:
+            observer.image_removed(image)
 
 
 def environment_values(environment: Mapping[str, str]) -> list[str]:

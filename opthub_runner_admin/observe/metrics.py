@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..host.disk import DiskSpace
 from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
@@ -82,6 +83,25 @@ class RunnerMetrics(NoEvents):
             registry=self.registry,
         ).labels(**labels)
         self._docker_up.set(1)
+        self._disk_free = Gauge(
+            "opthub_runner_disk_free_bytes",
+            "Free bytes of the disk of Docker's data root (path=docker) and of the runner's"
+            " state folder (path=state).",
+            ["mode", "path"],
+            registry=self.registry,
+        )
+        self._images_removed = Counter(
+            "opthub_runner_images_removed",
+            "Images removed by the image clean-up (image_cleanup_after).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._disk_size = Gauge(
+            "opthub_runner_disk_size_bytes",
+            "Size in bytes of those disks.",
+            ["mode", "path"],
+            registry=self.registry,
+        )
 
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()
@@ -111,6 +131,13 @@ class RunnerMetrics(NoEvents):
 
     def docker_state(self, up: bool) -> None:
         self._docker_up.set(1 if up else 0)
+
+    def disk_space(self, space: DiskSpace) -> None:
+        self._disk_free.labels(mode=self._mode, path=space.name).set(space.free)
+        self._disk_size.labels(mode=self._mode, path=space.name).set(space.size)
+
+    def image_removed(self, image: str) -> None:
+        self._images_removed.inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -45,6 +45,7 @@ from ..queue.base import MAX_WAIT_SECONDS, QueueInfo
 from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
+from .disks import image_cleanup, watch_disks
 from .modes import JobParts, Mode
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def build_executor(
     *,
     on_image_pulled: Callable[[str], None] | None = None,
     on_docker_state: Callable[[bool], None] | None = None,
+    on_image_removed: Callable[[str], None] | None = None,
 ) -> DockerExecutor:
     """The one place the executor is made, so that the daemon and ``try`` run alike.
 
@@ -185,6 +187,7 @@ def build_executor(
         limits=limits,
         on_image_pulled=on_image_pulled,
         on_docker_state=on_docker_state,
+        image_cleanup=image_cleanup(config, docker_client, on_image_removed),
     )
     if resources is not None:
         resources.callback(executor.close)
@@ -243,6 +246,8 @@ def build_parts(
     removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
+    if resources is not None and options.events is not None:
+        watch_disks(docker_client, options.events, config.disk_warning_below, resources)
     instance = uuid.uuid4().hex[:12]
     labels = {
         **runner_labels(instance),
@@ -257,6 +262,7 @@ def build_parts(
         resources,
         on_image_pulled=options.events.image_pulled if options.events else None,
         on_docker_state=options.events.docker_state if options.events else None,
+        on_image_removed=options.events.image_removed if options.events else None,
     )
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)

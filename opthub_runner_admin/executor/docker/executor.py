@@ -25,11 +25,12 @@ import docker
 import docker.errors
 import requests
 
-from ..base import Cancelled, DockerUnavailable, Execution, RunSpec
+from ..base import Cancelled, DockerUnavailable, Execution, ImageNotAvailable, RunSpec
 from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
 from .daemon_watch import DaemonWatch
 from .errors import explanation, mentions_secret, short_reason, translate
+from .image_cleanup import ImageCleanup, no_space
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .reaping import HTTP_CONFLICT, LABEL_KEEP, LABEL_WARM, remove_own
 from .removal import Remover
@@ -74,6 +75,7 @@ class DockerExecutor:
         limits: ContainerLimits | None = None,
         on_image_pulled: Callable[[str], None] | None = None,
         on_docker_state: Callable[[bool], None] | None = None,
+        image_cleanup: ImageCleanup | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -82,7 +84,9 @@ class DockerExecutor:
         self._output_limit = output_limit
         self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
         self._stop_timeout = stop_timeout
-        self._images = ImageProvider(api=self._api, policy=images, on_pulled=on_image_pulled)
+        self._cleanup = image_cleanup
+        self._on_image_pulled = on_image_pulled
+        self._images = ImageProvider(api=self._api, policy=images, on_pulled=self._pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
         self._remover = Remover(remove=self._remove) if prestart else None
@@ -107,9 +111,11 @@ class DockerExecutor:
             raise Cancelled(f"run of {spec.image} cancelled before it started")
         try:
             self._remove_leftovers()
-            self._images.ensure(spec.image, cancel)
+            self._ensure_image(spec.image, cancel)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            if no_space(exc):
+                self._clean_up_images()
             translated = gpu_failure(short_reason(exc, spec), self._limits) or translate(
                 exc, spec, runtime=self._runtime
             )
@@ -122,6 +128,33 @@ class DockerExecutor:
             # Docker quotes invalid variables in its errors: drop such an
             # original from the chain so that no logged traceback shows a secret.
             raise translated from (None if mentions_secret(exc, spec) else exc)
+
+    def _pulled(self, image: str) -> None:
+        if self._cleanup is not None:
+            self._cleanup.pulled(image)
+        if self._on_image_pulled is not None:
+            self._on_image_pulled(image)
+
+    def _ensure_image(self, image: str, cancel: threading.Event) -> None:
+        """The image is there (pulled if need be), its use recorded for the clean-up."""
+        try:
+            self._images.ensure(image, cancel)
+        except ImageNotAvailable as exc:
+            if no_space(exc):
+                self._clean_up_images()
+            raise
+        if self._cleanup is not None:
+            self._cleanup.used(image)
+            if self._cleanup.due():
+                threading.Thread(
+                    target=self._cleanup.run, name="image-cleanup", daemon=True
+                ).start()
+
+    def _clean_up_images(self) -> None:
+        """Docker's disk is full: remove the images due now, once, before the job goes back."""
+        if self._cleanup is not None:
+            log.warning("Docker's disk is full: removing the images no match used lately")
+            self._cleanup.run()
 
     # -- one run -----------------------------------------------------------
 
