@@ -74,3 +74,25 @@ def image_cleanup(
         after=float(config.image_cleanup_after),
         on_removed=on_removed,
     )
+
+
+def host_disk_lines(warn_below: int) -> list[str]:
+    """``status``: this host's disks (Docker's data root when Docker answers, the state folder)."""
+    from ..errors import RunnerError
+    from ..executor.docker import connect_docker
+
+    try:
+        paths = disk_paths(connect_docker())
+    except RunnerError:
+        paths = {"state": state_dir()}
+    lines = ["", "disks of this host:"]
+    for name, path in paths.items():
+        space = disk_space(name, path)
+        if space is None:
+            lines.append(f"  {name} ({path}): cannot be read")
+            continue
+        low = f" (under disk_warning_below, {gib(warn_below)})" if space.free < warn_below else ""
+        lines.append(f"  {space.describe()}{low}")
+    if "docker" not in paths:
+        lines.append("  docker: not on this host, or Docker does not answer")
+    return lines
