@@ -51,6 +51,7 @@ def status(config_path: str) -> None:
     """
     from ..fleet.queue_counts import read_status, status_lines
     from ..fleet.queues import fleet_queues
+    from ..runner.disks import host_disk_lines
     from .runner_selection import fleet_scopes, local_runner_lines
 
     config = read_config(config_path)
@@ -59,6 +60,8 @@ def status(config_path: str) -> None:
         for line in status_lines(read_status(fleet_queues(config))):
             click.echo(line)
         for line in local_runner_lines(fleet_scopes(config)):
+            click.echo(line)
+        for line in host_disk_lines(config.disk_warning_below):
             click.echo(line)
 
     _guarded(show)

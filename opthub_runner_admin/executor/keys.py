@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
+from ..settings.durations import Duration
 from ..settings.kinds import KEYS
 
 
@@ -42,4 +43,11 @@ class DockerKeys:
         default=True,
         description="start the next job's container while the runner finishes the current one;"
         " `false` turns it off (see Performance)",
+    )
+    image_cleanup_after: Annotated[int, Duration(minimum=3600)] | None = Field(
+        default=None,
+        description="remove the images the runner pulled that no job used for this long"
+        " (`7d`; by tag, never one a container uses; also tried once when Docker's disk is"
+        " full); unset = never",
+        examples=["7d"],
     )

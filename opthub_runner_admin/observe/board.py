@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..auth.login_state import LoginState
+from ..host.disk import DiskSpace
 from ..jobs.messages import BadMessage, parse_body
 from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
 from ..masking import redact
@@ -145,6 +146,10 @@ class Snapshot:
     login: LoginState | None = None
     #: Unix time of the snapshot, for the holds' and the login's times.
     wall: float = 0.0
+    #: The Docker daemon does not answer now (jobs handed back, waiting for it).
+    docker_down: bool = False
+    #: The last look at each disk (Docker's data root, the state folder), by name.
+    disks: tuple[DiskSpace, ...] = ()
 
 
 class StatusBoard(NoEvents):
@@ -168,6 +173,8 @@ class StatusBoard(NoEvents):
         self._runner_fault = ""
         self._holds: Mapping[str, Hold] = {}
         self._login: LoginState | None = None
+        self._docker_down = False
+        self._disks: dict[str, DiskSpace] = {}
 
     # -- events -----------------------------------------------------------------------
 
@@ -244,6 +251,14 @@ class StatusBoard(NoEvents):
             oldest = min(self._matches, key=lambda key: self._matches[key].last_seen)
             del self._matches[oldest]
 
+    def docker_state(self, up: bool) -> None:
+        with self._lock:
+            self._docker_down = not up
+
+    def disk_space(self, space: DiskSpace) -> None:
+        with self._lock:
+            self._disks[space.name] = space
+
     def queue_depth(self, messages: int) -> None:
         with self._lock:
             self._depth = messages
@@ -319,6 +334,8 @@ class StatusBoard(NoEvents):
                 holds=self._holds,
                 login=self._login,
                 wall=time.time(),
+                docker_down=self._docker_down,
+                disks=tuple(self._disks.values()),
             )
 
     def _touch(self) -> None:

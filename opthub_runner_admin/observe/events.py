@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ..auth.login_state import LoginState
+from ..host.disk import DiskSpace
 from ..jobs.outcome import Outcome
 from ..masking import secret_forms
 from ..queue import Message
@@ -53,6 +54,15 @@ class JobEvents(Protocol):
     def login_changed(self, state: LoginState) -> None:
         """The administrator logged in, the login ended, or it was renewed with the password."""
 
+    def docker_state(self, up: bool) -> None:
+        """The Docker daemon stopped answering (False) or answers again (True)."""
+
+    def disk_space(self, space: DiskSpace) -> None:
+        """A look at the free space of one disk (``docker`` or ``state``)."""
+
+    def image_removed(self, image: str) -> None:
+        """The image clean-up removed ``image`` (a tag the runner had pulled)."""
+
 
 class NoEvents:
     """The default observer: nobody listens."""
@@ -85,6 +95,15 @@ class NoEvents:
         pass
 
     def login_changed(self, state: LoginState) -> None:
+        pass
+
+    def docker_state(self, up: bool) -> None:
+        pass
+
+    def disk_space(self, space: DiskSpace) -> None:
+        pass
+
+    def image_removed(self, image: str) -> None:
         pass
 
 
@@ -133,6 +152,18 @@ class Fanout(NoEvents):
     def login_changed(self, state: LoginState) -> None:
         for observer in self._observers:
             observer.login_changed(state)
+
+    def docker_state(self, up: bool) -> None:
+        for observer in self._observers:
+            observer.docker_state(up)
+
+    def disk_space(self, space: DiskSpace) -> None:
+        for observer in self._observers:
+            observer.disk_space(space)
+
+    def image_removed(self, image: str) -> None:
+        for observer in self._observers:
+            observer.image_removed(image)
 
 
 def environment_values(environment: Mapping[str, str]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 from pydantic.dataclasses import dataclass
 
-from ..settings.kinds import KEYS
+from ..settings.kinds import KEYS, Size
 
 
 def _upper(value: Any) -> Any:
@@ -54,4 +54,9 @@ class ObserveKeys:
         ge=1,
         description="`/healthz` turns 503 after this many seconds without a poll or progress"
         " (a job still within `timeout` counts as progress)",
+    )
+    disk_warning_below: Annotated[int, Size()] = Field(
+        default=5 * 1024**3,
+        description="warn once when Docker's data root or the runner's state folder has less"
+        " free space than this (`5g`; shown in the status line, the page and `/metrics`)",
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..auth.login_state import LoginState
+from ..host.disk import DiskSpace
 from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
@@ -79,6 +80,33 @@ class RunnerMetrics(NoEvents):
             registry=self.registry,
         ).labels(**labels)
 
+        self._docker_up = Gauge(
+            "opthub_runner_docker_up",
+            "1 while the Docker daemon answers, 0 from a call that found it away until it"
+            " answers again.",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._docker_up.set(1)
+        self._disk_free = Gauge(
+            "opthub_runner_disk_free_bytes",
+            "Free bytes of the disk of Docker's data root (path=docker) and of the runner's"
+            " state folder (path=state).",
+            ["mode", "path"],
+            registry=self.registry,
+        )
+        self._images_removed = Counter(
+            "opthub_runner_images_removed",
+            "Images removed by the image clean-up (image_cleanup_after).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._disk_size = Gauge(
+            "opthub_runner_disk_size_bytes",
+            "Size in bytes of those disks.",
+            ["mode", "path"],
+            registry=self.registry,
+        )
         self._hold_gauges = {
             PAUSED: Gauge(
                 "opthub_runner_paused",
@@ -151,6 +179,16 @@ class RunnerMetrics(NoEvents):
 
     def token_refreshed(self) -> None:
         self._refreshes.inc()
+
+    def docker_state(self, up: bool) -> None:
+        self._docker_up.set(1 if up else 0)
+
+    def disk_space(self, space: DiskSpace) -> None:
+        self._disk_free.labels(mode=self._mode, path=space.name).set(space.free)
+        self._disk_size.labels(mode=self._mode, path=space.name).set(space.size)
+
+    def image_removed(self, image: str) -> None:
+        self._images_removed.inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

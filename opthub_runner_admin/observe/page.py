@@ -50,6 +50,11 @@ def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
         in_flight_rows=in_flight or '<tr><td class="empty" colspan="5">none</td></tr>',
         recent_rows=recent or '<tr><td class="empty" colspan="6">none yet</td></tr>',
         queue_tiles=_queue_tiles(snapshot.queue),
+        disks=_e(
+            "disk: " + "; ".join(disk.describe() for disk in snapshot.disks)
+            if snapshot.disks
+            else "disk: not measured yet"
+        ),
         jobs_chart=bar_chart(
             f"Jobs finished per {BUCKET_SECONDS / 60:.0f} minute, last hour",
             snapshot.jobs_per_minute,

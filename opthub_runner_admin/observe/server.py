@@ -96,6 +96,8 @@ def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot]
             return f"not ready: {login.detail}"
         if snapshot.runner_fault:
             return f"the runner's own machine fails: {snapshot.runner_fault}"
+        if snapshot.docker_down:
+            return "Docker does not answer: jobs handed back, the runner waits for it"
         if snapshot.holds:
             # Paused on purpose: healthy, and no poll is expected (a watchdog that
             # restarted it would undo the pause).

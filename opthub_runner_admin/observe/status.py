@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..host.disk import gib
 from ..queue.base import QueueStats
 from .board import Snapshot, StatusBoard
 from .events import JobEvents
@@ -35,6 +36,10 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
         text += f"; {hold.line(snapshot.wall)}"
     if snapshot.runner_fault:
         text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
+    if snapshot.disks:
+        text += ", disk " + ", ".join(f"{d.name} {gib(d.free)} free" for d in snapshot.disks)
+    if snapshot.docker_down:
+        text += "; DOCKER DOWN (jobs handed back, waiting for it to answer)"
     if snapshot.queue is not None and snapshot.queue.dead_letters:
         text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
     for job in snapshot.slow:

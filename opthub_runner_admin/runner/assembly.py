@@ -30,6 +30,7 @@ from ..executor.docker import (
     runner_labels,
     scope_labels,
 )
+from ..executor.docker.daemon_watch import wait_for_docker
 from ..executor.docker.memory import PeakMemory
 from ..executor.limits import ContainerLimits, host_mismatch
 from ..jobs.trial_job import MISSING_INPUT_RECEIVES
@@ -45,6 +46,7 @@ from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
 from ..worker.hold import Holds
+from .disks import image_cleanup, watch_disks
 from .modes import JobParts, Mode
 
 if TYPE_CHECKING:
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
     from ..auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
+
+#: Seconds a starting runner waits for a Docker daemon that does not answer (a restart).
+DOCKER_START_PATIENCE = 30.0
 
 
 @dataclass
@@ -181,6 +186,8 @@ def build_executor(
     resources: ExitStack | None = None,
     *,
     on_image_pulled: Callable[[str], None] | None = None,
+    on_docker_state: Callable[[bool], None] | None = None,
+    on_image_removed: Callable[[str], None] | None = None,
 ) -> DockerExecutor:
     """The one place the executor is made, so that the daemon and ``try`` run alike.
 
@@ -205,6 +212,8 @@ def build_executor(
         prestart=config.prestart and resources is not None,
         limits=limits,
         on_image_pulled=on_image_pulled,
+        on_docker_state=on_docker_state,
+        image_cleanup=image_cleanup(config, docker_client, on_image_removed),
     )
     if resources is not None:
         resources.callback(executor.close)
@@ -255,11 +264,16 @@ def build_parts(
     warn_about_redrive(queue_info, mode.queue_key)
     store = build_store(config, clients)
     store.check()
-    docker_client = connect_docker(workers=config.workers)
+    # A daemon restarting as the runner starts answers within seconds: wait for it.
+    docker_client = wait_for_docker(
+        lambda: connect_docker(workers=config.workers), patience=DOCKER_START_PATIENCE
+    )
     runner_scope = scope_of(mode.name, config)
     removed = remove_orphans(docker_client, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
+    if resources is not None and options.events is not None:
+        watch_disks(docker_client, options.events, config.disk_warning_below, resources)
     instance = uuid.uuid4().hex[:12]
     labels = {
         **runner_labels(instance),
@@ -273,6 +287,8 @@ def build_parts(
         labels,
         resources,
         on_image_pulled=options.events.image_pulled if options.events else None,
+        on_docker_state=options.events.docker_state if options.events else None,
+        on_image_removed=options.events.image_removed if options.events else None,
     )
     if options.holds is not None:
         # Held: no container is started ahead for a job that is not coming.

@@ -82,6 +82,8 @@ class Doctor:
 
     def checks(self) -> Iterator[Check]:
         yield self._docker()
+        if self._docker_ok:
+            yield self._disk()
         clients = self._clients()
         if isinstance(clients, Check):
             yield clients
@@ -110,6 +112,16 @@ class Doctor:
             )
         self._docker_ok = True
         return Check("Docker", True, f"reachable (server {version})")
+
+    def _disk(self) -> Check:
+        from ..executor.docker import connect_docker
+        from .disks import disk_paths, disk_report
+
+        paths = disk_paths(connect_docker())
+        ok, detail = disk_report(paths, self._config.disk_warning_below)
+        return Check(
+            "disk", ok, detail, "free some space: docker image prune, or image_cleanup_after"
+        )
 
     def _clients(self) -> AwsClients | Check:
         from ..aws.clients import config_clients

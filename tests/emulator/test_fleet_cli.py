@@ -11,6 +11,7 @@ the test puts that datapoint there itself; and it has no message-move task
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def test_status_shows_each_queue_s_counts_age_and_dead_letters(
     assert _row(output, "evaluator") == ["evaluator", "2", "1", "1", "7", "min", "2"]
     assert _row(output, "scorer") == ["scorer", "0", "0", "0", "unknown", "no", "DLQ"]
     assert f"evaluator dead letters: {dlq}" in output
+    # This host's disks: the state folder always (Docker's data root when Docker answers).
+    assert "disks of this host:" in output
+    assert re.search(r"^  state \(.+\): [0-9.]+ GiB free of [0-9.]+ GiB", output, re.MULTILINE)
 
 
 def test_dlq_list_show_and_redrive_bounded_then_all(

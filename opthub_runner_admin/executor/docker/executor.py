@@ -25,12 +25,14 @@ import docker
 import docker.errors
 import requests
 
-from ..base import Cancelled, Execution, RunSpec
+from ..base import Cancelled, DockerUnavailable, Execution, ImageNotAvailable, RunSpec
 from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
+from .daemon_watch import DaemonWatch
 from .errors import explanation, mentions_secret, short_reason, translate
+from .image_cleanup import ImageCleanup, no_space
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
-from .reaping import HTTP_CONFLICT, LABEL_KEEP
+from .reaping import HTTP_CONFLICT, LABEL_KEEP, LABEL_WARM, remove_own
 from .removal import Remover
 from .streams import Attachment, ExitWaiter, StdinWriter
 from .warm import LiveContainer, WarmCounts, WarmPool
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: How often the main thread looks at the cancel flag and the deadline (seconds).
 POLL_INTERVAL = 0.2
+#: Seconds ``close`` waits for a daemon that went away, to remove what it left there.
+CLOSE_PATIENCE = 30.0
 
 
 class DockerExecutor:
@@ -70,6 +74,8 @@ class DockerExecutor:
         prestart: bool = False,
         limits: ContainerLimits | None = None,
         on_image_pulled: Callable[[str], None] | None = None,
+        on_docker_state: Callable[[bool], None] | None = None,
+        image_cleanup: ImageCleanup | None = None,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -78,7 +84,9 @@ class DockerExecutor:
         self._output_limit = output_limit
         self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
         self._stop_timeout = stop_timeout
-        self._images = ImageProvider(api=self._api, policy=images, on_pulled=on_image_pulled)
+        self._cleanup = image_cleanup
+        self._on_image_pulled = on_image_pulled
+        self._images = ImageProvider(api=self._api, policy=images, on_pulled=self._pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
         self._remover = Remover(remove=self._remove) if prestart else None
@@ -92,6 +100,10 @@ class DockerExecutor:
         # next run removes them once the daemon answers again.
         self._leftovers: set[str] = set()
         self._leftovers_lock = threading.Lock()
+        # Told when a call finds the daemon away; removes the leftovers once it answers.
+        self._watch = DaemonWatch(
+            ping=self._api.ping, on_back=self._after_outage, on_change=on_docker_state
+        )
 
     def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
         """Run ``spec``; Docker's own errors leave here as the seam's errors."""
@@ -99,17 +111,50 @@ class DockerExecutor:
             raise Cancelled(f"run of {spec.image} cancelled before it started")
         try:
             self._remove_leftovers()
-            self._images.ensure(spec.image, cancel)
+            self._ensure_image(spec.image, cancel)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            if no_space(exc):
+                self._clean_up_images()
             translated = gpu_failure(short_reason(exc, spec), self._limits) or translate(
                 exc, spec, runtime=self._runtime
             )
             if translated is None:
                 raise
+            if isinstance(translated, DockerUnavailable) and not isinstance(
+                exc, docker.errors.APIError
+            ):
+                self._watch.lost(translated)
             # Docker quotes invalid variables in its errors: drop such an
             # original from the chain so that no logged traceback shows a secret.
             raise translated from (None if mentions_secret(exc, spec) else exc)
+
+    def _pulled(self, image: str) -> None:
+        if self._cleanup is not None:
+            self._cleanup.pulled(image)
+        if self._on_image_pulled is not None:
+            self._on_image_pulled(image)
+
+    def _ensure_image(self, image: str, cancel: threading.Event) -> None:
+        """The image is there (pulled if need be), its use recorded for the clean-up."""
+        try:
+            self._images.ensure(image, cancel)
+        except ImageNotAvailable as exc:
+            if no_space(exc):
+                self._clean_up_images()
+            raise
+        if self._cleanup is not None:
+            self._cleanup.used(image)
+            if self._cleanup.due():
+                threading.Thread(
+                    target=self._cleanup.run, name="image-cleanup", daemon=True
+                ).start()
+
+    def _clean_up_images(self) -> None:
+        """Docker's disk is full: remove the images due now, once, before the job goes back."""
+        if self._cleanup is not None:
+            log.warning("Docker's disk is full: removing the images no match used lately")
+            self._cleanup.run()
 
     # -- one run -----------------------------------------------------------
 
@@ -171,17 +216,19 @@ class DockerExecutor:
             container.attachment.close()
             self._dispose(container.name)
 
-    def _create_attached(self, spec: RunSpec, cancel: threading.Event) -> LiveContainer:
+    def _create_attached(
+        self, spec: RunSpec, cancel: threading.Event, *, warm: bool = False
+    ) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
         try:
-            self._create(spec, name, cancel)
+            self._create(spec, name, cancel, warm=warm)
             return LiveContainer(name, Attachment.open(self._api, name, self._output_limit))
         except BaseException:
             self._dispose(name)
             raise
 
     def _start_ahead(self, spec: RunSpec) -> LiveContainer:
-        container = self._create_attached(spec, threading.Event())
+        container = self._create_attached(spec, threading.Event(), warm=True)
         try:
             self._api.start(container.name)
         except BaseException:
@@ -222,26 +269,63 @@ class DockerExecutor:
         if self._warm is not None:
             self._warm.stand_by(on)
 
-    def close(self) -> None:
-        """Remove the containers started ahead and those still queued for removal.
+    @property
+    def docker_up(self) -> bool:
+        """False while the daemon does not answer (from a failed call to a ping that answers)."""
+        return self._watch.up
 
-        Call at the runner's stop; a no-op without ``prestart``.
+    def close(self) -> None:
+        """Remove the containers started ahead, those queued for removal, and every other.
+
+        Call at the runner's stop. Containers whose removal failed while
+        Docker was away are removed once it answers (waiting up to
+        ``CLOSE_PATIENCE``), and a last sweep by this runner's labels takes
+        whatever a lost answer left unnamed.
         """
         if self._warm is not None:
             self._warm.close()
         if self._remover is not None:
             self._remover.close()
+        with self._leftovers_lock:
+            left = bool(self._leftovers)
+        if left or not self._watch.up:
+            self._watch.wait_up(CLOSE_PATIENCE)
+        self._remove_leftovers()
+        self._watch.close()
+        try:
+            removed = remove_own(self._api, self._labels)
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            log.error(
+                "could not look for this runner's containers at its stop (%s): the next start"
+                " removes them",
+                " ".join(str(exc).split())[:300],
+            )
+            return
+        if removed:
+            log.warning("removed %d containers this runner left on Docker", len(removed))
 
-    def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> None:
+    def _after_outage(self) -> None:
+        """The daemon answers again: remove what it could not, and the warm containers.
+
+        A restart without live-restore killed the containers started ahead;
+        they would only be found dead one job at a time.
+        """
+        if self._warm is not None:
+            self._warm.clear()
+        self._remove_leftovers()
+
+    def _create(
+        self, spec: RunSpec, name: str, cancel: threading.Event, *, warm: bool = False
+    ) -> None:
         """Create the container; recover once if a remembered image was deleted meanwhile."""
         try:
-            self._create_container(spec, name)
+            self._create_container(spec, name, warm=warm)
         except docker.errors.ImageNotFound:
             self._images.forget(spec.image)
             self._images.ensure(spec.image, cancel)
-            self._create_container(spec, name)
+            self._create_container(spec, name, warm=warm)
 
-    def _create_container(self, spec: RunSpec, name: str) -> None:
+    def _create_container(self, spec: RunSpec, name: str, *, warm: bool = False) -> None:
         host_config = self._api.create_host_config(
             **host_config_kwargs(self._limits), runtime=self._runtime
         )
@@ -257,7 +341,7 @@ class DockerExecutor:
             stdin_open=True,
             tty=False,
             environment=dict(spec.environment),
-            labels=self._labels,
+            labels={**self._labels, LABEL_WARM: "true"} if warm else self._labels,
             host_config=host_config,
             user=self._limits.user,
             use_config_proxy=False,
@@ -389,6 +473,7 @@ class DockerExecutor:
             )
             with self._leftovers_lock:
                 self._leftovers.add(name)
+            self._watch.lost(exc)
 
     def _remove_leftovers(self) -> None:
         """Remove the containers that ``_remove`` could not; keep those it still cannot."""

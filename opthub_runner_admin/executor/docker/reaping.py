@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import docker
 import docker.errors
@@ -35,6 +36,8 @@ LABEL_PID = "opthub-runner.pid"
 LABEL_INSTANCE = "opthub-runner.instance"
 #: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
 LABEL_KEEP = "opthub-runner.keep"
+#: "true" on containers started ahead of their job (``warm``): a job may or may not take them.
+LABEL_WARM = "opthub-runner.warm"
 #: The SQS queue URL the runner that created the container receives from.
 LABEL_QUEUE = "opthub-runner.queue"
 #: The DynamoDB table the runner that created the container writes.
@@ -93,6 +96,33 @@ def remove_orphans(
                 continue  # another runner starting on this host is removing it right now
             raise
         log.warning("removed container %s left behind by dead runner pid %s", container_id, pid)
+        removed.append(container_id)
+    return removed
+
+
+def remove_own(api: Any, labels: Mapping[str, str]) -> list[str]:
+    """Remove every container made with ``labels`` (its instance and pid), but kept ones.
+
+    The runner's last sweep at its stop: whatever a lost answer of Docker
+    left (a removal that failed while the daemon restarted, a container
+    created as the connection broke) is found by its labels, not by name.
+    Without an instance label nothing is removed. Returns the removed ids.
+    """
+    instance, pid = labels.get(LABEL_INSTANCE), labels.get(LABEL_PID)
+    if not instance or not pid:
+        return []
+    wanted = [f"{LABEL_INSTANCE}={instance}", f"{LABEL_PID}={pid}", f"{LABEL_KEEP}=0"]
+    removed: list[str] = []
+    for info in api.containers(all=True, filters={"label": wanted}):
+        container_id = str(info["Id"])
+        try:
+            api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            if exc.status_code == HTTP_CONFLICT:
+                continue  # its removal is already in progress
+            raise
         removed.append(container_id)
     return removed
 

@@ -81,6 +81,8 @@ class WarmCounts:
     closed: int = 0
     #: Removed because the runner took no new job (``stand_by``: paused, login needed).
     stood_down: int = 0
+    #: Removed once Docker answered again after an outage (a restart killed them).
+    outage: int = 0
 
 
 @dataclass
@@ -300,6 +302,13 @@ class WarmPool:
                 )
             self._changed.notify_all()
         self._discard_all(ready, "the runner takes no new job now")
+
+    def clear(self) -> None:
+        """Discard the started containers now waiting (Docker came back from an outage)."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+            self._counts = replace(self._counts, outage=self._counts.outage + len(ready))
+        self._discard_all([r.container for r in ready], "Docker was away (restarted)")
 
     def close(self) -> None:
         """Discard every warm container, waiting for those being started."""
