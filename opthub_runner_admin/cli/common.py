@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from ..config.loading import load_config
-from ..config.permissions import exposed_secrets_warning
 from ..config.schema import Config
 from ..errors import ConfigError
 
@@ -57,9 +55,8 @@ def read_config(path: str) -> Config:
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     setup_logging(loaded.config.log_level, loaded.config.log_format)
-    for warning in loaded.warnings:
+    from ..runner.start_checks import config_warnings
+
+    for warning in config_warnings(path, loaded):
         log.warning("%s", warning)
-    exposed = exposed_secrets_warning(Path(path), loaded.config)
-    if exposed is not None:
-        log.warning("%s", exposed)
     return loaded.config

@@ -11,7 +11,13 @@ from .run_commands import prompt_credentials
 
 
 @click.command()
-@click.option("--config", "config_path", default="config.yml", show_default=True)
+@click.option(
+    "--config",
+    "config_path",
+    default="config.yml",
+    show_default=True,
+    help="YAML configuration file.",
+)
 @click.option("--match", "match_id", help="Also check this match's images on a sample input.")
 @click.option("--dev", is_flag=True, help="Use OptHub's development stack.")
 @click.option(
@@ -21,7 +27,11 @@ from .run_commands import prompt_credentials
     help="The sample solution the problem image is tried on.",
 )
 def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) -> None:
-    """Check a setup, one line per part with the fix; exit 1 if anything failed.
+    """Check a setup with the runner's own start checks, one line each; exit 1 on a cross.
+
+    Each line is a tick, a warning (!: the runner starts, and logs it) or a
+    cross (the runner would not start) with the fix. Exit 0 exactly when no
+    line is a cross.
 
     \b
     Example:

@@ -22,14 +22,16 @@ def read_status(queues: Mapping[str, FleetQueue]) -> list[QueueRow]:
 
 
 def age_text(seconds: float | None) -> str:
-    """An age for people: ``42 s``, ``7 min``, ``3.5 h``; ``unknown`` when None."""
+    """An age for people: ``42 s``, ``7 min``, ``3.5 h``, ``4.0 days``; ``unknown`` when None."""
     if seconds is None:
         return "unknown"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 #: Column titles of the status table, with their widths.
