@@ -19,7 +19,7 @@ import click
 from ..host import pidfiles
 from ..observe.holds import PAUSED
 from .common import fail
-from .runner_selection import MODE_CHOICES, Selection, described
+from .runner_selection import BOTH, MODE_CHOICES, Selection, described
 from .signals import PAUSE_SIGNAL, RESUME_SIGNAL
 
 #: Seconds a runner has to say in its pid file that it heard the signal.
@@ -39,7 +39,7 @@ def _options(verb: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
             "config_path",
             help=f"{verb.capitalize()} only the runners of this config's queue and table.",
         )(command)
-        return click.argument("mode", type=click.Choice(MODE_CHOICES), default="all")(command)
+        return click.argument("mode", type=click.Choice(MODE_CHOICES), default=BOTH)(command)
 
     return decorate
 

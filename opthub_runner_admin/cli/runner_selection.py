@@ -17,8 +17,10 @@ from ..model import RunnerScope
 from ..runner.modes import MODES
 from .common import EXIT_CONFIG, EXIT_USAGE, fail
 
-#: The MODE argument's choices: one mode, or every one.
-MODE_CHOICES = [*(m.name for m in MODES), "all"]
+#: Both modes; "all" is its old name, kept working (``--all`` means every competition).
+BOTH = "both"
+#: The MODE argument's choices: one mode, or both.
+MODE_CHOICES = [*(m.name for m in MODES), BOTH, "all"]
 
 
 class Selection:
@@ -27,13 +29,13 @@ class Selection:
     def __init__(self, *, mode: str, config_path: str | None, every: bool) -> None:
         if config_path is not None and every:
             fail("give --config or --all, not both", EXIT_USAGE)
-        self.mode = mode
+        self.mode = BOTH if mode == "all" else mode
         self.config_path = config_path
         self.every = every
-        self._scopes = selected_scopes(mode, config_path)
+        self._scopes = selected_scopes(self.mode, config_path)
 
     def found(self) -> list[pidfiles.RunningRunner]:
-        return pidfiles.running(None if self.mode == "all" else self.mode, scopes=self._scopes)
+        return pidfiles.running(None if self.mode == BOTH else self.mode, scopes=self._scopes)
 
     def runners(self, verb: str) -> list[pidfiles.RunningRunner]:
         """The selected runners; one line and exit 2 when several competitions need a choice."""
@@ -61,7 +63,7 @@ def selected_scopes(mode: str, config_path: str | None) -> frozenset[RunnerScope
         config = load_config(config_path).config
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    scopes = fleet_scopes(config, None if mode == "all" else mode)
+    scopes = fleet_scopes(config, None if mode in (BOTH, "all") else mode)
     if not scopes:
         fail(f"{config_path}: no queue URL for the {mode}", EXIT_CONFIG)
     return scopes

@@ -7,12 +7,12 @@ import time
 import click
 
 from .common import fail
-from .runner_selection import MODE_CHOICES, Selection, described
+from .runner_selection import BOTH, MODE_CHOICES, Selection, described
 from .signals import signal_runner
 
 
 @click.command()
-@click.argument("mode", type=click.Choice(MODE_CHOICES), default="all")
+@click.argument("mode", type=click.Choice(MODE_CHOICES), default=BOTH)
 @click.option(
     "--config",
     "config_path",
@@ -28,9 +28,10 @@ from .signals import signal_runner
 def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: float) -> None:
     """Stop this user's runners on this machine as SIGTERM does: finish the job, then exit.
 
-    With --config, only the runners of that config's queue and table; without
-    it, every runner of this user when they all write one table, else --all
-    is needed (several competitions run here).
+    MODE is evaluator, scorer or both (the default; "all" is an old name for
+    both modes, not for --all). With --config, only the runners of that
+    config's queue and table; without it, every runner of this user when they
+    all write one table, else --all (every competition on this machine) is needed.
 
     \b
     Example:

@@ -22,14 +22,16 @@ def read_status(queues: Mapping[str, FleetQueue]) -> list[QueueRow]:
 
 
 def age_text(seconds: float | None) -> str:
-    """An age for people: ``42 s``, ``7 min``, ``3.5 h``; ``unknown`` when None."""
+    """An age for people: ``42 s``, ``7 min``, ``3.5 h``, ``4.0 days``; ``unknown`` when None."""
     if seconds is None:
         return "unknown"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 #: Column titles of the status table, with their widths.
@@ -39,12 +41,17 @@ _COLUMNS = (
     ("in flight", 10),
     ("delayed", 8),
     ("oldest", 9),
+    ("left", 10),
     ("dead letters", 12),
 )
 
 
 def status_lines(rows: list[QueueRow]) -> list[str]:
-    """A table, numbers aligned right, then each queue's URL and its dead-letter queue's."""
+    """A table, numbers aligned right, then each queue's URL and its dead-letter queue's.
+
+    ``left`` is how long the oldest message has before SQS deletes it (its
+    queue's MessageRetentionPeriod minus its age).
+    """
     header = " ".join(
         title.ljust(width) if n == 0 else title.rjust(width)
         for n, (title, width) in enumerate(_COLUMNS)
@@ -53,7 +60,8 @@ def status_lines(rows: list[QueueRow]) -> list[str]:
     for row in rows:
         s = row.stats
         dead = "no DLQ" if s.dead_letters is None else str(s.dead_letters)
-        cells = (row.mode, s.visible, s.in_flight, s.delayed, age_text(s.oldest_age), dead)
+        left = "-" if not s.total else age_text(s.retention_left)
+        cells = (row.mode, s.visible, s.in_flight, s.delayed, age_text(s.oldest_age), left, dead)
         lines.append(
             " ".join(
                 str(cell).ljust(width) if n == 0 else str(cell).rjust(width)
@@ -65,6 +73,10 @@ def status_lines(rows: list[QueueRow]) -> list[str]:
         lines.append(f"{row.mode}: {row.stats.url}")
         if row.stats.dead_letter_url:
             lines.append(f"{row.mode} dead letters: {row.stats.dead_letter_url}")
+    for row in rows:
+        if row.stats.retention_seconds is not None:
+            kept = age_text(row.stats.retention_seconds)
+            lines.append(f"{row.mode}: SQS deletes a message {kept} after it was sent")
     if any(row.stats.oldest_age is None and row.stats.total for row in rows):
         lines.append(
             "oldest: unknown where CloudWatch has no ApproximateAgeOfOldestMessage yet"

@@ -17,6 +17,7 @@ from ..auth.login_state import LoginState
 from ..host.disk import DiskSpace
 from ..jobs.outcome import Outcome
 from ..queue import Message
+from ..queue.base import QueueStats
 from .board import outcome_word
 from .events import NoEvents
 from .holds import LOGIN_NEEDED, PAUSED, Hold
@@ -80,6 +81,24 @@ class RunnerMetrics(NoEvents):
             registry=self.registry,
         ).labels(**labels)
 
+        self._oldest_age = Gauge(
+            "opthub_runner_oldest_message_age_seconds",
+            "Age of the queue's oldest message (CloudWatch ApproximateAgeOfOldestMessage).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._retention_left = Gauge(
+            "opthub_runner_oldest_message_retention_remaining_seconds",
+            "Seconds before SQS deletes the oldest message (MessageRetentionPeriod minus its age).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._dead_letters = Gauge(
+            "opthub_runner_dead_letters",
+            "Messages in the dead-letter queue of the runner's queue.",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
         self._docker_up = Gauge(
             "opthub_runner_docker_up",
             "1 while the Docker daemon answers, 0 from a call that found it away until it"
@@ -173,6 +192,16 @@ class RunnerMetrics(NoEvents):
 
     def queue_depth(self, messages: int) -> None:
         self._depth.set(messages)
+
+    def queue_stats(self, stats: QueueStats) -> None:
+        """Unknown values (no CloudWatch datapoint, no dead-letter queue) are NaN."""
+        empty = stats.total == 0
+        age = 0.0 if empty else stats.oldest_age
+        left = stats.retention_seconds if empty else stats.retention_left
+        self._oldest_age.set(math.nan if age is None else age)
+        self._retention_left.set(math.nan if left is None else left)
+        dead = stats.dead_letters
+        self._dead_letters.set(math.nan if dead is None else dead)
 
     def image_pulled(self, image: str) -> None:
         self._pulls.inc()

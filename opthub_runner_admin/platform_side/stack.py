@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import AwsClients
 from ..store.dynamodb import from_dynamodb
-from .contract import create_queue, create_table
+from .contract import QUEUE_RETENTION_SECONDS, create_queue, create_table
 from .emulators import FAKE_KEY, REGION, LocalServer
 
 
@@ -48,12 +48,21 @@ class AwsStack:
         return {**values, **overrides}
 
     def new_queue(
-        self, name: str, *, fifo: bool = False, dead_letter_max_receives: int | None = None
+        self,
+        name: str,
+        *,
+        fifo: bool = False,
+        dead_letter_max_receives: int | None = None,
+        retention_seconds: int | None = QUEUE_RETENTION_SECONDS,
     ) -> str:
         """Create one more queue, uniquely named after ``name``; return its URL."""
         unique = f"{name}-{uuid.uuid4().hex[:10]}"
         return create_queue(
-            self.clients.sqs, unique, fifo=fifo, dead_letter_max_receives=dead_letter_max_receives
+            self.clients.sqs,
+            unique,
+            fifo=fifo,
+            dead_letter_max_receives=dead_letter_max_receives,
+            retention_seconds=retention_seconds,
         )
 
 

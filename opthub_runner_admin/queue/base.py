@@ -52,6 +52,8 @@ class QueueInfo:
     max_receive_count: int | None
     #: A FIFO queue: sends need a MessageGroupId and refuse per-message delays.
     fifo: bool = False
+    #: MessageRetentionPeriod: seconds SQS keeps a message before deleting it (None: unknown).
+    retention_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class QueueStats:
     oldest_age: float | None = None
     dead_letter_url: str | None = None
     dead_letters: int | None = None
+    #: MessageRetentionPeriod: seconds SQS keeps a message before deleting it (None: unknown).
+    retention_seconds: int | None = None
+
+    @property
+    def retention_left(self) -> float | None:
+        """Seconds before SQS deletes the oldest message (None when its age is unknown)."""
+        if self.oldest_age is None or self.retention_seconds is None or not self.total:
+            return None
+        return max(0.0, self.retention_seconds - self.oldest_age)
 
     @property
     def total(self) -> int:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Visibility timeout reported by ``check`` (SQS's default for a new queue).
 DEFAULT_VISIBILITY_TIMEOUT = 30
+#: SQS's default MessageRetentionPeriod (4 days), what a queue made without one keeps.
+DEFAULT_RETENTION_SECONDS = 4 * 86400
 
 _names = itertools.count(1)
 
@@ -76,8 +78,10 @@ class MemoryQueue:
         name: str | None = None,
         fifo: bool = False,
         move_tasks: bool = True,
+        retention_seconds: int = DEFAULT_RETENTION_SECONDS,
     ):
         self._max_receive_count = max_receive_count
+        self._retention_seconds = retention_seconds
         self._fifo = fifo
         self._move_tasks = move_tasks
         base = name or f"queue-{next(_names)}"
@@ -104,7 +108,11 @@ class MemoryQueue:
     def check(self) -> QueueInfo:
         """What ``SqsQueue.check`` reports, for wiring that calls it at start-up."""
         return QueueInfo(
-            self._url, DEFAULT_VISIBILITY_TIMEOUT, self._max_receive_count, fifo=self._fifo
+            self._url,
+            DEFAULT_VISIBILITY_TIMEOUT,
+            self._max_receive_count,
+            fifo=self._fifo,
+            retention_seconds=self._retention_seconds,
         )
 
     def receive(self, wait_seconds: int, visibility_timeout: int) -> Message | None:
@@ -189,6 +197,7 @@ class MemoryQueue:
             oldest_age=None if oldest is None else now - oldest,
             dead_letter_url=dead_letter.url if dead_letter is not None else None,
             dead_letters=len(dead_letter.bodies()) if dead_letter is not None else None,
+            retention_seconds=self._retention_seconds,
         )
 
     def dead_letter_queue(self) -> MemoryQueue | None:

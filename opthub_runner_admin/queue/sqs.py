@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -132,7 +132,12 @@ class SqsQueue:
         with self._calling("read the attributes of"):
             attributes = self._client.get_queue_attributes(
                 QueueUrl=self._url,
-                AttributeNames=["VisibilityTimeout", "RedrivePolicy", "FifoQueue"],
+                AttributeNames=[
+                    "VisibilityTimeout",
+                    "RedrivePolicy",
+                    "FifoQueue",
+                    "MessageRetentionPeriod",
+                ],
             ).get("Attributes", {})
         self._fifo = attributes.get("FifoQueue", "").lower() == "true" or self._url.endswith(
             ".fifo"
@@ -142,6 +147,7 @@ class SqsQueue:
             visibility_timeout=int(attributes.get("VisibilityTimeout", "30")),
             max_receive_count=_max_receive_count(attributes.get("RedrivePolicy")),
             fifo=self._fifo,
+            retention_seconds=_retention(attributes),
         )
 
     def _check_receive_can_be_formed(self) -> None:
@@ -230,7 +236,7 @@ class SqsQueue:
         The age comes from CloudWatch (``oldest_age``), where AWS publishes it
         once a minute: SQS has no such queue attribute.
         """
-        attributes = self._attributes(*_COUNT_ATTRIBUTES, "RedrivePolicy")
+        attributes = self._attributes(*_COUNT_ATTRIBUTES, "RedrivePolicy", "MessageRetentionPeriod")
         dead_letter = self.dead_letter_queue(attributes.get("RedrivePolicy"))
         dead_letters = None
         if dead_letter is not None:
@@ -244,6 +250,7 @@ class SqsQueue:
             oldest_age=self._oldest_age(self._url) if self._oldest_age else None,
             dead_letter_url=dead_letter.url if dead_letter is not None else None,
             dead_letters=dead_letters,
+            retention_seconds=_retention(attributes),
         )
 
     def dead_letter_queue(self, redrive_policy: str | None = None) -> SqsQueue | None:
@@ -386,6 +393,15 @@ def _message(raw: Any, received_at: float) -> Message:
         received_at=received_at,
         group_id=attributes.get("MessageGroupId"),
     )
+
+
+def _retention(attributes: Mapping[Any, str]) -> int | None:
+    """The MessageRetentionPeriod attribute in seconds (None when absent or unreadable)."""
+    value = attributes.get("MessageRetentionPeriod")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _too_old(exc: ParamValidationError) -> str:

@@ -30,10 +30,8 @@ from ..executor.docker import (
     runner_labels,
     scope_labels,
 )
-from ..executor.docker.daemon_watch import wait_for_docker
 from ..executor.docker.memory import PeakMemory
 from ..executor.limits import ContainerLimits, host_mismatch
-from ..jobs.trial_job import MISSING_INPUT_RECEIVES
 from ..jobs.tryout import ImageTrial
 from ..matches import MatchSource
 from ..matches.cached import CachedMatchSource
@@ -41,13 +39,14 @@ from ..matches.file import FileMatchSource
 from ..observe.events import JobEvents
 from ..observe.executor import ObservedExecutor
 from ..observe.monitor import Monitor
-from ..queue.base import MAX_WAIT_SECONDS, QueueInfo
+from ..queue.base import QueueInfo
 from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
 from ..worker.hold import Holds
 from .disks import image_cleanup, watch_disks
 from .modes import JobParts, Mode
+from .start_checks import poll_seconds
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials
@@ -55,9 +54,6 @@ if TYPE_CHECKING:
     from ..auth.provider import TokenProvider
 
 log = logging.getLogger(__name__)
-
-#: Seconds a starting runner waits for a Docker daemon that does not answer (a restart).
-DOCKER_START_PATIENCE = 30.0
 
 
 @dataclass
@@ -161,22 +157,19 @@ def container_limits(config: Config) -> ContainerLimits:
     return section(config, ContainerLimits)
 
 
-def warn_about_redrive(info: QueueInfo, key: str) -> None:
-    """A redrive limit at or below the runner's own put-backs sends waiting messages away.
+def check_docker_host(config: Config, docker_client: docker.DockerClient) -> str:
+    """Refuse a ``runtime`` Docker does not know and more ``cpus`` than its host has.
 
-    A solution not yet in the table is made visible again for up to ``MISSING_INPUT_RECEIVES``
-    receives, and every receive counts toward the dead-letter limit.
+    Raises ``ConfigError`` (one line) where every container would be refused;
+    returns what was found. A start check of its own and part of ``build_executor``.
     """
-    limit = info.max_receive_count
-    if limit is not None and limit <= MISSING_INPUT_RECEIVES:
-        log.warning(
-            "%s: its dead-letter queue takes a message after %d receives, which a message"
-            " waiting for its solution (up to %d receives) can reach: raise the redrive"
-            " policy's maxReceiveCount to 10 or more",
-            key,
-            limit,
-            MISSING_INPUT_RECEIVES,
-        )
+    check_runtime(docker_client, config.runtime)
+    host_cpus = int(docker_client.info().get("NCPU") or 0)
+    mismatch = host_mismatch(container_limits(config), host_cpus)
+    if mismatch is not None:
+        raise ConfigError(mismatch)
+    runtime = config.runtime or "Docker's default runtime"
+    return f"{runtime}, {host_cpus} CPUs on Docker's host"
 
 
 def build_executor(
@@ -188,20 +181,18 @@ def build_executor(
     on_image_pulled: Callable[[str], None] | None = None,
     on_docker_state: Callable[[bool], None] | None = None,
     on_image_removed: Callable[[str], None] | None = None,
+    check: bool = True,
 ) -> DockerExecutor:
     """The one place the executor is made, so that the daemon and ``try`` run alike.
 
     With ``resources``, the executor overlaps its work with the runner's
     (``prestart``) and is closed when ``resources`` is; without, it does not
     overlap and needs no closing. Raises ``ConfigError`` when the limits
-    cannot be honoured on Docker's host.
+    cannot be honoured on Docker's host (``check=False``: the start checks did it).
     """
-    check_runtime(docker_client, config.runtime)
+    if check:
+        check_docker_host(config, docker_client)
     limits = container_limits(config)
-    if limits.cpus is not None:
-        mismatch = host_mismatch(limits, int(docker_client.info().get("NCPU") or 0))
-        if mismatch is not None:
-            raise ConfigError(mismatch)
     executor = DockerExecutor(
         client=docker_client,
         rm=config.rm,
@@ -252,28 +243,23 @@ class RunnerParts:
 def build_parts(
     mode: Mode, config: Config, options: Options, resources: ExitStack | None = None
 ) -> RunnerParts:
-    """Build every seam and check each one reaches what it needs, in the order that fails fast.
+    """Run the start checks (those ``doctor`` runs), then build every seam from what they made.
 
     The I/O of the start (queue and table checks, orphans removed, the login)
     happens here, so that ``assemble_worker`` is wiring only.
     """
-    mode.queue_url(config)  # a missing queue URL is a config error before any AWS
-    clients = config_clients(config)
-    queue = build_queue(mode, config, clients)
-    queue_info = queue.check()
-    warn_about_redrive(queue_info, mode.queue_key)
-    store = build_store(config, clients)
-    store.check()
-    # A daemon restarting as the runner starts answers within seconds: wait for it.
-    docker_client = wait_for_docker(
-        lambda: connect_docker(workers=config.workers), patience=DOCKER_START_PATIENCE
-    )
+    from .start_checks import StartState, run_for_runner
+
+    state = StartState(config=config, options=options, modes=(mode,))
+    run_for_runner(state)  # the first failure is raised, as its one line
+    assert state.store is not None and state.docker is not None and state.matches is not None
+    queue, queue_info = state.queues[mode.name], state.queue_infos[mode.name]
     runner_scope = scope_of(mode.name, config)
-    removed = remove_orphans(docker_client, scope=runner_scope)
+    removed = remove_orphans(state.docker, scope=runner_scope)
     if removed:
         log.warning("removed %d containers left by runners that are gone", len(removed))
     if resources is not None and options.events is not None:
-        watch_disks(docker_client, options.events, config.disk_warning_below, resources)
+        watch_disks(state.docker, options.events, config.disk_warning_below, resources)
     instance = uuid.uuid4().hex[:12]
     labels = {
         **runner_labels(instance),
@@ -283,12 +269,13 @@ def build_parts(
     }
     docker_executor = build_executor(
         config,
-        docker_client,
+        state.docker,
         labels,
         resources,
         on_image_pulled=options.events.image_pulled if options.events else None,
         on_docker_state=options.events.docker_state if options.events else None,
         on_image_removed=options.events.image_removed if options.events else None,
+        check=False,
     )
     if options.holds is not None:
         # Held: no container is started ahead for a job that is not coming.
@@ -296,14 +283,13 @@ def build_parts(
     executor: Executor = docker_executor
     if options.events is not None:
         executor = ObservedExecutor(executor=executor, events=options.events)
-    matches = build_matches(config, options, clients.session)
-    return RunnerParts(queue, queue_info, store, executor, matches, instance)
+    return RunnerParts(queue, queue_info, state.store, executor, state.matches, instance)
 
 
 def worker_settings(config: Config) -> WorkerSettings:
     """The worker loop's settings from the config."""
     return WorkerSettings(
-        poll_seconds=max(1, min(config.interval, MAX_WAIT_SECONDS)),
+        poll_seconds=poll_seconds(config.interval),
         visibility_window=config.visibility_timeout,
         max_jobs=config.num,
         grace_period=config.grace_period,

@@ -7,7 +7,7 @@ import threading
 import docker
 import pytest
 
-from opthub_runner_admin.errors import AdminError, FatalError
+from opthub_runner_admin.errors import AdminError, ConfigError
 from opthub_runner_admin.executor import ContainerRejected, RunSpec
 from opthub_runner_admin.executor.docker import check_runtime
 from tests.support.docker_fixtures import (
@@ -21,7 +21,7 @@ from tests.support.docker_fixtures import (
 def test_an_unknown_runtime_is_a_start_up_error_naming_it(
     docker_client: docker.DockerClient,
 ) -> None:
-    with pytest.raises(FatalError) as caught:
+    with pytest.raises(ConfigError) as caught:
         check_runtime(docker_client, "no-such-runtime")
     message = str(caught.value)
     assert "'no-such-runtime'" in message

@@ -8,7 +8,6 @@ one never disturbs the session's shared server.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
 from opthub_runner_admin.queue.sqs import SqsQueue
-from opthub_runner_admin.runner.assembly import warn_about_redrive
+from opthub_runner_admin.runner.queue_warnings import queue_warnings
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from tests.support.aws_fixtures import MotoServerFactory
 
@@ -227,15 +226,12 @@ def test_a_botocore_that_cannot_form_a_receive_fails_at_start_in_one_line(
 
 @pytest.mark.parametrize(("max_receives", "warned"), [(3, True), (5, True), (10, False)])
 def test_a_redrive_limit_within_the_runners_own_retries_is_warned_about(
-    aws: AwsStack, caplog: pytest.LogCaptureFixture, max_receives: int, warned: bool
+    aws: AwsStack, max_receives: int, warned: bool
 ) -> None:
     url = aws.new_queue("redrive-warning", dead_letter_max_receives=max_receives)
     info = SqsQueue(aws.clients.sqs, url, config_key="evaluator_queue_url").check()
 
-    with caplog.at_level(logging.WARNING, logger="opthub_runner_admin.runner.assembly"):
-        warn_about_redrive(info, "evaluator_queue_url")
-
-    lines = [r.getMessage() for r in caplog.records if "maxReceiveCount" in r.getMessage()]
+    lines = [w for w in queue_warnings(info, "evaluator_queue_url") if "maxReceiveCount" in w]
     assert bool(lines) is warned
     if warned:
         expected = f"its dead-letter queue takes a message after {max_receives} receives"

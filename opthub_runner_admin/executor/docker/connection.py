@@ -6,7 +6,7 @@ import docker
 import docker.errors
 import requests
 
-from ...errors import FatalError
+from ...errors import ConfigError, FatalError
 
 _CONNECT_MESSAGE = (
     "Unable to communicate with Docker. Please ensure Docker is running and accessible."
@@ -68,8 +68,8 @@ def check_runtime(client: docker.DockerClient, runtime: str | None) -> None:
         known = sorted((client.api.info().get("Runtimes") or {}).keys())
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise FatalError(f"{_CONNECT_MESSAGE} ({' '.join(str(exc).split())})") from exc
-    if runtime not in known:
-        raise FatalError(
+    if runtime not in known:  # a config a restart cannot mend: EX_CONFIG
+        raise ConfigError(
             f"runtime {runtime!r} is not registered with this Docker daemon (it knows"
             f" {', '.join(known) or 'none'}): register it in /etc/docker/daemon.json"
             " ('runtimes') and restart Docker, or remove 'runtime' from the configuration"
