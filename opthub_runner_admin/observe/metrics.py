@@ -14,6 +14,7 @@ from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
 from .events import NoEvents
+from .progress import ProgressClock
 
 #: Job and container durations span a second to the 12-hour cap.
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200)
@@ -73,12 +74,18 @@ class RunnerMetrics(NoEvents):
             ["mode"],
             registry=self.registry,
         ).labels(**labels)
+        self._progress = ProgressClock(registry=self.registry, mode=mode)
+
+    def polled(self) -> None:
+        self._progress.polled()
 
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()
+        self._progress.job_started(message)
 
     def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
         self._in_flight.dec()
+        self._progress.job_finished(message, outcome, seconds)
         word = outcome_word(outcome)
         self._jobs.labels(mode=self._mode, outcome=word).inc()
         self._job_seconds.observe(seconds)
