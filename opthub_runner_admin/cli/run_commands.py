@@ -60,14 +60,17 @@ def run_mode(
     if grace_period is not None:
         config = dataclasses.replace(config, grace_period=grace_period)
     from ..runner.assembly import Options, build_monitor, build_worker
+    from ..runner.instance_hooks import instance_events, watch_spot
 
     try:
         scope = scope_of(mode.name, config)  # first: names a missing queue URL by its key
         monitor = build_monitor(mode, config)
         with contextlib.ExitStack() as resources:
-            options = Options(dev=dev, prompt=prompt_credentials, events=monitor.events)
+            events = instance_events(config, monitor.events, resources)
+            options = Options(dev=dev, prompt=prompt_credentials, events=events)
             worker = build_worker(mode, config, options, resources)
             install_signal_handlers(worker)
+            watch_spot(config, worker, resources)
             with pidfiles.registered(mode.name, scope), monitor:
                 stats = worker.run()
     except (ConfigError, SetupError) as exc:
