@@ -40,6 +40,7 @@ def fleet() -> None:
     \b
     Examples:
       opthub-runner fleet kubernetes --config config.yml --image REGISTRY/opthub-runner:0.1.0
+      opthub-runner fleet autoscaling --config config.yml > scaling-policy.json
     """
 
 
@@ -147,3 +148,34 @@ def kubernetes(  # noqa: PLR0917 -- click passes every option
     if dropped:
         header += f"# left out (the pods' IAM role gives AWS access): {', '.join(dropped)}\n"
     click.echo(header + dump_manifests(manifests(spec)), nl=False)
+
+
+@fleet.command()
+@_CONFIG
+@_MODE
+@click.option(
+    "--runners-per-instance",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Runner processes of this mode on each instance (the target is workers times this).",
+)
+def autoscaling(config_path: str, mode: str, runners_per_instance: int) -> None:
+    """Print a CloudFormation template: target tracking on the queue's backlog per instance.
+
+    \b
+    Example:
+      opthub-runner fleet autoscaling --config config.yml > scaling-policy.json
+      aws cloudformation deploy --template-file scaling-policy.json \\
+        --stack-name opthub-evaluators-scaling \\
+        --parameter-overrides AutoScalingGroupName=opthub-evaluators
+    """
+    import json
+
+    from ..fleet.scaling_policy import BacklogTarget, cloudformation
+
+    config = read_config(config_path)
+    target = BacklogTarget(
+        queue_url=queue_url_of(config, mode), target=config.workers * runners_per_instance
+    )
+    click.echo(json.dumps(cloudformation(target, mode=mode), indent=2))

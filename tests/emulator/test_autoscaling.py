@@ -1,4 +1,4 @@
-"""scale_in_protection against moto's Auto Scaling, the instance found through IMDSv2.
+"""Auto Scaling on moto: scale_in_protection (the instance found through IMDSv2), the policy.
 
 moto is lenient where AWS is not: its SetInstanceProtection accepts an
 instance that is not in the named group and does nothing (AWS answers
@@ -17,6 +17,11 @@ import pytest
 from opthub_runner_admin.aws.autoscaling import autoscaling_client
 from opthub_runner_admin.config.schema import Config
 from opthub_runner_admin.errors import SetupError
+from opthub_runner_admin.fleet.scaling_policy import (
+    BacklogTarget,
+    cloudformation,
+    target_tracking_configuration,
+)
 from opthub_runner_admin.jobs.outcome import Done
 from opthub_runner_admin.observe.events import NoEvents
 from opthub_runner_admin.platform_side.emulators import REGION
@@ -103,3 +108,30 @@ def test_off_by_default_nothing_is_asked(aws: AwsStack, metadata_server: Metadat
     with contextlib.ExitStack() as resources:
         assert instance_events(Config(**aws.config()), events, resources) is events
     assert metadata_server.reads == []
+
+
+def test_the_printed_policy_is_taken_by_put_scaling_policy(aws: AwsStack) -> None:
+    # moto stores a target-tracking policy without evaluating its metric math (AWS checks
+    # the metrics exist); tests/unit/test_deploy_aws.py checks the math and the shapes.
+    client = autoscaling_client(aws.clients)
+    group, _ = _group_with_one_instance(client)
+    target = BacklogTarget(queue_url=aws.evaluator_queue_url, target=2)
+    template = cloudformation(target, mode="evaluator")
+    properties = template["Resources"]["BacklogPerInstance"]["Properties"]
+    client.put_scaling_policy(
+        AutoScalingGroupName=group,
+        PolicyName="backlog-per-instance",
+        PolicyType=properties["PolicyType"],
+        EstimatedInstanceWarmup=properties["EstimatedInstanceWarmup"],
+        TargetTrackingConfiguration=target_tracking_configuration(target, group),
+    )
+    [policy] = client.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]
+    configuration = policy["TargetTrackingConfiguration"]
+    assert configuration["TargetValue"] == 2.0
+    metrics = configuration["CustomizedMetricSpecification"]["Metrics"]
+    assert [m["Id"] for m in metrics] == [
+        "visible",
+        "in_flight",
+        "instances",
+        "backlog_per_instance",
+    ]
