@@ -57,10 +57,28 @@ def _dashboard_queries() -> list[str]:
     return [target["expr"] for panel in panels for target in panel["targets"]]
 
 
+#: The series Prometheus scrapes of each kind of metric family (the family's name + suffix).
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("_sum", "_count", "_created", ""),
+    "info": ("_info",),
+}
+
+
 def exported_names() -> set[str]:
-    """Every series name a runner's /metrics holds (``_total``, ``_bucket``... included)."""
+    """Every series name a runner's /metrics holds (``_total``, ``_bucket``... included).
+
+    Read from each family's kind, not from the samples alone: a labelled metric
+    (by ``match``, say) has no sample until its first child exists.
+    """
     registry = RunnerMetrics(mode="evaluator").registry
-    return {sample.name for family in registry.collect() for sample in family.samples}
+    names = set()
+    for family in registry.collect():
+        names |= {family.name + suffix for suffix in SUFFIXES[family.type]}
+        names |= {sample.name for sample in family.samples}
+    return names
 
 
 def metric_names(expr: str) -> set[str]:
@@ -131,6 +149,17 @@ def test_the_name_check_sees_a_misspelt_metric() -> None:
     assert "opthub_runner_job_total" not in exported_names()
     assert "opthub_runner_jobs_total" in exported_names()
     assert "opthub_runner_job_duration_seconds_bucket" in exported_names()
+
+
+def test_a_labelled_metric_without_samples_is_still_exported() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    registry = CollectorRegistry()
+    Histogram("opthub_runner_example_seconds", "x", ["mode", "match"], registry=registry)
+    [family] = registry.collect()
+    assert family.samples == []  # no child yet: the samples alone would miss it
+    names = {family.name + suffix for suffix in SUFFIXES[family.type]}
+    assert "opthub_runner_example_seconds_bucket" in names
 
 
 def test_the_dashboard_takes_its_datasource_as_a_variable() -> None:
