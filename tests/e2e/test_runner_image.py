@@ -33,6 +33,10 @@ from .test_api_e2e import submit
 
 __all__ = ["runner_image"]  # the fixture, for pytest
 
+#: The first test builds the image (a Debian base by mmdebstrap, then the Dockerfile): about
+#: a minute and a half on a quiet machine, several on a busy one.
+pytestmark = pytest.mark.timeout(1200)
+
 SOCKET = "/var/run/docker.sock"
 #: Long enough for the SIGTERM to land while the evaluation runs.
 SLOW_SPHERE = "IFS= read -r line\nsleep 3\necho '{\"objective\": 42}'\n"

@@ -39,7 +39,7 @@ def test_a_spot_notice_drains_the_runner_and_hands_its_job_back(
     config = write_config(
         tmp_path,
         aws,
-        {match: match_entry(image_factory("opthub-test/sleeper:1", SLEEPER))},
+        {match: match_entry(image_factory("opthub-test/spot-sleeper:1", SLEEPER))},
         log_level="INFO",
         timeout=300,
         visibility_timeout=120,

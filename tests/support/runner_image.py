@@ -80,7 +80,7 @@ def build_base(client: docker.DockerClient, tag: str, workdir: Path) -> None:
         SUITE,
         str(tree),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         _unavailable(f"mmdebstrap failed: {done.stderr.strip()[-500:]}")
     repository, _, version = tag.rpartition(":")
