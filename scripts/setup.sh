@@ -44,6 +44,10 @@ if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need_apt+=(bu
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # crun: the second runtime benchmarks/throughput.py and scripts/second-dockerd.sh measure.
 command -v crun >/dev/null 2>&1 || need_apt+=(crun)
+# mmdebstrap: the local Python base the runner image (Dockerfile) is built from in the suite.
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+# promtool (in Debian's prometheus): checks and tests the alert rules in deploy/prometheus.
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   as_root apt-get update -qq

@@ -16,6 +16,7 @@ from .. import __version__
 from ..runner.modes import MODES
 from .config_commands import config_group
 from .demo_command import demo
+from .deploy_commands import fleet
 from .doctor_command import doctor
 from .fleet_commands import dlq, status
 from .pause_commands import pause, resume
@@ -38,5 +39,17 @@ def main() -> None:
 
 for _mode in MODES:
     main.command(_mode.name)(mode_command(_mode))
-for _command in (logout, stop, pause, resume, try_group, doctor, demo, config_group, status, dlq):
+for _command in (
+    logout,
+    stop,
+    pause,
+    resume,
+    try_group,
+    doctor,
+    demo,
+    config_group,
+    status,
+    dlq,
+    fleet,
+):
     main.add_command(_command)

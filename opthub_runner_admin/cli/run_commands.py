@@ -83,6 +83,7 @@ def run_mode(
     if grace_period is not None:
         config = dataclasses.replace(config, grace_period=grace_period)
     from ..runner.assembly import Options, build_monitor, build_worker
+    from ..runner.instance_hooks import instance_events, watch_spot
     from ..worker.hold import Holds
 
     try:
@@ -90,10 +91,11 @@ def run_mode(
         monitor = build_monitor(mode, config)
         holds = Holds(name=mode.name, events=monitor.events)
         with contextlib.ExitStack() as resources:
+            events = instance_events(config, monitor.events, resources)
             options = Options(
                 dev=dev,
                 prompt=prompt_credentials,
-                events=monitor.events,
+                events=events,
                 holds=holds,
                 # Only where someone can type it: under systemd stdin is /dev/null.
                 ask_again=ask_password_again if sys.stdin.isatty() else None,
@@ -101,6 +103,7 @@ def run_mode(
             worker = build_worker(mode, config, options, resources)
             install_signal_handlers(worker)
             install_pause_handlers(holds)
+            watch_spot(config, worker, resources)
             with pidfiles.registered(mode.name, scope) as pid_path, monitor:
                 holds.listen(lambda on: pidfiles.write_state(pid_path, scope, ", ".join(on)))
                 stats = worker.run()

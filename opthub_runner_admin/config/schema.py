@@ -22,6 +22,7 @@ from ..aws.keys import AwsKeys
 from ..errors import ConfigError
 from ..executor.keys import DockerKeys
 from ..executor.limits import ContainerLimits
+from ..fleet.keys import FleetKeys
 from ..jobs.keys import JobKeys
 from ..matches.keys import MatchKeys
 from ..model import RunnerScope
@@ -39,13 +40,22 @@ SECTIONS: tuple[type[Any], ...] = (
     ObserveKeys,
     MatchKeys,
     ApiKeys,
+    FleetKeys,
 )
 
 
 # The bases in the reverse order of SECTIONS: a dataclass takes its bases' fields last first.
 @dataclass(config=KEYS, kw_only=True, frozen=True)
 class Config(
-    ApiKeys, MatchKeys, ObserveKeys, ContainerLimits, DockerKeys, JobKeys, WorkerKeys, AwsKeys
+    FleetKeys,
+    ApiKeys,
+    MatchKeys,
+    ObserveKeys,
+    ContainerLimits,
+    DockerKeys,
+    JobKeys,
+    WorkerKeys,
+    AwsKeys,
 ):
     """Every setting the runner reads."""
 

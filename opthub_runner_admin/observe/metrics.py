@@ -21,6 +21,7 @@ from ..queue.base import QueueStats
 from .board import outcome_word
 from .events import NoEvents
 from .holds import LOGIN_NEEDED, PAUSED, Hold
+from .progress import ProgressClock
 
 #: Job and container durations span a second to the 12-hour cap.
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200)
@@ -80,7 +81,7 @@ class RunnerMetrics(NoEvents):
             ["mode"],
             registry=self.registry,
         ).labels(**labels)
-
+        self._progress = ProgressClock(registry=self.registry, mode=mode)
         self._oldest_age = Gauge(
             "opthub_runner_oldest_message_age_seconds",
             "Age of the queue's oldest message (CloudWatch ApproximateAgeOfOldestMessage).",
@@ -173,11 +174,16 @@ class RunnerMetrics(NoEvents):
         with self._login_lock:
             self._login = state
 
+    def polled(self) -> None:
+        self._progress.polled()
+
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()
+        self._progress.job_started(message)
 
     def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
         self._in_flight.dec()
+        self._progress.job_finished(message, outcome, seconds)
         word = outcome_word(outcome)
         self._jobs.labels(mode=self._mode, outcome=word).inc()
         self._job_seconds.observe(seconds)
