@@ -56,6 +56,13 @@ def _signal_all(
     if not runners:
         click.echo(selection.none_found())
         return []
+    older = [r for r in runners if not r.pausable]
+    if older:
+        fail(
+            f"{described(older[0])} is of an earlier version, which has no pause (the signal"
+            f" would end it): nothing was signalled; stop it and start it again to {verb} it",
+            1,
+        )
     for runner in runners:
         os.kill(runner.pid, signum)
     pids = {runner.pid for runner in runners}

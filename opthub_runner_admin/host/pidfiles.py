@@ -8,7 +8,9 @@ never signals a stranger. The file names the runner's queue and table
 stops one competition's runners and leaves the others of the same user alone;
 a file without them (a runner of an earlier version) has no scope. A
 ``state=`` line says why the runner takes no new job (``paused``, ``login
-needed``), for ``opthub-runner status`` and ``pause``; none while it works.
+needed``; empty while it works), for ``opthub-runner status`` and ``pause``;
+a file without one is a runner of an earlier version, which has no pause
+(the signal would end it).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class RunningRunner:
     scope: RunnerScope | None = None
     #: Why it takes no new job ("paused", "login needed", joined by ", "); "" while it works.
     state: str = ""
+    #: Whether it can be paused (False: a runner of an earlier version).
+    pausable: bool = False
 
 
 @contextlib.contextmanager
@@ -77,16 +81,17 @@ def _text(scope: RunnerScope | None, state: str) -> str:
     text = f"{os.getpid()}\n"
     if scope is not None:
         text += f"queue={scope.queue_url}\ntable={scope.table_name}\n"
-    if state:
-        text += f"state={state}\n"
-    return text
+    return text + f"state={state}\n"
 
 
 def write_state(path: Path, scope: RunnerScope | None, state: str) -> None:
     """Say in this runner's pid file why it takes no new job ("" while it works).
 
-    Replaced atomically, so that ``stop`` and ``status`` never read half a file.
+    Replaced atomically, so that ``stop`` and ``status`` never read half a file;
+    not written again once removed (the runner stops).
     """
+    if not path.exists():
+        return
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         temporary.write_text(_text(scope, state), encoding="utf-8")
@@ -116,20 +121,20 @@ def running(
             path.unlink(missing_ok=True)
             continue
         scope, state = _read_fields(path)
-        runner = RunningRunner(name, pid, path, scope, state)
+        runner = RunningRunner(name, pid, path, scope, state or "", pausable=state is not None)
         if scopes is None or runner.scope in scopes:
             found.append(runner)
     return found
 
 
-def _read_fields(path: Path) -> tuple[RunnerScope | None, str]:
-    """The scope (None: an earlier version's file) and the state of a pid file."""
+def _read_fields(path: Path) -> tuple[RunnerScope | None, str | None]:
+    """The scope and the state of a pid file (None: an earlier version's file)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return None, ""
+        return None, None
     fields = dict(line.partition("=")[::2] for line in lines[1:] if "=" in line)
-    state = fields.get("state", "")
+    state = fields.get("state")
     if not fields.get("queue") or not fields.get("table"):
         return None, state
     return RunnerScope(queue_url=fields["queue"], table_name=fields["table"]), state

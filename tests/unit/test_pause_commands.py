@@ -55,6 +55,29 @@ def test_pause_asks_which_competition_when_several_run(tmp_path: Path) -> None:
             process.wait()
 
 
+def test_a_runner_of_an_earlier_version_is_not_signalled(tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    folder = runtime / "opthub-runner"
+    folder.mkdir(parents=True)
+    older = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "opthub-runner"])
+    try:
+        # What a runner before pause wrote: no state line (SIGUSR1 would end it).
+        (folder / f"evaluator-{older.pid}.pid").write_text(
+            f"{older.pid}\nqueue=https://sqs.example/1/q\ntable=t\n"
+        )
+        result = cli(runtime, "pause")
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"Error: evaluator (pid {older.pid}, queue https://sqs.example/1/q, table t) is of"
+            " an earlier version, which has no pause (the signal would end it): nothing was"
+            " signalled; stop it and start it again to pause it"
+        )
+        assert older.poll() is None
+    finally:
+        older.kill()
+        older.wait()
+
+
 CHILD = """
 import sys
 from pathlib import Path
