@@ -28,6 +28,8 @@ import requests
 from ..base import Cancelled, Execution, RunSpec
 from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
+from ..usage import TrialUsage
+from .cgroups import Figures, UsageMeter, UsageWatch, finish
 from .errors import explanation, mentions_secret, short_reason, translate
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
 from .reaping import HTTP_CONFLICT, LABEL_KEEP
@@ -54,7 +56,8 @@ class DockerExecutor:
     container is started ahead (``warm``) and finished ones are removed in
     the background (``removal``); ``close()`` must then be called at the end.
     ``limits`` is what every container may use (``executor/limits.py``; None:
-    the defaults).
+    the defaults). ``measure_usage`` reads each container's peak memory and
+    CPU time from its cgroup (``cgroups``) into ``Execution.usage``.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class DockerExecutor:
         prestart: bool = False,
         limits: ContainerLimits | None = None,
         on_image_pulled: Callable[[str], None] | None = None,
+        measure_usage: bool = True,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -81,6 +85,7 @@ class DockerExecutor:
         self._images = ImageProvider(api=self._api, policy=images, on_pulled=on_image_pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
+        self._meter = UsageMeter.for_daemon(str(self._api.base_url)) if measure_usage else None
         self._remover = Remover(remove=self._remove) if prestart else None
         self._warm = WarmPool(discard=self._discard) if prestart else None
         self._active = 0
@@ -174,8 +179,9 @@ class DockerExecutor:
     def _create_attached(self, spec: RunSpec, cancel: threading.Event) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
         try:
-            self._create(spec, name, cancel)
-            return LiveContainer(name, Attachment.open(self._api, name, self._output_limit))
+            container_id = self._create(spec, name, cancel)
+            attachment = Attachment.open(self._api, name, self._output_limit)
+            return LiveContainer(name, attachment, container_id=container_id)
         except BaseException:
             self._dispose(name)
             raise
@@ -225,16 +231,16 @@ class DockerExecutor:
         if self._remover is not None:
             self._remover.close()
 
-    def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> None:
-        """Create the container; recover once if a remembered image was deleted meanwhile."""
+    def _create(self, spec: RunSpec, name: str, cancel: threading.Event) -> str:
+        """Create the container (its id); recover once if a remembered image was deleted."""
         try:
-            self._create_container(spec, name)
+            return self._create_container(spec, name)
         except docker.errors.ImageNotFound:
             self._images.forget(spec.image)
             self._images.ensure(spec.image, cancel)
-            self._create_container(spec, name)
+            return self._create_container(spec, name)
 
-    def _create_container(self, spec: RunSpec, name: str) -> None:
+    def _create_container(self, spec: RunSpec, name: str) -> str:
         host_config = self._api.create_host_config(
             **host_config_kwargs(self._limits), runtime=self._runtime
         )
@@ -242,7 +248,7 @@ class DockerExecutor:
         # StdinOnce (and the Attach* flags): the daemon then closes the
         # container's stdin when our attach connection half-closes.
         # use_config_proxy=False: the environment is exactly the match's.
-        self._api.create_container(
+        created = self._api.create_container(
             spec.image,
             command=list(spec.command) if spec.command is not None else None,
             name=name,
@@ -255,6 +261,7 @@ class DockerExecutor:
             user=self._limits.user,
             use_config_proxy=False,
         )
+        return str(created.get("Id") or "")
 
     def _still_waiting(self, container: LiveContainer) -> bool:
         """A container started ahead still runs and its output is still being read."""
@@ -274,17 +281,24 @@ class DockerExecutor:
     ) -> Execution:
         name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
         started_at = _now()
+        from_start = container.started
         if not container.started:
             self._api.start(name)
             if on_started is not None:
                 on_started()
-        deadline = time.monotonic() + spec.timeout
+        watch = self._watch(container)
+        input_at = time.monotonic()
+        deadline = input_at + spec.timeout
         if spec.deadline is not None:
             deadline = min(deadline, spec.deadline)
         StdinWriter(sock, spec.stdin_lines).start()
         waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
         waiter.start()
-        timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
+        try:
+            timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
+        finally:
+            wall = time.monotonic() - input_at
+            figures = finish(watch)
         finished_at = _now()
         if timed_out:
             waiter.done.wait(self._stop_timeout)
@@ -296,6 +310,7 @@ class DockerExecutor:
         oom_killed, memory_limit = self._memory_state(name)
         # The runner's only kills are the timeout's and the cancel's (which raised above).
         killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
+        usage = _usage(figures, wall, from_start, memory_limit if oom_killed else None)
         log.debug(
             "container %s of %s ended: exit %s%s",
             name,
@@ -315,7 +330,14 @@ class DockerExecutor:
             oom_killed=oom_killed,
             memory_limit=memory_limit,
             outside_signal=killed,
+            usage=usage,
         )
+
+    def _watch(self, container: LiveContainer) -> UsageWatch | Figures:
+        """Start reading the container's figures (it runs now), or say why they are not read."""
+        if self._meter is None:
+            return Figures(None, None, "not measured: turned off (measure_usage: false)")
+        return self._meter.start(container.container_id)
 
     def _memory_state(self, name: str) -> tuple[bool, int | None]:
         """Whether the kernel killed a process of the container for memory, and the limit.
@@ -397,6 +419,24 @@ class DockerExecutor:
             log.info("removed container %s, abandoned while Docker was unreachable", name)
             with self._leftovers_lock:
                 self._leftovers.discard(name)
+
+
+def _usage(figures: Figures, wall: float, from_start: bool, killed_at: int | None) -> TrialUsage:
+    """The run's figures; a run killed for memory reached its limit ``killed_at``.
+
+    The kernel kills at the limit, and the cgroup is gone before the last
+    moments of a fast allocation could be read: the limit is the peak.
+    """
+    peak = figures.peak_memory
+    if killed_at is not None:
+        peak = max(peak or 0, killed_at)
+    return TrialUsage(
+        wall_seconds=wall,
+        peak_memory=peak,
+        cpu_seconds=figures.cpu_seconds,
+        not_measured=figures.not_measured,
+        from_start=from_start,
+    )
 
 
 def _now() -> datetime:
