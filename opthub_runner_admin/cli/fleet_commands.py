@@ -41,17 +41,23 @@ def _guarded(action: Callable[[], None]) -> None:
 def status(config_path: str) -> None:
     """Show what every runner on every host shares: each queue's messages and dead letters.
 
+    Then what each match's trials used, and what that suggests, as the runner
+    serving on this config's ``metrics_port`` measured them.
+
     \b
     Example:
       opthub-runner status --config config.yml
     """
     from ..fleet.queue_counts import read_status, status_lines
     from ..fleet.queues import fleet_queues
+    from ..observe.usage_client import runner_usage_lines
 
     config = read_config(config_path)
 
     def show() -> None:
         for line in status_lines(read_status(fleet_queues(config))):
+            click.echo(line)
+        for line in runner_usage_lines(config.metrics_host, config.metrics_port):
             click.echo(line)
 
     _guarded(show)

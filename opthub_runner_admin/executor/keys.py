@@ -43,3 +43,9 @@ class DockerKeys:
         description="start the next job's container while the runner finishes the current one;"
         " `false` turns it off (see Performance)",
     )
+    measure_usage: bool = Field(
+        default=True,
+        description="read each container's peak memory and CPU time from its cgroup for the"
+        " job's log line, the metrics and the status page; `false` turns it off (see"
+        " Performance)",
+    )

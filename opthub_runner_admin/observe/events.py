@@ -12,6 +12,7 @@ from typing import Protocol
 from ..jobs.outcome import Outcome
 from ..masking import secret_forms
 from ..queue import Message
+from .usage import ContainerUsage
 
 
 class JobEvents(Protocol):
@@ -35,6 +36,13 @@ class JobEvents(Protocol):
 
     def container_finished(self, image: str, seconds: float) -> None:
         """That container is gone after ``seconds``."""
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
+        """That container's run ended and used ``used`` (before ``container_finished``).
+
+        Only for runs that ended (not for a refused image or a cancel); the
+        figures are for the operator, never for the table.
+        """
 
     def queue_depth(self, messages: int) -> None:
         """SQS's ApproximateNumberOfMessages of the runner's queue."""
@@ -62,6 +70,9 @@ class NoEvents:
         pass
 
     def container_finished(self, image: str, seconds: float) -> None:
+        pass
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
         pass
 
     def queue_depth(self, messages: int) -> None:
@@ -99,6 +110,10 @@ class Fanout(NoEvents):
     def container_finished(self, image: str, seconds: float) -> None:
         for observer in self._observers:
             observer.container_finished(image, seconds)
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
+        for observer in self._observers:
+            observer.container_used(image, used)
 
     def queue_depth(self, messages: int) -> None:
         for observer in self._observers:

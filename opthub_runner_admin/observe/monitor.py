@@ -13,13 +13,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from ..host.resources import this_host
 from ..queue.base import QueueStats
 from .board import StatusBoard
 from .events import Fanout
 from .logs import JobLog
+from .match_usage import MatchUsageBoard
 from .metrics import RunnerMetrics
 from .server import MonitorServer, health_check
 from .status import StatusReporter
+from .usage_metrics import UsageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,12 @@ class Monitor:
     ) -> None:
         self.board = StatusBoard(slow_after=config.slow_job_warning, clock=clock)
         self.metrics = RunnerMetrics(mode=mode)
-        self.events = Fanout(observers=[self.board, self.metrics, JobLog(mode=mode)])
+        #: What each match's trials used (the page, ``/usage.json``).
+        self.usage = MatchUsageBoard()
+        usage_metrics = UsageMetrics(mode=mode, registry=self.metrics.registry)
+        self.events = Fanout(
+            observers=[self.board, self.metrics, JobLog(mode=mode), usage_metrics, self.usage]
+        )
         self._reporter = StatusReporter(
             mode=mode,
             board=self.board,
@@ -81,6 +89,8 @@ class Monitor:
                 host=config.metrics_host,
                 port=config.metrics_port,
                 health=health_check(stall_after=stall, job_limit=config.timeout + stall),
+                usage=self.usage,
+                resources=this_host(),
             )
 
     def start(self) -> None:

@@ -179,6 +179,7 @@ def build_executor(
         prestart=config.prestart and resources is not None,
         limits=limits,
         on_image_pulled=on_image_pulled,
+        measure_usage=config.measure_usage,
     )
     if resources is not None:
         resources.callback(executor.close)
