@@ -17,11 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..host.resources import HostResources
-from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Outcome
-from ..queue import Message
-from .events import NoEvents
-from .usage import ContainerUsage, PerThread
+from .trial_observer import TrialUsageObserver
+from .usage import ContainerUsage
 
 #: Trials kept per match for the percentiles (the newest; the counts cover them all).
 KEPT = 2000
@@ -112,28 +109,15 @@ class _Tally:
     wall_total: float = 0.0
 
 
-class MatchUsageBoard(NoEvents):
+class MatchUsageBoard(TrialUsageObserver):
     """A ``JobEvents`` observer that keeps each match's figures; thread-safe."""
 
     def __init__(self) -> None:
-        self._used = PerThread()
+        super().__init__()
         self._lock = threading.Lock()
         self._matches: dict[str, _Tally] = {}
 
-    def job_started(self, message: Message) -> None:
-        self._used.take()
-
-    def container_used(self, image: str, used: ContainerUsage) -> None:
-        self._used.put(used)
-
-    def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
-        used = self._used.take()
-        if used is None:
-            return
-        try:
-            match = parse_body(message.body).ref.match_id
-        except BadMessage:
-            return
+    def trial_used(self, match: str, used: ContainerUsage) -> None:
         self.record(match, used)
 
     def record(self, match: str, used: ContainerUsage) -> None:

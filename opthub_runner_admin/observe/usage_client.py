@@ -48,6 +48,11 @@ def runner_usage_lines(host: str, port: int | None) -> list[str]:
             "what the trials used: set metrics_port in the config; a running runner then serves"
             " each match's figures and status shows them"
         ]
+    if port == 0:
+        return [
+            "what the trials used: metrics_port is 0 (the runner picks a free port at start);"
+            " set a fixed port for status to find the runner"
+        ]
     document = fetch_usage(host, port)
     if isinstance(document, str):
         return [document]

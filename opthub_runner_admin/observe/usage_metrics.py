@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import Outcome
-from ..queue import Message
-from .events import NoEvents
-from .usage import ContainerUsage, PerThread
+from .trial_observer import TrialUsageObserver
+from .usage import ContainerUsage
 
 _MIB = 1024 * 1024
 #: Peak memory: 16 MiB to 64 GiB, doubling.
@@ -19,12 +16,12 @@ SECONDS_BUCKETS = (
 )  # fmt: skip
 
 
-class UsageMetrics(NoEvents):
+class UsageMetrics(TrialUsageObserver):
     """A ``JobEvents`` observer: each trial's figures into ``registry``, labelled mode and match."""
 
     def __init__(self, *, mode: str, registry: CollectorRegistry) -> None:
+        super().__init__()
         self._mode = mode
-        self._used = PerThread()
         labels = ["mode", "match"]
         self._memory = Histogram(
             "opthub_runner_trial_peak_memory_bytes",
@@ -60,20 +57,7 @@ class UsageMetrics(NoEvents):
             registry=registry,
         )
 
-    def job_started(self, message: Message) -> None:
-        self._used.take()
-
-    def container_used(self, image: str, used: ContainerUsage) -> None:
-        self._used.put(used)
-
-    def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
-        used = self._used.take()
-        if used is None:
-            return
-        try:
-            match = parse_body(message.body).ref.match_id
-        except BadMessage:
-            return  # a bad message runs no container
+    def trial_used(self, match: str, used: ContainerUsage) -> None:
         labels = {"mode": self._mode, "match": match}
         usage = used.usage
         if usage.peak_memory is not None:

@@ -150,3 +150,24 @@ def test_in_dockers_own_layout_a_missing_cgroup_has_ended(tmp_path: Path) -> Non
     _v2(tmp_path, f"system.slice/docker-{'e' * 64}.scope", peak=MIB, usec=1)
     figures = finish(UsageMeter(layout=CgroupLayout(root=tmp_path)).start(ID))
     assert figures.not_measured == "not measured: the container ended before its first reading"
+
+
+def test_the_main_process_s_exit_ends_the_watch_with_a_reading_then(tmp_path: Path) -> None:
+    import subprocess
+
+    cgroup = _v2(tmp_path, f"docker/{ID}", peak=MIB, usec=1)
+    main = subprocess.Popen(["sleep", "30"])
+    (cgroup / "cgroup.procs").write_text(f"{main.pid}\n")
+    files = CgroupLayout(root=tmp_path).files(ID)
+    assert files is not None
+    watch = UsageWatch(files=files).start()
+    (cgroup / "memory.peak").write_text(f"{2 * MIB}\n")  # grown before the end
+    main.kill()
+    main.wait()
+    thread = watch._thread
+    assert thread is not None
+    # The pidfd fires at the exit: the watch ends by itself (a file tree never goes away,
+    # so without the pidfd it would read on until finish), after one more reading.
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert watch.finish() == Figures(2 * MIB, 1e-6, "")

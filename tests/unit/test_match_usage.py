@@ -14,7 +14,6 @@ import urllib.request
 from datetime import datetime, timezone
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from opthub_runner_admin.config.schema import Config
 from opthub_runner_admin.executor import Execution, RunSpec, TrialUsage
@@ -37,6 +36,7 @@ from opthub_runner_admin.observe.usage_suggestions import MIN_TRIALS, Suggestion
 from opthub_runner_admin.observe.usage_view import usage_lines
 from opthub_runner_admin.platform_side.contract import job_body
 from opthub_runner_admin.queue import Message
+from tests.unit.test_observe import samples as _samples
 
 MATCH = "3b7c0b1e-0000-4000-8000-0000000000c1"
 MIB = 1024 * 1024
@@ -62,15 +62,6 @@ def _execution(usage: TrialUsage, *, killed: bool = False, timed_out: bool = Fal
         memory_limit=256 * MIB,
         usage=usage,
     )
-
-
-def _samples(text: str) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}"] = sample.value
-    return values
 
 
 def _monitor() -> Monitor:
@@ -249,6 +240,8 @@ def test_status_without_a_runner_says_what_to_do_in_one_line() -> None:
     assert line.endswith("start the runner with this config's metrics_port, then run status again")
     (unset,) = runner_usage_lines("127.0.0.1", None)
     assert unset.startswith("what the trials used: set metrics_port in the config")
+    (picked,) = runner_usage_lines("127.0.0.1", 0)
+    assert picked.startswith("what the trials used: metrics_port is 0")
 
 
 def test_the_document_reads_back_as_it_was_served() -> None:

@@ -11,17 +11,23 @@ in nanoseconds). Only the daemon's own host can read them.
 
 The cgroup goes away as soon as the container's last process exits, before
 Docker reports the exit: its files cannot be read at the end. So ``UsageWatch``
-reads them from the start until they are gone, more often at first (every
-``FIRST_INTERVAL``) and then at about a hundredth of the time run so far, up to
-``LAST_INTERVAL``. The peak memory is the kernel's own high-water mark, so the
-last reading misses only what the last interval added; the CPU time misses at
-most the CPU of the last interval (about 1% of the run past the first seconds).
+holds a pidfd of the container's first process (``cgroup.procs``), which
+becomes readable the moment that process exits, and reads the figures then,
+while runc has not yet removed the cgroup; when the main process of a pid
+namespace exits, the kernel kills the rest, so that moment is the run's end.
+Meanwhile it reads them every ``LAST_INTERVAL`` in case that last reading
+comes too late. Without a pidfd (Linux before 5.3), it reads them more often
+at first (every ``FIRST_INTERVAL``) and then at about a hundredth of the time
+run so far, up to ``LAST_INTERVAL``. The peak memory is the kernel's own
+high-water mark, so a late reading misses only what the last interval added;
+the CPU time misses at most the CPU of the last interval.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 import threading
 import time
 from dataclasses import dataclass
@@ -60,6 +66,8 @@ class CgroupFiles:
     cpu: str
     version: int
     memory_is_peak: bool = True
+    #: The cgroup's process list (its first line: the container's main process).
+    procs: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,8 @@ class CgroupLayout:
                 return None
             peak = folder / "memory.peak"
             memory, is_peak = (peak, True) if peak.exists() else (folder / "memory.current", False)
-            return CgroupFiles(str(memory), str(folder / "cpu.stat"), 2, is_peak)
+            procs = str(folder / "cgroup.procs")
+            return CgroupFiles(str(memory), str(folder / "cpu.stat"), 2, is_peak, procs)
         if version == 1:
             folder = self._folder(self._root / "memory", container_id)
             if folder is None:
@@ -118,7 +127,9 @@ class CgroupLayout:
             for controller in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu"):
                 cpu = self._root / controller / relative / "cpuacct.usage"
                 if cpu.exists():
-                    return CgroupFiles(str(folder / "memory.max_usage_in_bytes"), str(cpu), 1)
+                    listing = str(folder / "cgroup.procs")
+                    peak_file = str(folder / "memory.max_usage_in_bytes")
+                    return CgroupFiles(peak_file, str(cpu), 1, procs=listing)
         return None
 
     def _folder(self, hierarchy: Path, container_id: str) -> Path | None:
@@ -201,6 +212,7 @@ class UsageWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._descriptors: tuple[int, int] | None = None
+        self._exit: int | None = None
         self._peak: int | None = None
         self._cpu: float | None = None
         self._began = time.monotonic()
@@ -217,6 +229,7 @@ class UsageWatch:
             return self
         self._descriptors = (memory, cpu)
         if self._read():
+            self._exit = _main_process(self._files.procs)
             self._thread = threading.Thread(target=self._watch, name="usage-watch", daemon=True)
             self._thread.start()
         return self
@@ -234,10 +247,22 @@ class UsageWatch:
         return True
 
     def _watch(self) -> None:
+        if self._exit is not None:
+            self._watch_exit(self._exit)
+            return
         while True:
             ran = time.monotonic() - self._began
             pause = min(LAST_INTERVAL, max(FIRST_INTERVAL, ran * INTERVAL_SHARE))
             if self._stop.wait(pause) or not self._read():
+                return
+
+    def _watch_exit(self, pidfd: int) -> None:
+        """Read every ``LAST_INTERVAL``, and at once when the main process exits."""
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        while not self._stop.is_set():
+            exited = bool(poller.poll(LAST_INTERVAL * 1000))
+            if not self._read() or exited:
                 return
 
     def finish(self) -> Figures:
@@ -250,10 +275,26 @@ class UsageWatch:
             for descriptor in self._descriptors:
                 os.close(descriptor)
             self._descriptors = None
+        if self._exit is not None:
+            os.close(self._exit)
+            self._exit = None
         if self._peak is None or self._cpu is None:
             return Figures(None, None, ENDED_FIRST)
         note = "" if self._files.memory_is_peak else "peak memory: the highest memory.current read"
         return Figures(self._peak, self._cpu, note)
+
+
+def _main_process(procs: str) -> int | None:
+    """A pidfd of the cgroup's first process, or None (no pidfd here, or no process)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None or not procs:
+        return None
+    try:
+        with open(procs, encoding="ascii") as listing:
+            first = listing.readline().strip()
+        return int(pidfd_open(int(first)))
+    except (OSError, ValueError):
+        return None
 
 
 def remote_reason(base_url: str) -> str | None:
