@@ -68,35 +68,55 @@ def usage_lines(matches: Sequence[MatchUsage], host: HostResources) -> list[str]
 def usage_section(matches: Sequence[MatchUsage], host: HostResources) -> str:
     """The page's table: one row per match, its suggestion beneath."""
     if not matches:
-        rows = '<tr><td class="empty" colspan="5">none yet</td></tr>'
+        rows = '<tr><td class="empty" colspan="7">none yet</td></tr>'
     else:
         rows = "\n".join(_row(usage, host) for usage in matches)
-    note = f'<p class="note">{html.escape(FROM_START_NOTE)}.</p>'
+    note = f"<p>{html.escape(FROM_START_NOTE)}.</p>" if any(m.from_start for m in matches) else ""
     return (
-        '<section id="usage"><h2>What the trials used, per match</h2>'
-        "<table><thead><tr><th>match</th><th>trials</th><th>peak memory</th>"
-        "<th>CPU time</th><th>wall time</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>{note}</section>"
+        "<section>\n<h2>What the trials used</h2>\n"
+        '<table id="usage">\n<thead><tr><th>Match</th><th class="num">Trials (measured)</th>'
+        '<th class="num">Killed for memory</th><th class="num">Timed out</th>'
+        "<th>Peak memory p50 / p95 / max (limit)</th><th>CPU time p50 / p95 / max</th>"
+        "<th>Wall time p50 / p95 / max (timeout)</th></tr></thead>\n"
+        f"<tbody>\n{rows}\n</tbody>\n</table>\n{note}</section>"
     )
+
+
+def _compact_sizes(spread: Spread | None) -> str:
+    """``41 / 88 / 256 MiB``: the three in the unit of the largest."""
+    if spread is None:
+        return "not measured"
+    unit, factor = next(
+        ((u, f) for u, f in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)) if spread.max >= f),
+        ("bytes", 1),
+    )
+    return (
+        " / ".join(f"{v / factor:.1f}" for v in (spread.p50, spread.p95, spread.max)) + f" {unit}"
+    )
+
+
+def _compact_seconds(spread: Spread | None) -> str:
+    if spread is None:
+        return "not measured"
+    return " / ".join(f"{v:.2f}" for v in (spread.p50, spread.p95, spread.max)) + " s"
 
 
 def _row(usage: MatchUsage, host: HostResources) -> str:
     e = html.escape
-    trials = (
-        f"{usage.trials} ({usage.measured} measured), {usage.memory_kills} killed for memory,"
-        f" {usage.timeouts} timed out"
-    )
+    limit = "none" if usage.memory_limit is None else format_size(usage.memory_limit)
     suggestion = suggest(usage, host)
     said = (
         e(suggestion)
         if isinstance(suggestion, str)
-        else "<br>".join(e(line) for line in suggestion.lines)
+        else "\n".join(e(line) for line in suggestion.lines)
     )
     return (
-        f"<tr><td>{e(usage.match)}</td><td>{e(trials)}</td>"
-        f"<td>{e(_sizes(usage.peak_memory))} ({e(_limit(usage))})</td>"
-        f"<td>{e(_seconds(usage.cpu_seconds))}</td>"
-        f"<td>{e(_seconds(usage.wall_seconds))} (timeout {usage.timeout:g} s)</td></tr>"
-        f'<tr class="suggestion"><td colspan="5">suggests (nothing is changed by itself):'
-        f" {said}</td></tr>"
+        f"<tr><td>{e(usage.match)}</td>"
+        f'<td class="num">{usage.trials} ({usage.measured})</td>'
+        f'<td class="num">{usage.memory_kills}</td><td class="num">{usage.timeouts}</td>'
+        f"<td>{e(_compact_sizes(usage.peak_memory))} ({e(limit)})</td>"
+        f"<td>{e(_compact_seconds(usage.cpu_seconds))}</td>"
+        f"<td>{e(_compact_seconds(usage.wall_seconds))} ({usage.timeout:g} s)</td></tr>\n"
+        f'<tr><td class="message" colspan="7">suggests (nothing is changed by itself):\n{said}'
+        "</td></tr>"
     )

@@ -229,7 +229,7 @@ def test_status_reads_a_running_runners_figures_over_http() -> None:
         line.strip().startswith("memory: 1.5 x p99 64 MiB = 96 MiB, rounded up to 128 MiB")
         for line in lines
     )
-    assert "What the trials used, per match" in page and "rounded up to 128 MiB" in page
+    assert "What the trials used" in page and "rounded up to 128 MiB" in page
 
 
 def test_status_without_a_runner_says_what_to_do_in_one_line() -> None:
