@@ -83,6 +83,8 @@ def test_status_shows_each_queue_s_counts_age_and_dead_letters(
     assert _row(output, "evaluator") == ["evaluator", "2", "1", "1", "7", "min", "2"]
     assert _row(output, "scorer") == ["scorer", "0", "0", "0", "unknown", "no", "DLQ"]
     assert f"evaluator dead letters: {dlq}" in output
+    # What the trials used comes from a running runner's port, which this config has none of.
+    assert "what the trials used: set metrics_port in the config" in output
 
 
 def test_dlq_list_show_and_redrive_bounded_then_all(
