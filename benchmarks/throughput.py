@@ -18,6 +18,10 @@ All in one run, each figure beside the bare loop measured in the same run:
   the machine's busy time a job for the bare ``xargs -P4`` and for the
   runner, and of the runner's, the AWS emulator's and the runner process's;
 - the pickup latency of an idle runner (message sent -> its ``StartedAt``);
+- what reading each trial's usage costs (``measure_usage``, on by default):
+  the runner with one and with four workers against itself with
+  ``measure_usage: false``, trivial image, and the runner process's CPU a job
+  with four workers either way (``--usage-only``: only these);
 - optionally (``--memory``), the runner's own resident memory (VmRSS of its
   process, not the emulator's) at ``workers: 4`` after 200 and 2,000 jobs, feeding
   jobs just ahead of it and deleting finished items (moto's
@@ -46,6 +50,7 @@ Run (from the repository root, after scripts/setup.sh):
     .venv/bin/python -m benchmarks.throughput --memory            # + RSS after 200, 2,000 jobs
     .venv/bin/python -m benchmarks.throughput --memory-only --memory-marks 200 600
     .venv/bin/python -m benchmarks.throughput --emulator moto
+    .venv/bin/python -m benchmarks.throughput --usage-only --repeat 5  # measure_usage's cost
 
 Every pair is measured ``--repeat`` times (3 by default), the rounds interleaved,
 and the median ratio is reported with its spread. Figures depend on the machine
@@ -553,6 +558,18 @@ class Tally:
     bare_none: Pair = dataclasses.field(
         default_factory=lambda: Pair("bare seq loop --network none", "bridge", "reported")
     )
+    usage_one: Pair = dataclasses.field(
+        default_factory=lambda: Pair(
+            "trivial, workers 1, usage measured", "measure_usage: false", ">= 0.97x"
+        )
+    )
+    usage_four: Pair = dataclasses.field(
+        default_factory=lambda: Pair(
+            "trivial, workers 4, usage measured", "measure_usage: false", ">= 0.97x"
+        )
+    )
+    #: Only the pairs of ``measure_usage`` (``--usage-only``).
+    usage_only: bool = False
     #: Containers Docker created per round, for one match and for three in turn.
     created: dict[str, list[int]] = dataclasses.field(
         default_factory=lambda: {"one match": [], "3 matches round robin": []}
@@ -565,6 +582,8 @@ class Tally:
 
     @property
     def pairs(self) -> list[Pair]:
+        if self.usage_only:
+            return [self.usage_one, self.usage_four]
         return [
             self.one,
             self.four,
@@ -573,10 +592,19 @@ class Tally:
             self.mixed,
             self.none,
             self.bare_none,
+            self.usage_one,
+            self.usage_four,
         ]
 
     def lines(self) -> list[str]:
         lines = [pair.line() for pair in self.pairs]
+        lines.append(
+            "  the runner process's CPU a job, trivial, 4 workers (median):"
+            f" usage measured {self._cpu('runner')} ms, measure_usage: false"
+            f" {self._cpu('runner, measure_usage false')} ms"
+        )
+        if self.usage_only:
+            return lines
         for name, counts in self.created.items():
             lines.append(
                 f"  containers created, {name}, workers 4: {statistics.median(counts):.0f}"
@@ -602,15 +630,20 @@ def measure(stack: Stack, target: Target, args: argparse.Namespace) -> list[str]
     the median ratio is reported with its spread: on a busy 2-core host one
     pair alone moves by 10%.
     """
-    tally = Tally(jobs=args.jobs, sleepy_jobs=args.sleepy_jobs)
+    tally = Tally(jobs=args.jobs, sleepy_jobs=args.sleepy_jobs, usage_only=args.usage_only)
     with CpuMeter() as meter:
         if stack.server.pid is not None:
             meter.watch("emulator", stack.server.pid)
         for round_ in range(1, args.repeat + 1):
             print(f"round {round_} of {args.repeat} ({_load()})", flush=True)
-            _round(stack, target, tally, meter)
+            if args.usage_only:
+                _usage_round(stack, target, tally, meter, round_)
+            else:
+                _round(stack, target, tally, meter)
             for pair in tally.pairs:
                 print(pair.last(), flush=True)
+    if args.usage_only:
+        return tally.lines()
     latency = pickup_latency(stack, target, TRIVIAL[0])
     return [
         *tally.lines(),
@@ -644,6 +677,34 @@ def _round(stack: Stack, target: Target, tally: Tally, meter: CpuMeter) -> None:
     isolated = runner_steady(stack, target, trivial, jobs, 1, network="none")
     tally.none.add(isolated.jobs_per_second, w1.jobs_per_second)
     tally.bare_none.add(bare_sequential(target, trivial, jobs, "--network", "none"), seq)
+    off1 = runner_steady(stack, target, trivial, jobs, 1, measure_usage=False)
+    tally.usage_one.add(w1.jobs_per_second, off1.jobs_per_second)
+    off4 = _unmeasured_four(stack, target, tally, meter)
+    tally.usage_four.add(w4.jobs_per_second, off4.jobs_per_second)
+
+
+def _unmeasured_four(stack: Stack, target: Target, tally: Tally, meter: CpuMeter) -> Round:
+    """Four workers with ``measure_usage: false``; the runner's CPU a job kept apart."""
+    off = runner_steady(stack, target, TRIVIAL[0], tally.jobs, 4, meter=meter, measure_usage=False)
+    if "runner" in off.cpu:
+        tally.cpu.setdefault("runner, measure_usage false", []).append(off.cpu["runner"])
+    return off
+
+
+def _usage_round(stack: Stack, target: Target, tally: Tally, meter: CpuMeter, round_: int) -> None:
+    """``measure_usage`` on against off, one and four workers; which goes first alternates."""
+    trivial, jobs = TRIVIAL[0], tally.jobs
+    for workers, pair in ((1, tally.usage_one), (4, tally.usage_four)):
+        runs: dict[bool, Round] = {}
+        for measured in (True, False) if round_ % 2 else (False, True):
+            if workers == 4 and not measured:
+                runs[measured] = _unmeasured_four(stack, target, tally, meter)
+                continue
+            watched = meter if workers == 4 else None
+            runs[measured] = runner_steady(stack, target, trivial, jobs, workers, meter=watched)
+            if watched is not None and "runner" in runs[measured].cpu:
+                tally.cpu.setdefault("runner", []).append(runs[measured].cpu["runner"])
+        pair.add(runs[True].jobs_per_second, runs[False].jobs_per_second)
 
 
 def _load() -> str:
@@ -673,6 +734,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--memory-workers", type=int, default=4)
     parser.add_argument(
         "--memory-only", action="store_true", help="only the memory figure (implies --memory)"
+    )
+    parser.add_argument(
+        "--usage-only", action="store_true", help="only measure_usage on against off"
     )
     args = parser.parse_args(argv)
     target = Target(args.docker_host, args.runtime)

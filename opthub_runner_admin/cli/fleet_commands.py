@@ -44,6 +44,8 @@ def status(config_path: str) -> None:
     Then this machine's runners of the config's queues and table, each with
     what it does (taking jobs, PAUSED, LOGIN NEEDED); runners on other hosts
     show it on their own status line, page and metrics.
+    Then what each match's trials used, and what that suggests, as the runner
+    serving on this config's ``metrics_port`` measured them.
 
     \b
     Example:
@@ -51,6 +53,7 @@ def status(config_path: str) -> None:
     """
     from ..fleet.queue_counts import read_status, status_lines
     from ..fleet.queues import fleet_queues
+    from ..observe.usage_client import runner_usage_lines
     from ..runner.disks import host_disk_lines
     from .runner_selection import fleet_scopes, local_runner_lines
 
@@ -62,6 +65,8 @@ def status(config_path: str) -> None:
         for line in local_runner_lines(fleet_scopes(config)):
             click.echo(line)
         for line in host_disk_lines(config.disk_warning_below):
+            click.echo(line)
+        for line in runner_usage_lines(config.metrics_host, config.metrics_port):
             click.echo(line)
 
     _guarded(show)

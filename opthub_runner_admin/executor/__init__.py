@@ -9,6 +9,7 @@ from .base import (
     ImageNotAvailable,
     RunSpec,
 )
+from .usage import TrialUsage
 
 __all__ = [
     "Cancelled",
@@ -18,4 +19,5 @@ __all__ = [
     "Executor",
     "ImageNotAvailable",
     "RunSpec",
+    "TrialUsage",
 ]

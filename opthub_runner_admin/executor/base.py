@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..errors import AdminError, RunnerError, TransientError
+from .usage import NOT_MEASURED, TrialUsage
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Execution:
     ``outside_signal`` is the signal that ended the container when neither the
     runner (timeout, cancel) nor the memory limit sent it: someone else killed
     it (``docker kill``, a daemon restart, the host), so the run says nothing
-    about the solution (``executor/exits.py``).
+    about the solution (``executor/exits.py``). ``usage`` is what the run
+    used (``executor/usage.py``), for the operator's eyes only.
     """
 
     exit_code: int | None
@@ -56,6 +58,7 @@ class Execution:
     oom_killed: bool = False
     memory_limit: int | None = None
     outside_signal: int | None = None
+    usage: TrialUsage = NOT_MEASURED
 
 
 class ImageNotAvailable(AdminError):

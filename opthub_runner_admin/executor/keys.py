@@ -51,3 +51,9 @@ class DockerKeys:
         " full); unset = never",
         examples=["7d"],
     )
+    measure_usage: bool = Field(
+        default=True,
+        description="read each container's peak memory and CPU time from its cgroup for the"
+        " job's log line, the metrics and the status page; `false` turns it off (see"
+        " Performance)",
+    )

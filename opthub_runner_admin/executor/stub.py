@@ -4,7 +4,9 @@ The jobs and the worker are tested through it, and a runner can be tried
 without a daemon. It keeps the Docker executor's contract (one suite,
 ``tests/contracts/test_executor_contract.py``, holds both to it): the stdin lines in,
 the tail of stdout and stderr out, the exit code, the timeout, the cancel
-event, an unknown image refused as the administrator's to fix.
+event, an unknown image refused as the administrator's to fix. Its usage
+figures are the wall time and the program thread's own CPU time; it has no
+peak memory to give (``NO_MEMORY_OF_ITS_OWN``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .base import Cancelled, Execution, ImageNotAvailable, RunSpec
+from .usage import TrialUsage
 
 #: Bytes kept per stream, as the Docker executor's default.
 DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024
 #: How often a waiting run looks at its cancel event.
 _CANCEL_POLL = 0.05
+#: Why a stub run has no peak memory.
+NO_MEMORY_OF_ITS_OWN = (
+    "peak memory not measured: the stub executor runs images as Python functions inside"
+    " the runner's process, which keep no memory of their own"
+)
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,9 @@ class StubExecutor:
         limit = began + spec.timeout
         if spec.deadline is not None:
             limit = min(limit, spec.deadline)
+        cpu = _CpuClock()
         thread = threading.Thread(
-            target=program, args=(given, output), name=f"stub-{spec.image}", daemon=True
+            target=cpu.timed, args=(program, given, output), name=f"stub-{spec.image}", daemon=True
         )
         thread.start()
         while thread.is_alive():
@@ -120,12 +129,14 @@ class StubExecutor:
             left = limit - time.monotonic()
             if left <= 0:
                 stopped.set()
-                return self._execution(output, started_at, timed_out=True)
+                usage = cpu.usage(time.monotonic() - began)
+                return self._execution(output, started_at, usage, timed_out=True)
             thread.join(min(left, _CANCEL_POLL))
-        return self._execution(output, started_at, timed_out=False)
+        usage = cpu.usage(time.monotonic() - began)
+        return self._execution(output, started_at, usage, timed_out=False)
 
     def _execution(
-        self, output: ProgramOutput, started_at: datetime, *, timed_out: bool
+        self, output: ProgramOutput, started_at: datetime, usage: TrialUsage, *, timed_out: bool
     ) -> Execution:
         stdout, stdout_cut = _tail(output.stdout, self._output_limit)
         stderr, stderr_cut = _tail(output.stderr, self._output_limit)
@@ -138,7 +149,31 @@ class StubExecutor:
             finished_at=_utc_now(),
             stdout_truncated=stdout_cut,
             stderr_truncated=stderr_cut,
+            usage=usage,
         )
+
+
+class _CpuClock:
+    """The CPU time of the thread that runs a program (its own clock, read at its end)."""
+
+    def __init__(self) -> None:
+        self._seconds: float | None = None
+
+    def timed(self, program: Program, given: ProgramInput, output: ProgramOutput) -> None:
+        try:
+            program(given, output)
+        finally:
+            self._seconds = time.thread_time()
+
+    def usage(self, wall: float) -> TrialUsage:
+        """The figures so far: a program still running (killed) has no CPU time yet."""
+        seconds = self._seconds
+        if seconds is None:
+            return TrialUsage(
+                wall_seconds=wall,
+                not_measured="not measured: the stub's program still ran when it was stopped",
+            )
+        return TrialUsage(wall_seconds=wall, cpu_seconds=seconds, not_measured=NO_MEMORY_OF_ITS_OWN)
 
 
 def _tail(text: str, limit: int) -> tuple[str, bool]:

@@ -238,6 +238,12 @@ def report_lines(result: TryResult) -> list[str]:
         if peak is not None
         else f"  peak memory: {result.peak_memory_note}"
     )
+    cpu = execution.usage.cpu_seconds
+    lines.append(
+        f"  CPU time: {cpu:.2f} s"
+        if cpu is not None
+        else f"  CPU time: {execution.usage.not_measured}"
+    )
     stderr = execution.stderr.strip()
     lines.append(f"  stderr (end): {stderr[-STDERR_TAIL:] if stderr else '(empty)'}")
     if isinstance(outcome, Failure):

@@ -16,6 +16,7 @@ from ..masking import secret_forms
 from ..queue import Message
 from ..queue.base import QueueStats
 from .holds import Hold
+from .usage import ContainerUsage
 
 
 class JobEvents(Protocol):
@@ -39,6 +40,13 @@ class JobEvents(Protocol):
 
     def container_finished(self, image: str, seconds: float) -> None:
         """That container is gone after ``seconds``."""
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
+        """That container's run ended and used ``used`` (before ``container_finished``).
+
+        Only for runs that ended (not for a refused image or a cancel); the
+        figures are for the operator, never for the table.
+        """
 
     def queue_depth(self, messages: int) -> None:
         """SQS's ApproximateNumberOfMessages of the runner's queue."""
@@ -84,6 +92,9 @@ class NoEvents:
         pass
 
     def container_finished(self, image: str, seconds: float) -> None:
+        pass
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
         pass
 
     def queue_depth(self, messages: int) -> None:
@@ -139,6 +150,10 @@ class Fanout(NoEvents):
     def container_finished(self, image: str, seconds: float) -> None:
         for observer in self._observers:
             observer.container_finished(image, seconds)
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
+        for observer in self._observers:
+            observer.container_used(image, used)
 
     def queue_depth(self, messages: int) -> None:
         for observer in self._observers:

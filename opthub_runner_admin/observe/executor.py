@@ -7,6 +7,7 @@ import time
 
 from ..executor import Execution, Executor, RunSpec
 from .events import JobEvents, environment_values
+from .usage import ContainerUsage
 
 
 class ObservedExecutor:
@@ -20,6 +21,8 @@ class ObservedExecutor:
         self._events.container_started(spec.image, environment_values(spec.environment))
         started = time.monotonic()
         try:
-            return self._executor.run(spec, cancel)
+            execution = self._executor.run(spec, cancel)
+            self._events.container_used(spec.image, ContainerUsage.of(spec, execution))
+            return execution
         finally:
             self._events.container_finished(spec.image, time.monotonic() - started)

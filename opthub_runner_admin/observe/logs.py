@@ -11,6 +11,7 @@ from ..jobs.outcome import Outcome
 from ..queue import Message
 from .board import outcome_word
 from .events import NoEvents
+from .usage import ContainerUsage, PerThread, usage_fields, usage_words
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ STRUCTURED_FIELDS = (
     "rate_per_minute",
     "queue_depth",
     "slow_jobs",
+    # What the job's container used (observe/usage.py), when it ran one.
+    "peak_memory_bytes",
+    "cpu_s",
+    "wall_s",
+    "usage_from_start",
+    "usage_note",
 )
 
 
@@ -53,10 +60,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class JobLog(NoEvents):
-    """Writes one line per finished job: participant, trial, outcome, duration."""
+    """Writes one line per finished job: participant, trial, outcome, duration, usage."""
 
     def __init__(self, *, mode: str) -> None:
         self._mode = mode
+        self._used = PerThread()
+
+    def job_started(self, message: Message) -> None:
+        self._used.take()  # nothing of an earlier job of this thread is left over
+
+    def container_used(self, image: str, used: ContainerUsage) -> None:
+        self._used.put(used)
 
     def job_finished(self, message: Message, outcome: Outcome, seconds: float) -> None:
         try:
@@ -65,14 +79,16 @@ class JobLog(NoEvents):
         except BadMessage:
             match = participant = trial = "?"
         word = outcome_word(outcome)
+        used = self._used.take()
         log.info(
-            "%s: participant %s trial %s: %s in %.1f s (match %s)",
+            "%s: participant %s trial %s: %s in %.1f s (match %s)%s",
             self._mode,
             participant,
             trial,
             word,
             seconds,
             match,
+            f"; used {usage_words(used.usage)}" if used is not None else "",
             extra={
                 "mode": self._mode,
                 "event": "job",
@@ -81,5 +97,6 @@ class JobLog(NoEvents):
                 "trial": trial,
                 "outcome": word,
                 "duration_s": round(seconds, 3),
+                **(usage_fields(used.usage) if used is not None else {}),
             },
         )

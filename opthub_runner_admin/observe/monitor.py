@@ -13,14 +13,17 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from ..host.resources import this_host
 from ..queue.base import QueueStats
 from .board import StatusBoard
 from .events import Fanout
 from .logs import JobLog
+from .match_usage import MatchUsageBoard
 from .metrics import RunnerMetrics
 from .retention import RetentionWatch
 from .server import MonitorServer, health_check
 from .status import StatusReporter
+from .usage_metrics import UsageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,18 @@ class Monitor:
     ) -> None:
         self.board = StatusBoard(slow_after=config.slow_job_warning, clock=clock)
         self.metrics = RunnerMetrics(mode=mode)
+        #: What each match's trials used (the page, ``/usage.json``).
+        self.usage = MatchUsageBoard()
+        usage_metrics = UsageMetrics(mode=mode, registry=self.metrics.registry)
         self.events = Fanout(
-            observers=[self.board, self.metrics, JobLog(mode=mode), RetentionWatch(mode=mode)]
+            observers=[
+                self.board,
+                self.metrics,
+                JobLog(mode=mode),
+                RetentionWatch(mode=mode),
+                usage_metrics,
+                self.usage,
+            ]
         )
         self._reporter = StatusReporter(
             mode=mode,
@@ -84,6 +97,8 @@ class Monitor:
                 host=config.metrics_host,
                 port=config.metrics_port,
                 health=health_check(stall_after=stall, job_limit=config.timeout + stall),
+                usage=self.usage,
+                resources=this_host(),
             )
 
     def start(self) -> None:

@@ -27,8 +27,11 @@ def static_text(name: str) -> str:
     )
 
 
-def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
-    """The whole page; ``problem`` is why ``/healthz`` fails, if it does."""
+def render_page(mode: str, snapshot: Snapshot, problem: str | None, usage: str = "") -> str:
+    """The whole page; ``problem`` is why ``/healthz`` fails, if it does.
+
+    ``usage`` is the section of what each match's trials used (``usage_view``), as HTML.
+    """
     slow = {id(job) for job in snapshot.slow}
     in_flight = "\n".join(
         _job_row(job, snapshot.now, id(job) in slow) for job in snapshot.in_flight
@@ -66,6 +69,7 @@ def render_page(mode: str, snapshot: Snapshot, problem: str | None) -> str:
         ),
         match_rows="\n".join(_match_row(row) for row in snapshot.matches)
         or '<tr><td class="empty" colspan="5">none yet</td></tr>',
+        usage_section=usage,
     )
 
 

@@ -15,12 +15,18 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..host.resources import HostResources
 from .board import Snapshot, StatusBoard, stalled
 from .holds import LOGIN_NEEDED
+from .match_usage import MatchUsageBoard, usage_document
 from .metrics import RunnerMetrics
 from .page import render_page, static_text
+from .usage_view import usage_section
 
 log = logging.getLogger(__name__)
+
+#: Where ``opthub-runner status`` reads what each match's trials used (``match_usage``).
+USAGE_PATH = "/usage.json"
 
 
 class MonitorServer:
@@ -35,6 +41,8 @@ class MonitorServer:
         host: str,
         port: int,
         health: Callable[[Snapshot], str | None],
+        usage: MatchUsageBoard | None = None,
+        resources: HostResources | None = None,
     ) -> None:
         self._mode = mode
         self._board = board
@@ -42,6 +50,8 @@ class MonitorServer:
         self._host = host
         self._port = port
         self._health = health
+        self._usage = usage
+        self._resources = resources or HostResources(memory=None, cores=None)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -73,6 +83,8 @@ class MonitorServer:
         route = path.split("?", 1)[0]
         if route == "/metrics":
             return 200, CONTENT_TYPE_LATEST, self._metrics.exposition()
+        if route == USAGE_PATH:
+            return 200, "application/json", self._usage_json()
         snapshot = self._board.snapshot()
         problem = self._health(snapshot)
         if route == "/healthz":
@@ -81,11 +93,18 @@ class MonitorServer:
             holds = "".join(f" ({hold.line(snapshot.wall)})" for hold in snapshot.holds.values())
             return 200, "text/plain; charset=utf-8", f"ok{holds}\n".encode()
         if route == "/":
-            page = render_page(self._mode, snapshot, problem)
+            matches = self._usage.snapshot() if self._usage is not None else []
+            page = render_page(
+                self._mode, snapshot, problem, usage_section(matches, self._resources)
+            )
             return 200, "text/html; charset=utf-8", page.encode()
         if route == "/style.css":
             return 200, "text/css; charset=utf-8", static_text("style.css").encode()
         return 404, "text/plain; charset=utf-8", b"not found\n"
+
+    def _usage_json(self) -> bytes:
+        matches = self._usage.snapshot() if self._usage is not None else []
+        return usage_document(self._mode, self._resources, matches)
 
 
 def health_check(*, stall_after: float, job_limit: float) -> Callable[[Snapshot], str | None]:

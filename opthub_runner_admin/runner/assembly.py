@@ -205,6 +205,7 @@ def build_executor(
         on_image_pulled=on_image_pulled,
         on_docker_state=on_docker_state,
         image_cleanup=image_cleanup(config, docker_client, on_image_removed),
+        measure_usage=config.measure_usage,
     )
     if resources is not None:
         resources.callback(executor.close)

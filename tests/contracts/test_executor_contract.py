@@ -152,6 +152,31 @@ def test_timeout_kills_and_keeps_the_output_so_far(harness: Harness) -> None:
     assert execution.stdout == "started\n"
 
 
+def _check_usage_shape(execution: Execution) -> None:
+    """Figures or a reason: peak memory and CPU time are known, or ``not_measured`` says why."""
+    usage = execution.usage
+    assert usage.wall_seconds >= 0
+    assert usage.peak_memory is None or usage.peak_memory > 0
+    assert usage.cpu_seconds is None or usage.cpu_seconds >= 0
+    if not usage.measured:
+        assert usage.not_measured.startswith(("not measured", "peak memory not measured"))
+    # What the figures count from: the input, unless the container was started ahead.
+    assert usage.from_start is False
+
+
+def test_a_run_reports_what_it_used(harness: Harness) -> None:
+    _check_usage_shape(_run(harness, "cat", ["x"]))
+    _check_usage_shape(_run(harness, "fail"))
+
+
+def test_a_timed_out_run_reports_its_wall_time_up_to_the_kill(harness: Harness) -> None:
+    execution = _run(harness, "sleep", timeout=SHORT_TIMEOUT)
+    assert execution.timed_out
+    _check_usage_shape(execution)
+    # The kill comes at the configured limit, never before it.
+    assert execution.usage.wall_seconds >= SHORT_TIMEOUT
+
+
 def test_cancel_raises(harness: Harness) -> None:
     cancel = threading.Event()
     timer = threading.Timer(0.5, cancel.set)

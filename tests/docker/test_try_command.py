@@ -66,6 +66,9 @@ def test_problem_success_prints_result_participant_view_and_details(sphere_image
     assert "  exit code: 0" in lines
     assert any(line.startswith("  duration: ") for line in lines)
     assert any(line.startswith("  peak memory: ") for line in lines)
+    # Its CPU time from the container's cgroup, or why not (a run ended before its first reading).
+    (cpu,) = [line for line in lines if line.startswith("  CPU time: ")]
+    assert re.fullmatch(r"  CPU time: (\d+\.\d\d s|not measured: .+)", cpu), cpu
 
 
 def test_solution_from_a_file_and_from_stdin(sphere_image: str, tmp_path: Path) -> None:

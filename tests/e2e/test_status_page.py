@@ -188,6 +188,7 @@ def test_status_page_in_headless_chromium_shows_a_job_in_flight(
     assert match_row[:3] == [MATCH, "0", "1"]
     assert match_row[3].endswith(" s")
     assert "token is [redacted]" in match_row[4]
+    _check_usage(page)
     # The queue as every runner sees it: the slow trial in flight, the retried copy
     # waiting out its 60 s, the dead letter counted.
     assert _tiles(dom.stdout) == {
@@ -223,3 +224,19 @@ def _tiles(document: str) -> dict[str, str]:
     """The queue's tiles: id (without ``q-``) -> value."""
     found = re.findall(r'id="q-([a-z-]+)"><span class="value">([^<]*)</span>', document)
     return dict(found)
+
+
+def _check_usage(page: Tables) -> None:
+    """What the match's trials used: the failed trial ran its container to the end.
+
+    The retried one ran none and the slow one is still running: one trial, too
+    few to suggest anything. (A run may end before its first reading: 0 measured.)
+    """
+    [usage_row, suggestion_row] = page.rows["usage"][1:]
+    assert usage_row[0] == MATCH and usage_row[1] in ("1 (1)", "1 (0)")
+    assert usage_row[2:4] == ["0", "0"]
+    assert usage_row[6].endswith(" s (300 s)")  # against the timeout
+    measured = usage_row[1][3]
+    assert suggestion_row[0].endswith(
+        f"{measured} of 30 measured trials needed before a suggestion"
+    )

@@ -91,6 +91,8 @@ def test_status_shows_each_queue_s_counts_age_and_dead_letters(
     # This host's disks: the state folder always (Docker's data root when Docker answers).
     assert "disks of this host:" in output
     assert re.search(r"^  state \(.+\): [0-9.]+ GiB free of [0-9.]+ GiB", output, re.MULTILINE)
+    # What the trials used comes from a running runner's port, which this config has none of.
+    assert "what the trials used: set metrics_port in the config" in output
 
 
 def test_dlq_list_show_and_redrive_bounded_then_all(

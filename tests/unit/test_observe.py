@@ -101,6 +101,7 @@ def test_metrics_status_line_and_json_logs_of_a_running_evaluator(
     values = wait_for(finished, 90, "three jobs in the metrics")
     wait_for(lambda: '"queue_depth": 0' in process.log(), 30, "a status line with depth 0")
     health = get(f"{url}/healthz")
+    usage = json.loads(get(f"{url}/usage.json")[1])
     process.signal(signal.SIGTERM)
     assert process.wait(60) == 0
 
@@ -119,6 +120,16 @@ def test_metrics_status_line_and_json_logs_of_a_running_evaluator(
         "0003": "failed",
     }
     assert all(e["participant"] == "p-obs" and e["duration_s"] >= 0 for e in jobs.values())
+    # What each trial's container used: its figures, or why they are missing (a run of a few
+    # milliseconds may end before its first reading).
+    for entry in jobs.values():
+        assert entry["wall_s"] >= 0
+        assert "peak_memory_bytes" in entry or entry["usage_note"].startswith("not measured")
+    labels = f"match={MATCH},mode=evaluator"
+    assert values[f"opthub_runner_trial_wall_seconds_count{{{labels}}}"] == 3
+    assert values[f"opthub_runner_trial_timeouts_total{{{labels}}}"] == 0
+    (match_usage,) = usage["matches"]
+    assert (usage["mode"], match_usage["match"], match_usage["trials"]) == ("evaluator", MATCH, 3)
     statuses = [entry for entry in lines if entry.get("event") == "status"]
     assert statuses and statuses[-1]["done"] == 2 and statuses[-1]["failed"] == 1
     # The final line counts as the status line does ("done" without the Failed ones).

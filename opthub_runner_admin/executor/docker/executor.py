@@ -28,6 +28,8 @@ import requests
 from ..base import Cancelled, DockerUnavailable, Execution, ImageNotAvailable, RunSpec
 from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
+from ..usage import TrialUsage
+from .cgroups import Figures, UsageMeter, UsageWatch, finish
 from .daemon_watch import DaemonWatch
 from .errors import explanation, mentions_secret, short_reason, translate
 from .image_cleanup import ImageCleanup, no_space
@@ -58,7 +60,8 @@ class DockerExecutor:
     container is started ahead (``warm``) and finished ones are removed in
     the background (``removal``); ``close()`` must then be called at the end.
     ``limits`` is what every container may use (``executor/limits.py``; None:
-    the defaults).
+    the defaults). ``measure_usage`` reads each container's peak memory and
+    CPU time from its cgroup (``cgroups``) into ``Execution.usage``.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class DockerExecutor:
         on_image_pulled: Callable[[str], None] | None = None,
         on_docker_state: Callable[[bool], None] | None = None,
         image_cleanup: ImageCleanup | None = None,
+        measure_usage: bool = True,
     ) -> None:
         if output_limit <= 0:
             raise ValueError("output_limit must be positive")
@@ -89,6 +93,7 @@ class DockerExecutor:
         self._images = ImageProvider(api=self._api, policy=images, on_pulled=self._pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
+        self._meter = UsageMeter.for_daemon(str(self._api.base_url)) if measure_usage else None
         self._remover = Remover(remove=self._remove) if prestart else None
         self._warm = WarmPool(discard=self._discard) if prestart else None
         self._active = 0
@@ -101,7 +106,7 @@ class DockerExecutor:
         self._leftovers: set[str] = set()
         self._leftovers_lock = threading.Lock()
         # Told when a call finds the daemon away; removes the leftovers once it answers.
-        self._watch = DaemonWatch(
+        self._daemon = DaemonWatch(
             ping=self._api.ping, on_back=self._after_outage, on_change=on_docker_state
         )
 
@@ -124,7 +129,7 @@ class DockerExecutor:
             if isinstance(translated, DockerUnavailable) and not isinstance(
                 exc, docker.errors.APIError
             ):
-                self._watch.lost(translated)
+                self._daemon.lost(translated)
             # Docker quotes invalid variables in its errors: drop such an
             # original from the chain so that no logged traceback shows a secret.
             raise translated from (None if mentions_secret(exc, spec) else exc)
@@ -221,8 +226,9 @@ class DockerExecutor:
     ) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
         try:
-            self._create(spec, name, cancel, warm=warm)
-            return LiveContainer(name, Attachment.open(self._api, name, self._output_limit))
+            container_id = self._create(spec, name, cancel, warm=warm)
+            attachment = Attachment.open(self._api, name, self._output_limit)
+            return LiveContainer(name, attachment, container_id=container_id)
         except BaseException:
             self._dispose(name)
             raise
@@ -272,7 +278,7 @@ class DockerExecutor:
     @property
     def docker_up(self) -> bool:
         """False while the daemon does not answer (from a failed call to a ping that answers)."""
-        return self._watch.up
+        return self._daemon.up
 
     def close(self) -> None:
         """Remove the containers started ahead, those queued for removal, and every other.
@@ -288,10 +294,10 @@ class DockerExecutor:
             self._remover.close()
         with self._leftovers_lock:
             left = bool(self._leftovers)
-        if left or not self._watch.up:
-            self._watch.wait_up(CLOSE_PATIENCE)
+        if left or not self._daemon.up:
+            self._daemon.wait_up(CLOSE_PATIENCE)
         self._remove_leftovers()
-        self._watch.close()
+        self._daemon.close()
         try:
             removed = remove_own(self._api, self._labels)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
@@ -316,16 +322,16 @@ class DockerExecutor:
 
     def _create(
         self, spec: RunSpec, name: str, cancel: threading.Event, *, warm: bool = False
-    ) -> None:
-        """Create the container; recover once if a remembered image was deleted meanwhile."""
+    ) -> str:
+        """Create the container (its id); recover once if a remembered image was deleted."""
         try:
-            self._create_container(spec, name, warm=warm)
+            return self._create_container(spec, name, warm=warm)
         except docker.errors.ImageNotFound:
             self._images.forget(spec.image)
             self._images.ensure(spec.image, cancel)
-            self._create_container(spec, name, warm=warm)
+            return self._create_container(spec, name, warm=warm)
 
-    def _create_container(self, spec: RunSpec, name: str, *, warm: bool = False) -> None:
+    def _create_container(self, spec: RunSpec, name: str, *, warm: bool = False) -> str:
         host_config = self._api.create_host_config(
             **host_config_kwargs(self._limits), runtime=self._runtime
         )
@@ -333,7 +339,7 @@ class DockerExecutor:
         # StdinOnce (and the Attach* flags): the daemon then closes the
         # container's stdin when our attach connection half-closes.
         # use_config_proxy=False: the environment is exactly the match's.
-        self._api.create_container(
+        created = self._api.create_container(
             spec.image,
             command=list(spec.command) if spec.command is not None else None,
             name=name,
@@ -346,6 +352,7 @@ class DockerExecutor:
             user=self._limits.user,
             use_config_proxy=False,
         )
+        return str(created.get("Id") or "")
 
     def _still_waiting(self, container: LiveContainer) -> bool:
         """A container started ahead still runs and its output is still being read."""
@@ -365,17 +372,24 @@ class DockerExecutor:
     ) -> Execution:
         name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
         started_at = _now()
+        from_start = container.started
         if not container.started:
             self._api.start(name)
             if on_started is not None:
                 on_started()
-        deadline = time.monotonic() + spec.timeout
+        watch = self._usage_watch(container)
+        input_at = time.monotonic()
+        deadline = input_at + spec.timeout
         if spec.deadline is not None:
             deadline = min(deadline, spec.deadline)
         StdinWriter(sock, spec.stdin_lines).start()
         waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
         waiter.start()
-        timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
+        try:
+            timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
+        finally:
+            wall = time.monotonic() - input_at
+            figures = finish(watch)
         finished_at = _now()
         if timed_out:
             waiter.done.wait(self._stop_timeout)
@@ -387,6 +401,7 @@ class DockerExecutor:
         oom_killed, memory_limit = self._memory_state(name)
         # The runner's only kills are the timeout's and the cancel's (which raised above).
         killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
+        usage = _usage(figures, wall, from_start, memory_limit if oom_killed else None)
         log.debug(
             "container %s of %s ended: exit %s%s",
             name,
@@ -406,7 +421,14 @@ class DockerExecutor:
             oom_killed=oom_killed,
             memory_limit=memory_limit,
             outside_signal=killed,
+            usage=usage,
         )
+
+    def _usage_watch(self, container: LiveContainer) -> UsageWatch | Figures:
+        """Start reading the container's figures (it runs now), or say why they are not read."""
+        if self._meter is None:
+            return Figures(None, None, "not measured: turned off (measure_usage: false)")
+        return self._meter.start(container.container_id)
 
     def _memory_state(self, name: str) -> tuple[bool, int | None]:
         """Whether the kernel killed a process of the container for memory, and the limit.
@@ -473,7 +495,7 @@ class DockerExecutor:
             )
             with self._leftovers_lock:
                 self._leftovers.add(name)
-            self._watch.lost(exc)
+            self._daemon.lost(exc)
 
     def _remove_leftovers(self) -> None:
         """Remove the containers that ``_remove`` could not; keep those it still cannot."""
@@ -489,6 +511,24 @@ class DockerExecutor:
             log.info("removed container %s, abandoned while Docker was unreachable", name)
             with self._leftovers_lock:
                 self._leftovers.discard(name)
+
+
+def _usage(figures: Figures, wall: float, from_start: bool, killed_at: int | None) -> TrialUsage:
+    """The run's figures; a run killed for memory reached its limit ``killed_at``.
+
+    The kernel kills at the limit, and the cgroup is gone before the last
+    moments of a fast allocation could be read: the limit is the peak.
+    """
+    peak = figures.peak_memory
+    if killed_at is not None:
+        peak = max(peak or 0, killed_at)
+    return TrialUsage(
+        wall_seconds=wall,
+        peak_memory=peak,
+        cpu_seconds=figures.cpu_seconds,
+        not_measured=figures.not_measured,
+        from_start=from_start,
+    )
 
 
 def _now() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +12,12 @@ import docker
 import docker.errors
 import requests
 
+from .cgroups import CgroupLayout
+
 #: Seconds between two samples of the container's memory use.
 MEMORY_SAMPLE_INTERVAL = 0.2
 #: Seconds between two reads of the container's own peak in its cgroup (a file read).
 CGROUP_READ_INTERVAL = 0.002
-#: Where the kernel keeps a container's peak memory use, by cgroup version and Docker's
-#: cgroup driver ({id}: the container's id). cgroup v2 has ``memory.peak`` (Linux 5.19+),
-#: v1 ``memory.max_usage_in_bytes``. Readable only on the daemon's own host.
-CGROUP_PEAK_FILES = (
-    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",
-    "/sys/fs/cgroup/docker/{id}/memory.peak",
-    "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",
-    "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.max_usage_in_bytes",
-)
 
 
 class PeakMemory:
@@ -45,12 +38,13 @@ class PeakMemory:
         client: docker.DockerClient,
         labels: Mapping[str, str],
         interval: float = MEMORY_SAMPLE_INTERVAL,
-        peak_files: Sequence[str] = CGROUP_PEAK_FILES,
+        layout: CgroupLayout | None = None,
     ) -> None:
         self._api: Any = client.api
         self._filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         self._interval = interval
-        self._peak_files = peak_files
+        #: Where the kernel keeps the peak (``cgroups``: the runs' own figures read it too).
+        self._layout = layout or CgroupLayout()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._events: Any = None
@@ -129,8 +123,11 @@ class PeakMemory:
             return  # the stream was closed at the exit, or Docker went away
 
     def _read_kernel_peak(self, container_id: str) -> None:
-        candidates = [path.format(id=container_id) for path in self._peak_files]
+        candidates: list[str] = []
         while not self._stop.is_set():
+            if not candidates:
+                files = self._layout.files(container_id)
+                candidates = [files.memory] if files is not None else []
             for path in candidates:
                 try:
                     value = int(Path(path).read_text(encoding="ascii").split()[0])

@@ -63,6 +63,8 @@ class LiveContainer:
     name: str
     attachment: Attachment
     started: bool = False
+    #: Docker's id of it (its cgroup is named by it).
+    container_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,349 @@
+"""Where the kernel keeps a container's peak memory and CPU time, and reading them as it runs.
+
+Docker puts each container in a cgroup of its own, named by the container's
+id: ``docker/<id>`` with its ``cgroupfs`` driver, ``system.slice/docker-<id>.scope``
+with its ``systemd`` driver, under the daemon's ``--cgroup-parent`` when it
+has one (found by a short search, then remembered). cgroup v2 keeps the
+figures in one folder (``memory.peak``, Linux 5.19+, and ``cpu.stat``'s
+``usage_usec``); cgroup v1 in one folder per controller
+(``memory/.../memory.max_usage_in_bytes`` and ``cpuacct/.../cpuacct.usage``,
+in nanoseconds). Only the daemon's own host can read them.
+
+The cgroup goes away as soon as the container's last process exits, before
+Docker reports the exit: its files cannot be read at the end. So ``UsageWatch``
+holds a pidfd of the container's first process (``cgroup.procs``), which
+becomes readable the moment that process exits, and reads the figures then,
+while runc has not yet removed the cgroup; when the main process of a pid
+namespace exits, the kernel kills the rest, so that moment is the run's end.
+Meanwhile it reads them every ``LAST_INTERVAL`` in case that last reading
+comes too late. Without a pidfd (Linux before 5.3), it reads them more often
+at first (every ``FIRST_INTERVAL``) and then at about a hundredth of the time
+run so far, up to ``LAST_INTERVAL``. The peak memory is the kernel's own
+high-water mark, so a late reading misses only what the last interval added;
+the CPU time misses at most the CPU of the last interval.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Where the cgroup hierarchies are mounted.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: A container's cgroup under a hierarchy's root, by Docker's cgroup driver (cgroupfs, systemd).
+CONTAINER_DIRS = ("docker/{id}", "system.slice/docker-{id}.scope")
+#: How deep the search for a container's cgroup in an unknown layout goes.
+SEARCH_DEPTH = 3
+#: Seconds between the first readings of a running container's figures.
+FIRST_INTERVAL = 0.005
+#: Longest pause between two readings.
+LAST_INTERVAL = 0.1
+#: The pause between readings is this share of the time run so far (within the bounds above).
+INTERVAL_SHARE = 0.01
+#: Why a run of a few milliseconds may have no figures.
+ENDED_FIRST = "not measured: the container ended before its first reading"
+#: The base URL docker-py gives a daemon reached on this host's unix socket.
+LOCAL_DOCKER_URL = "http+docker://localhost"
+
+
+@dataclass(frozen=True)
+class CgroupFiles:
+    """The files of one container's cgroup that hold its figures.
+
+    ``memory`` is the peak (``memory.peak``, ``memory.max_usage_in_bytes``),
+    or ``memory.current`` on a cgroup v2 kernel without ``memory.peak``
+    (``memory_is_peak`` False: the highest reading stands for the peak).
+    ``cpu`` is ``cpu.stat`` (v2, microseconds) or ``cpuacct.usage`` (v1,
+    nanoseconds).
+    """
+
+    memory: str
+    cpu: str
+    version: int
+    memory_is_peak: bool = True
+    #: The cgroup's process list (its first line: the container's main process).
+    procs: str = ""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a container's cgroup: bytes and CPU seconds."""
+
+    memory: int
+    cpu_seconds: float
+
+
+class CgroupLayout:
+    """Finds a container's cgroup files under ``root``; thread-safe.
+
+    The folder under a hierarchy's root where a container's cgroup was last
+    found (a daemon's own ``--cgroup-parent``) is remembered and looked in first.
+    Only until one is found does a miss search the tree: once the layout is
+    known, a container whose cgroup is missing has ended already (``found_any``).
+    """
+
+    def __init__(self, *, root: Path = CGROUP_ROOT) -> None:
+        self._root = root
+        self._learned: str | None = None
+        self._found_any = False
+        self._lock = threading.Lock()
+
+    @property
+    def found_any(self) -> bool:
+        """Some container's cgroup was found here: the layout is known."""
+        with self._lock:
+            return self._found_any
+
+    @property
+    def version(self) -> int | None:
+        """2 (unified), 1 (one hierarchy per controller), None (nothing mounted here)."""
+        if (self._root / "cgroup.controllers").exists():
+            return 2
+        if (self._root / "memory").is_dir():
+            return 1
+        return None
+
+    def files(self, container_id: str) -> CgroupFiles | None:
+        """The figures' files of the container, or None if no cgroup of it is found."""
+        version = self.version
+        if version == 2:
+            folder = self._folder(self._root, container_id)
+            if folder is None:
+                return None
+            peak = folder / "memory.peak"
+            memory, is_peak = (peak, True) if peak.exists() else (folder / "memory.current", False)
+            procs = str(folder / "cgroup.procs")
+            return CgroupFiles(str(memory), str(folder / "cpu.stat"), 2, is_peak, procs)
+        if version == 1:
+            folder = self._folder(self._root / "memory", container_id)
+            if folder is None:
+                return None
+            relative = folder.relative_to(self._root / "memory")
+            for controller in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu"):
+                cpu = self._root / controller / relative / "cpuacct.usage"
+                if cpu.exists():
+                    listing = str(folder / "cgroup.procs")
+                    peak_file = str(folder / "memory.max_usage_in_bytes")
+                    return CgroupFiles(peak_file, str(cpu), 1, procs=listing)
+        return None
+
+    def _folder(self, hierarchy: Path, container_id: str) -> Path | None:
+        with self._lock:
+            learned, known = self._learned, self._found_any
+        templates = ((learned,) if learned else ()) + CONTAINER_DIRS
+        for template in templates:
+            folder = hierarchy / template.format(id=container_id)
+            if folder.is_dir():
+                with self._lock:
+                    self._found_any = True
+                return folder
+        if known or _docker_folders(hierarchy):
+            with self._lock:
+                self._found_any = True
+            return None  # Docker's own layout is there: this container has ended already
+        found = _search(hierarchy, container_id, SEARCH_DEPTH)
+        if found is not None:
+            with self._lock:
+                self._learned = str(found.relative_to(hierarchy)).replace(container_id, "{id}")
+                self._found_any = True
+        return found
+
+
+def _docker_folders(hierarchy: Path) -> bool:
+    """Whether Docker's own folders are in ``hierarchy`` (cgroupfs's, or a systemd scope)."""
+    if (hierarchy / "docker").is_dir():
+        return True
+    return any((hierarchy / "system.slice").glob("docker-*.scope"))
+
+
+def _search(folder: Path, container_id: str, depth: int) -> Path | None:
+    """A folder at most ``depth`` below ``folder`` whose name holds ``container_id``."""
+    try:
+        children = [child for child in folder.iterdir() if child.is_dir()]
+    except OSError:
+        return None
+    for child in children:
+        if container_id in child.name:
+            return child
+    if depth > 1:
+        for child in children:
+            found = _search(child, container_id, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def read_figures(files: CgroupFiles, descriptors: tuple[int, int]) -> Reading:
+    """One reading through open ``descriptors`` (memory, cpu); OSError once the cgroup is gone."""
+    memory = int(os.pread(descriptors[0], 64, 0).split()[0])
+    raw = os.pread(descriptors[1], 4096, 0)
+    if files.version == 2:
+        for line in raw.decode("ascii").splitlines():
+            name, _, value = line.partition(" ")
+            if name == "usage_usec":
+                return Reading(memory, int(value) / 1e6)
+        raise OSError(errno.ENODATA, "cpu.stat has no usage_usec")
+    return Reading(memory, int(raw.split()[0]) / 1e9)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a watch came to: the peak memory and the CPU time, or why there are none."""
+
+    peak_memory: int | None
+    cpu_seconds: float | None
+    not_measured: str = ""
+
+
+class UsageWatch:
+    """Reads one running container's cgroup until it is gone or ``finish`` is called.
+
+    ``start`` takes the first reading in the caller's thread (a run of a few
+    milliseconds has a figure too) and goes on in a thread of its own.
+    """
+
+    def __init__(self, *, files: CgroupFiles) -> None:
+        self._files = files
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._descriptors: tuple[int, int] | None = None
+        self._exit: int | None = None
+        self._peak: int | None = None
+        self._cpu: float | None = None
+        self._began = time.monotonic()
+
+    def start(self) -> UsageWatch:
+        try:
+            memory = os.open(self._files.memory, os.O_RDONLY)
+        except OSError:
+            return self  # the container is gone already
+        try:
+            cpu = os.open(self._files.cpu, os.O_RDONLY)
+        except OSError:
+            os.close(memory)
+            return self
+        self._descriptors = (memory, cpu)
+        if self._read():
+            self._exit = _main_process(self._files.procs)
+            self._thread = threading.Thread(target=self._watch, name="usage-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def _read(self) -> bool:
+        """Take one reading; False once the cgroup is gone."""
+        if self._descriptors is None:
+            return False
+        try:
+            reading = read_figures(self._files, self._descriptors)
+        except (OSError, ValueError, IndexError):
+            return False
+        self._peak = max(self._peak or 0, reading.memory)
+        self._cpu = max(self._cpu or 0.0, reading.cpu_seconds)
+        return True
+
+    def _watch(self) -> None:
+        if self._exit is not None:
+            self._watch_exit(self._exit)
+            return
+        while True:
+            ran = time.monotonic() - self._began
+            pause = min(LAST_INTERVAL, max(FIRST_INTERVAL, ran * INTERVAL_SHARE))
+            if self._stop.wait(pause) or not self._read():
+                return
+
+    def _watch_exit(self, pidfd: int) -> None:
+        """Read every ``LAST_INTERVAL``, and at once when the main process exits."""
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        while not self._stop.is_set():
+            exited = bool(poller.poll(LAST_INTERVAL * 1000))
+            if not self._read() or exited:
+                return
+
+    def finish(self) -> Figures:
+        """Stop reading (one last reading if the cgroup is still there) and say what was read."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._read()
+        if self._descriptors is not None:
+            for descriptor in self._descriptors:
+                os.close(descriptor)
+            self._descriptors = None
+        if self._exit is not None:
+            os.close(self._exit)
+            self._exit = None
+        if self._peak is None or self._cpu is None:
+            return Figures(None, None, ENDED_FIRST)
+        note = "" if self._files.memory_is_peak else "peak memory: the highest memory.current read"
+        return Figures(self._peak, self._cpu, note)
+
+
+def _main_process(procs: str) -> int | None:
+    """A pidfd of the cgroup's first process, or None (no pidfd here, or no process)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None or not procs:
+        return None
+    try:
+        with open(procs, encoding="ascii") as listing:
+            first = listing.readline().strip()
+        return int(pidfd_open(int(first)))
+    except (OSError, ValueError):
+        return None
+
+
+def remote_reason(base_url: str) -> str | None:
+    """Why the cgroups of the daemon at ``base_url`` cannot be read here, or None (local)."""
+    if base_url == LOCAL_DOCKER_URL:
+        return None
+    scheme, _, rest = base_url.partition("://")
+    # docker-py writes ssh and Windows pipes as http+docker://ssh, http+docker://localnpipe.
+    how = rest.split("/", 1)[0] if scheme == "http+docker" else scheme
+    return (
+        f"not measured: Docker is reached over {how or 'another transport'}, not this host's"
+        " unix socket, so its containers' cgroups are not on this machine"
+    )
+
+
+class UsageMeter:
+    """Starts a ``UsageWatch`` on each run's container, or says why it cannot.
+
+    ``unavailable`` is the reason none can be read (a remote daemon:
+    ``remote_reason``); else each container's files are looked up in ``layout``.
+    """
+
+    def __init__(
+        self, *, layout: CgroupLayout | None = None, unavailable: str | None = None
+    ) -> None:
+        self._layout = layout or CgroupLayout()
+        self._unavailable = unavailable
+
+    @classmethod
+    def for_daemon(cls, base_url: str, *, layout: CgroupLayout | None = None) -> UsageMeter:
+        return cls(layout=layout, unavailable=remote_reason(base_url))
+
+    def start(self, container_id: str) -> UsageWatch | Figures:
+        """A started watch, or the figures' absence with its reason."""
+        if self._unavailable:
+            return Figures(None, None, self._unavailable)
+        files = self._layout.files(container_id) if container_id else None
+        if files is None and self._layout.found_any:
+            return Figures(None, None, ENDED_FIRST)
+        if files is None:
+            return Figures(
+                None,
+                None,
+                "not measured: no cgroup of the container was found on this machine (a cgroup"
+                " layout the runner does not know, or the runner in another cgroup namespace)",
+            )
+        return UsageWatch(files=files).start()
+
+
+def finish(watch: UsageWatch | Figures) -> Figures:
+    """The figures of a watch ``UsageMeter.start`` gave."""
+    return watch.finish() if isinstance(watch, UsageWatch) else watch
