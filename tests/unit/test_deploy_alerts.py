@@ -3,7 +3,7 @@
 ``promtool`` (Debian's ``prometheus`` package; scripts/setup.sh installs it)
 checks the rules and runs their unit tests; these tests skip without it on a
 developer's machine and fail in CI. The metric names are read from the
-runner's own registry (RunnerMetrics), with the suffixes Prometheus gives
+runner's own registry (the Monitor's), with the suffixes Prometheus gives
 counters and histograms, so a renamed metric breaks the rules here and not in
 an operator's silent dashboard.
 """
@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from opthub_runner_admin.observe.metrics import OUTCOMES, RunnerMetrics
+from opthub_runner_admin.config.loading import parse_config
+from opthub_runner_admin.observe.metrics import OUTCOMES
+from opthub_runner_admin.observe.monitor import Monitor
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "opthub-runner.rules.yml"
@@ -73,7 +75,9 @@ def exported_names() -> set[str]:
     Read from each family's kind, not from the samples alone: a labelled metric
     (by ``match``, say) has no sample until its first child exists.
     """
-    registry = RunnerMetrics(mode="evaluator").registry
+    # Built as a runner builds it: every observer registers into the monitor's one registry.
+    config = parse_config("region_name: r\ntable_name: t\n").config
+    registry = Monitor(mode="evaluator", config=config, stats=lambda: None).metrics.registry
     names = set()
     for family in registry.collect():
         names |= {family.name + suffix for suffix in SUFFIXES[family.type]}
