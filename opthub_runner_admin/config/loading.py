@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
-from ..settings.yaml_text import read_yaml
+from ..settings.yaml_text import read_text_file, read_yaml
 from .schema import DECLARED, SECRET_KEYS, Config
 
 
@@ -30,15 +30,12 @@ class LoadedConfig:
 def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate ``path``; raise ``ConfigError`` naming every problem, one per line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise ConfigError(
             f"{path}: configuration file not found (copy config.default.yml and fill it in,"
             " or pass --config)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+        )
+    text = read_text_file(path, "configuration file")
     return parse_config(text, source=str(path), base_dir=path.parent)
 
 

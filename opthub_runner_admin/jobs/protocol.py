@@ -122,8 +122,12 @@ def read_result(
     error = parsed.result.get("error")
     if error is not None:
         # OptHub's problem template prints "error": null beside every successful result.
+        # An empty text would leave the participant a blank message: say what happened.
+        text = error_text(error)
         return Failure(
-            message=error_text(error),
+            message=text
+            if text.strip()
+            else f"The {task} failed: the {program} reported an error without a message.",
             admin_message=admin_details(
                 execution, f"the {program} reported an error", parsed.last_line
             ),

@@ -31,7 +31,7 @@ import yaml
 from ..errors import ConfigError
 from ..model import bare_match_id
 from ..settings.kinds import parse_command
-from ..settings.yaml_text import read_yaml
+from ..settings.yaml_text import read_text_file, read_yaml
 from .base import ImageSpec, MatchSpec, UnknownMatch
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,9 @@ class FileMatchSource:
 
 def load_catalogue(path: Path) -> dict[str, MatchSpec]:
     """Read and validate ``path``; raise ``ConfigError`` with one line naming the problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: matches file not found (check 'matches_file')") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the matches file ({exc.strerror})") from None
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{path}: matches file not found (check 'matches_file')")
+    text = read_text_file(path, "matches file")
     return parse_catalogue(text, source=str(path))
 
 

@@ -23,6 +23,7 @@ BENCHMARKS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem
 TEST_TOOLS: dict[str, tuple[str, ...]] = {
     "pytest": ("pytest", "_pytest"),
     "pytest-timeout": ("pytest_timeout",),
+    "hypothesis": ("hypothesis",),
     "jsonschema": ("jsonschema",),
     "ruff": ("ruff",),
     "mypy": ("mypy",),

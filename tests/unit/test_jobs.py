@@ -496,3 +496,14 @@ def test_an_unreadable_body_has_no_keys_so_that_it_runs_and_is_dropped() -> None
     job = score_job(MemoryStore(), scripted(ran('{"score": 1}')))
     bad = Message("id", "not json", "r", 1, time.monotonic())
     assert job.admission(bad) == Admission()
+
+
+def test_an_empty_error_text_is_not_a_blank_message_for_the_participant() -> None:
+    # Found by tests/unit/test_job_properties.py: '{"score": null, "error": ""}'.
+    store = MemoryStore()
+    executor = scripted(ran(stdout='{"objective": null, "error": "  "}'))
+    outcome = evaluate(store, executor)
+    assert isinstance(outcome, Done)
+    assert only_evaluation(store)["ErrorMessage"] == (
+        "The evaluation failed: the problem program reported an error without a message."
+    )
