@@ -41,12 +41,17 @@ _COLUMNS = (
     ("in flight", 10),
     ("delayed", 8),
     ("oldest", 9),
+    ("left", 10),
     ("dead letters", 12),
 )
 
 
 def status_lines(rows: list[QueueRow]) -> list[str]:
-    """A table, numbers aligned right, then each queue's URL and its dead-letter queue's."""
+    """A table, numbers aligned right, then each queue's URL and its dead-letter queue's.
+
+    ``left`` is how long the oldest message has before SQS deletes it (its
+    queue's MessageRetentionPeriod minus its age).
+    """
     header = " ".join(
         title.ljust(width) if n == 0 else title.rjust(width)
         for n, (title, width) in enumerate(_COLUMNS)
@@ -55,7 +60,8 @@ def status_lines(rows: list[QueueRow]) -> list[str]:
     for row in rows:
         s = row.stats
         dead = "no DLQ" if s.dead_letters is None else str(s.dead_letters)
-        cells = (row.mode, s.visible, s.in_flight, s.delayed, age_text(s.oldest_age), dead)
+        left = "-" if not s.total else age_text(s.retention_left)
+        cells = (row.mode, s.visible, s.in_flight, s.delayed, age_text(s.oldest_age), left, dead)
         lines.append(
             " ".join(
                 str(cell).ljust(width) if n == 0 else str(cell).rjust(width)
@@ -67,6 +73,10 @@ def status_lines(rows: list[QueueRow]) -> list[str]:
         lines.append(f"{row.mode}: {row.stats.url}")
         if row.stats.dead_letter_url:
             lines.append(f"{row.mode} dead letters: {row.stats.dead_letter_url}")
+    for row in rows:
+        if row.stats.retention_seconds is not None:
+            kept = age_text(row.stats.retention_seconds)
+            lines.append(f"{row.mode}: SQS deletes a message {kept} after it was sent")
     if any(row.stats.oldest_age is None and row.stats.total for row in rows):
         lines.append(
             "oldest: unknown where CloudWatch has no ApproximateAgeOfOldestMessage yet"

@@ -12,6 +12,7 @@ from typing import Protocol
 from ..jobs.outcome import Outcome
 from ..masking import secret_forms
 from ..queue import Message
+from ..queue.base import QueueStats
 
 
 class JobEvents(Protocol):
@@ -39,6 +40,9 @@ class JobEvents(Protocol):
     def queue_depth(self, messages: int) -> None:
         """SQS's ApproximateNumberOfMessages of the runner's queue."""
 
+    def queue_stats(self, stats: QueueStats) -> None:
+        """A sample of the queue as every runner sees it (counts, oldest age, retention)."""
+
     def image_pulled(self, image: str) -> None:
         """The executor pulled ``image``."""
 
@@ -65,6 +69,9 @@ class NoEvents:
         pass
 
     def queue_depth(self, messages: int) -> None:
+        pass
+
+    def queue_stats(self, stats: QueueStats) -> None:
         pass
 
     def image_pulled(self, image: str) -> None:
@@ -103,6 +110,10 @@ class Fanout(NoEvents):
     def queue_depth(self, messages: int) -> None:
         for observer in self._observers:
             observer.queue_depth(messages)
+
+    def queue_stats(self, stats: QueueStats) -> None:
+        for observer in self._observers:
+            observer.queue_stats(stats)
 
     def image_pulled(self, image: str) -> None:
         for observer in self._observers:

@@ -6,12 +6,14 @@ means nothing is registered at import.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..jobs.outcome import Outcome
 from ..queue import Message
+from ..queue.base import QueueStats
 from .board import outcome_word
 from .events import NoEvents
 
@@ -74,6 +76,25 @@ class RunnerMetrics(NoEvents):
             registry=self.registry,
         ).labels(**labels)
 
+        self._oldest_age = Gauge(
+            "opthub_runner_oldest_message_age_seconds",
+            "Age of the queue's oldest message (CloudWatch ApproximateAgeOfOldestMessage).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._retention_left = Gauge(
+            "opthub_runner_oldest_message_retention_remaining_seconds",
+            "Seconds before SQS deletes the oldest message (MessageRetentionPeriod minus its age).",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+        self._dead_letters = Gauge(
+            "opthub_runner_dead_letters",
+            "Messages in the dead-letter queue of the runner's queue.",
+            ["mode"],
+            registry=self.registry,
+        ).labels(**labels)
+
     def job_started(self, message: Message) -> None:
         self._in_flight.inc()
 
@@ -93,6 +114,16 @@ class RunnerMetrics(NoEvents):
 
     def queue_depth(self, messages: int) -> None:
         self._depth.set(messages)
+
+    def queue_stats(self, stats: QueueStats) -> None:
+        """Unknown values (no CloudWatch datapoint, no dead-letter queue) are NaN."""
+        empty = stats.total == 0
+        age = 0.0 if empty else stats.oldest_age
+        left = stats.retention_seconds if empty else stats.retention_left
+        self._oldest_age.set(math.nan if age is None else age)
+        self._retention_left.set(math.nan if left is None else left)
+        dead = stats.dead_letters
+        self._dead_letters.set(math.nan if dead is None else dead)
 
     def image_pulled(self, image: str) -> None:
         self._pulls.inc()

@@ -18,6 +18,7 @@ from .board import StatusBoard
 from .events import Fanout
 from .logs import JobLog
 from .metrics import RunnerMetrics
+from .retention import RetentionWatch
 from .server import MonitorServer, health_check
 from .status import StatusReporter
 
@@ -63,7 +64,9 @@ class Monitor:
     ) -> None:
         self.board = StatusBoard(slow_after=config.slow_job_warning, clock=clock)
         self.metrics = RunnerMetrics(mode=mode)
-        self.events = Fanout(observers=[self.board, self.metrics, JobLog(mode=mode)])
+        self.events = Fanout(
+            observers=[self.board, self.metrics, JobLog(mode=mode), RetentionWatch(mode=mode)]
+        )
         self._reporter = StatusReporter(
             mode=mode,
             board=self.board,

@@ -71,6 +71,7 @@ def _queue_tiles(stats: QueueStats | None) -> str:
         ("in flight", str(stats.in_flight), ""),
         ("delayed", str(stats.delayed), ""),
         ("oldest", age_text(stats.oldest_age), ""),
+        _retention_tile(stats),
         ("dead letters", dead, " alert" if stats.dead_letters else ""),
     )
     return "".join(
@@ -78,6 +79,17 @@ def _queue_tiles(stats: QueueStats | None) -> str:
         f'<span class="value">{_e(value)}</span><span class="label">{_e(name)}</span></div>'
         for name, value, extra in tiles
     )
+
+
+def _retention_tile(stats: QueueStats) -> tuple[str, str, str]:
+    """How long the oldest message has before SQS deletes it; an alert under a day."""
+    from .retention import RETENTION_WARNING_SECONDS
+
+    left = stats.retention_left
+    if left is None:
+        return ("left before deletion", "no message" if not stats.total else "unknown", "")
+    alert = " alert" if left < RETENTION_WARNING_SECONDS else ""
+    return ("left before deletion", age_text(left), alert)
 
 
 def _match_row(row: MatchRow) -> str:

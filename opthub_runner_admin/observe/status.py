@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..fleet.queue_counts import age_text
 from ..queue.base import QueueStats
 from .board import Snapshot, StatusBoard
 from .events import JobEvents
@@ -34,6 +35,11 @@ def status_line(mode: str, snapshot: Snapshot) -> str:
         text += f"; RUNNER FAULT (work paused, no result written): {snapshot.runner_fault}"
     if snapshot.queue is not None and snapshot.queue.dead_letters:
         text += f", {snapshot.queue.dead_letters} dead letters (opthub-runner dlq list)"
+    if snapshot.queue is not None and snapshot.queue.retention_left is not None:
+        text += (
+            f", oldest {age_text(snapshot.queue.oldest_age)}"
+            f" ({age_text(snapshot.queue.retention_left)} before SQS deletes it)"
+        )
     for job in snapshot.slow:
         minutes = job.running_for(snapshot.now) / 60
         text += (
@@ -78,7 +84,7 @@ class StatusReporter:
             log.debug("cannot read the queue's counts", exc_info=True)
             stats = None
         if stats is not None:
-            self._board.queue_stats(stats)
+            self._events.queue_stats(stats)  # the board, the metrics, the retention watch
             self._events.queue_depth(stats.visible)
         if self._interval > 0:
             snapshot = self._board.snapshot()

@@ -21,7 +21,11 @@ import pytest
 
 from opthub_runner_admin.errors import TransientError
 from opthub_runner_admin.fleet.dead_letters import list_lines, peek, redrive
-from opthub_runner_admin.platform_side.contract import create_queue, dead_letter_queue_name
+from opthub_runner_admin.platform_side.contract import (
+    QUEUE_RETENTION_SECONDS,
+    create_queue,
+    dead_letter_queue_name,
+)
 from opthub_runner_admin.platform_side.emulators import EMULATORS, LocalServer
 from opthub_runner_admin.queue.base import Message
 from opthub_runner_admin.queue.errors import ReceiptExpired
@@ -46,7 +50,7 @@ class QueueHarness:
 
 
 def _memory() -> QueueHarness:
-    queue = MemoryQueue(max_receive_count=MAX_RECEIVES)
+    queue = MemoryQueue(max_receive_count=MAX_RECEIVES, retention_seconds=QUEUE_RETENTION_SECONDS)
     return QueueHarness(queue, queue.send, queue.dead_letter_bodies, lambda: len(queue.bodies()))
 
 
@@ -244,6 +248,19 @@ def test_check_reports_the_redrive_limit(harness: QueueHarness) -> None:
     info = harness.queue.check()
     assert info.max_receive_count == MAX_RECEIVES
     assert info.url == harness.queue.url
+
+
+def test_check_and_stats_report_the_retention_period(harness: QueueHarness) -> None:
+    assert harness.queue.check().retention_seconds == QUEUE_RETENTION_SECONDS
+    empty = harness.queue.stats()
+    assert empty.retention_seconds == QUEUE_RETENTION_SECONDS
+    assert empty.retention_left is None  # no message: nothing to lose
+    harness.send("waiting")
+    stats = harness.queue.stats()
+    if stats.oldest_age is None:  # moto and MiniStack publish no CloudWatch age
+        assert stats.retention_left is None
+    else:
+        assert stats.retention_left == QUEUE_RETENTION_SECONDS - stats.oldest_age
 
 
 def test_concurrent_consumers_never_get_the_same_message(harness: QueueHarness) -> None:

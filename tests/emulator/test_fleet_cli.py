@@ -79,9 +79,13 @@ def test_status_shows_each_queue_s_counts_age_and_dead_letters(
     code, output = _run("status", "--config", str(config))
 
     assert code == 0, output
-    # queue, visible, in flight, delayed, oldest (2 words), dead letters
-    assert _row(output, "evaluator") == ["evaluator", "2", "1", "1", "7", "min", "2"]
-    assert _row(output, "scorer") == ["scorer", "0", "0", "0", "unknown", "no", "DLQ"]
+    # queue, visible, in flight, delayed, oldest (2 words), left (2 words), dead letters:
+    # the queue keeps messages 14 days, its oldest is 7 minutes old.
+    assert _row(output, "evaluator") == [
+        *("evaluator", "2", "1", "1", "7", "min", "14.0", "days", "2")
+    ]
+    assert _row(output, "scorer") == ["scorer", "0", "0", "0", "unknown", "-", "no", "DLQ"]
+    assert "evaluator: SQS deletes a message 14.0 days after it was sent" in output
     assert f"evaluator dead letters: {dlq}" in output
 
 
