@@ -227,6 +227,43 @@ def _table_fix(exc: Exception, state: StartState) -> str:
     )
 
 
+def _permissions(state: StartState) -> str:
+    """Every runner action with a harmless call, tried on each queue and the table."""
+    from ..aws.clients import cloudwatch_client
+    from ..aws.permissions import runner_actions
+    from ..errors import SetupError
+    from ..queue.sqs_permissions import refused_sqs_actions
+    from ..store.dynamodb_permissions import refused_dynamodb_actions
+
+    assert state.clients is not None
+    cloudwatch = cloudwatch_client(state.clients, max_attempts=state.aws_attempts)
+    denied: dict[str, list[str]] = {}
+    for queue in state.queues.values():
+        for action in refused_sqs_actions(state.clients.sqs, queue.url, cloudwatch):
+            denied.setdefault(action, []).append(queue.url)
+    table = state.config.table_name
+    for action in refused_dynamodb_actions(state.clients.dynamodb, table):
+        denied.setdefault(action, []).append(f"table {table}")
+    required = {p.action for p in runner_actions(required=True)}
+    missing = [
+        f"{action} (on {', '.join(on)})" for action, on in denied.items() if action in required
+    ]
+    if missing:
+        raise SetupError(
+            f"the AWS keys may not {'; '.join(missing)}: allow it in their IAM policy"
+            " (docs/operating.md lists every action the runner uses)"
+        )
+    for permission in runner_actions(required=False):
+        if permission.action in denied:
+            state.warn(f"{permission.action} is denied, so the runner cannot {permission.why}")
+    untried = [p.action for p in runner_actions() if p.probe == "none"]
+    tried = len([p for p in runner_actions() if p.probe != "none"])
+    return (
+        f"{tried - len(denied)} of {tried} actions tried are allowed; {', '.join(untried)}"
+        " cannot be tried without moving a message (the runner's first receive tries it)"
+    )
+
+
 def _docker(state: StartState) -> str:
     from ..executor.docker import connect_docker
 
@@ -306,6 +343,12 @@ def start_checks(state: StartState) -> list[StartCheck]:
         ),
         *queues,
         StartCheck("table", _table, _table_fix, needs=("AWS",)),
+        StartCheck(
+            "AWS permissions",
+            _permissions,
+            _fixed("allow the actions named in the keys' IAM policy (see docs/operating.md)"),
+            needs=("AWS", "table", *(check.name for check in queues)),
+        ),
         StartCheck(
             "Docker",
             _docker,
