@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..config.loading import load_config
 from ..config.schema import Config
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..observe.log_file import LogFile
 
 log = logging.getLogger("opthub_runner_admin")
 
@@ -28,13 +31,17 @@ EXIT_USAGE = 2
 _NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "docker", "gql", "s3transfer")
 
 
-def setup_logging(level: str, log_format: str = "text") -> None:
+def setup_logging(level: str, log_format: str = "text", log_file: LogFile | None = None) -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )
+    if log_file is not None:
+        from ..observe.log_file import add_rotating_file
+
+        add_rotating_file(log_file)
     if log_format == "json":
         from ..observe.logs import JsonFormatter
 
@@ -45,6 +52,9 @@ def setup_logging(level: str, log_format: str = "text") -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
+    from ..observe.log_file import to_files_only
+
+    to_files_only(logging.ERROR, " ".join(message.split()))
     click.echo("\n".join(f"Error: {line}" for line in message.splitlines()), err=True)
     sys.exit(code)
 
@@ -54,7 +64,18 @@ def read_config(path: str) -> Config:
         loaded = load_config(path)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    setup_logging(loaded.config.log_level, loaded.config.log_format)
+    config = loaded.config
+    log_file = None
+    if config.log_file is not None:
+        from ..observe.log_file import LogFile
+
+        log_file = LogFile(config.log_file, config.log_file_size, config.log_file_count)
+    try:
+        setup_logging(config.log_level, config.log_format, log_file)
+    except OSError as exc:
+        fail(
+            f"{path}: cannot write 'log_file' {config.log_file}: {exc.strerror or exc}", EXIT_CONFIG
+        )
     from ..runner.start_checks import config_warnings
 
     for warning in config_warnings(path, loaded):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic.dataclasses import dataclass
 
-from ..settings.kinds import KEYS
+from ..settings.kinds import KEYS, FilePath, Size
 
 
 def _upper(value: Any) -> Any:
@@ -23,6 +24,21 @@ class ObserveKeys:
     ] = Field(default="INFO", description="log level (any case)")
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json`: one JSON object per log line, for a log shipper"
+    )
+    log_file: Annotated[Path, FilePath()] | None = Field(
+        default=None,
+        description="also write the log to this file, rotated at `log_file_size` (tmux keeps"
+        " no log once its scrollback is gone; under systemd the journal has it)",
+        examples=["opthub-runner.log"],
+    )
+    log_file_size: Annotated[int, Size(minimum=1024)] = Field(
+        default=10 * 1024 * 1024,
+        description="`log_file` is rotated when it reaches this size (`10 MiB`)",
+    )
+    log_file_count: int = Field(
+        default=5,
+        ge=1,
+        description="rotated log files kept beside `log_file` (`.1` the newest)",
     )
     metrics_port: int | None = Field(
         default=None,
