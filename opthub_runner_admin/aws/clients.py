@@ -114,7 +114,9 @@ def aws_clients(
         )
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise errors.FatalError(
-            "no AWS credentials found: set access_key_id and secret_access_key in config.yml"
+            "no AWS credentials found: set access_key_id and secret_access_key in config.yml,"
+            " or give them where boto3 looks (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,"
+            " AWS_PROFILE or ~/.aws/credentials, an EC2 instance role)"
         ) from exc
     except NoRegionError as exc:
         raise errors.SetupError("region_name is not valid: fix it in config.yml") from exc

@@ -8,6 +8,7 @@ these, so that each command behaves as every other does, and none imports
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -57,6 +58,11 @@ def fail(message: str, code: int) -> NoReturn:
     to_files_only(logging.ERROR, " ".join(message.split()))
     click.echo("\n".join(f"Error: {line}" for line in message.splitlines()), err=True)
     sys.exit(code)
+
+
+def naming_the_file(message: str, path: str) -> str:
+    """``message`` with the config file's own name where the runner's parts say config.yml."""
+    return re.sub(r"(?<![\w/.-])config\.yml\b", lambda _: path, message)
 
 
 def read_config(path: str) -> Config:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import EXIT_FATAL, EXIT_USAGE, fail, setup_logging
+from .common import EXIT_FATAL, EXIT_USAGE, fail, naming_the_file, setup_logging
 from .run_commands import prompt_credentials
 
 
@@ -53,6 +53,6 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
     options = DoctorOptions(match_id=match_id, dev=dev, solution=sample, prompt=prompt_credentials)
     all_ok = True
     for check in Doctor(config=config, options=options, image_trial=build_image_trial).checks():
-        click.echo(check.line())
+        click.echo(naming_the_file(check.line(), config_path))
         all_ok = all_ok and check.ok
     sys.exit(0 if all_ok else EXIT_FATAL)

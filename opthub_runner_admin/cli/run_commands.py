@@ -15,7 +15,7 @@ from ..errors import ConfigError, FatalError, RunnerError, SetupError
 from ..host import pidfiles
 from ..runner.modes import Mode
 from ..worker.keys import MAX_WORKERS
-from .common import EXIT_CONFIG, EXIT_FATAL, fail, read_config
+from .common import EXIT_CONFIG, EXIT_FATAL, fail, naming_the_file, read_config
 from .signals import install_signal_handlers
 
 if TYPE_CHECKING:
@@ -71,14 +71,18 @@ def run_mode(
             with pidfiles.registered(mode.name, scope), monitor:
                 stats = worker.run()
     except (ConfigError, SetupError) as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(naming_the_file(str(exc), config_path), EXIT_CONFIG)
     except FatalError as exc:
-        fail(str(exc), EXIT_FATAL)
+        fail(naming_the_file(str(exc), config_path), EXIT_FATAL)
     except RunnerError as exc:
         # Transient or administrator trouble before the first job (Cognito or
         # the API unreachable at start): nothing was taken, so stop and say why.
         fail(
-            f"{exc} (nothing was processed; start the runner again when this is fixed)", EXIT_FATAL
+            naming_the_file(
+                f"{exc} (nothing was processed; start the runner again when this is fixed)",
+                config_path,
+            ),
+            EXIT_FATAL,
         )
     except KeyboardInterrupt:
         fail("interrupted before the runner was ready", EXIT_FATAL)

@@ -16,9 +16,12 @@ from ..runner.modes import MODES
 from .common import EXIT_CONFIG, EXIT_USAGE, fail
 from .signals import signal_runner
 
+#: Both modes; "all" is its old name, kept working (``--all`` means every competition).
+BOTH = "both"
+
 
 @click.command()
-@click.argument("mode", type=click.Choice([*(m.name for m in MODES), "all"]), default="all")
+@click.argument("mode", type=click.Choice([*(m.name for m in MODES), BOTH, "all"]), default=BOTH)
 @click.option(
     "--config",
     "config_path",
@@ -34,9 +37,10 @@ from .signals import signal_runner
 def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: float) -> None:
     """Stop this user's runners on this machine as SIGTERM does: finish the job, then exit.
 
-    With --config, only the runners of that config's queue and table; without
-    it, every runner of this user when they all write one table, else --all
-    is needed (several competitions run here).
+    MODE is evaluator, scorer or both (the default; "all" is an old name for
+    both modes, not for --all). With --config, only the runners of that
+    config's queue and table; without it, every runner of this user when they
+    all write one table, else --all (every competition on this machine) is needed.
 
     \b
     Example:
@@ -44,8 +48,9 @@ def stop(mode: str, config_path: str | None, every: bool, now: bool, timeout: fl
     """
     if config_path is not None and every:
         fail("give --config or --all, not both", EXIT_USAGE)
+    mode = BOTH if mode == "all" else mode
     scopes = _stop_scopes(mode, config_path)
-    modes = None if mode == "all" else mode
+    modes = None if mode == BOTH else mode
 
     def found() -> list[pidfiles.RunningRunner]:
         return pidfiles.running(modes, scopes=scopes)
@@ -83,7 +88,7 @@ def _stop_scopes(mode: str, config_path: str | None) -> frozenset[RunnerScope] |
         config = load_config(config_path).config
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    modes = tuple(m.name for m in MODES) if mode == "all" else (mode,)
+    modes = tuple(m.name for m in MODES) if mode == BOTH else (mode,)
     scopes: set[RunnerScope] = set()
     for each in modes:
         with contextlib.suppress(ConfigError):  # a config for one mode only

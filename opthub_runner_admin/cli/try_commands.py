@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,9 +15,11 @@ from .common import EXIT_CONFIG, EXIT_USAGE, fail, read_config, setup_logging
 
 if TYPE_CHECKING:
     from ..jobs.tryout import ImageTrial, TryResult
-    from ..matches import ImageSpec
+    from ..matches import ImageSpec, MatchSource
 
 
+#: Read when present: ``try`` needs no AWS, so without it the keys' defaults are used.
+DEFAULT_CONFIG = "config.yml"
 EXIT_TRIAL_FAILED = 1
 EXIT_CANNOT_RUN = 3
 
@@ -34,7 +37,14 @@ def try_group() -> None:
 def _try_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.argument("image"),
-        click.option("--config", "config_path", help="config.yml whose limits to use."),
+        click.option(
+            "--config",
+            "config_path",
+            default=DEFAULT_CONFIG,
+            show_default=True,
+            help="YAML configuration file whose limits (and match source) to use; without"
+            " one, the defaults.",
+        ),
         click.option("--match", "match_id", help="Take the environment of this match."),
         click.option("-e", "--env", "env_pairs", multiple=True, help="KEY=VALUE (repeatable)."),
     ]
@@ -65,11 +75,14 @@ def try_problem(
     from ..jobs import tryout
 
     text = _input_text(solution, solution_file, "--solution")
+    try:  # before Docker is asked anything
+        variable = tryout.parse_json(text, "the solution")
+    except tryout.TryInputError as exc:
+        fail(str(exc), EXIT_USAGE)
     run_try(
         config_path,
         lambda trial, config: trial.problem(
-            _try_image("problem", image, config, match_id, env_pairs),
-            tryout.parse_json(text, "the solution"),
+            _try_image("problem", image, config, match_id, env_pairs), variable
         ),
     )
 
@@ -133,8 +146,18 @@ def _try_image(
     from ..jobs.tryout import environment_for
     from ..matches import ImageSpec
 
+    def api() -> MatchSource:
+        from ..runner.assembly import Options, build_matches
+        from .run_commands import prompt_credentials
+
+        return build_matches(config, Options(prompt=prompt_credentials))
+
     environment = environment_for(
-        role, pairs=env_pairs, matches_file=config.matches_file, match_id=match_id
+        role,
+        pairs=env_pairs,
+        matches_file=config.matches_file,
+        match_id=match_id,
+        matches=api if config.region_name else None,
     )
     return ImageSpec(image=image, environment=environment)
 
@@ -146,7 +169,14 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     from ..runner.assembly import build_image_trial
 
     setup_logging("WARNING")
-    config = read_config(config_path) if config_path else Config(region_name="", table_name="")
+    given = config_path is not None and (
+        config_path != DEFAULT_CONFIG or Path(config_path).exists()
+    )
+    config = (
+        read_config(config_path)
+        if config_path is not None and given
+        else Config(region_name="", table_name="")
+    )
     try:
         result = run(build_image_trial(config), config)
     except (TryInputError, UnknownMatch) as exc:

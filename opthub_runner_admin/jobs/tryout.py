@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..executor import Execution, Executor, RunSpec
-from ..matches import ImageSpec
+from ..matches import ImageSpec, MatchSource
 from ..matches.file import FileMatchSource
 from ..model import JSON, Evaluation, Failure, Score, bare_match_id
 from .evaluate import interpret_evaluation
@@ -134,6 +134,8 @@ class ImageTrial:
 
 def parse_json(text: str, what: str) -> JSON:
     """JSON text from the command line or a file; ``TryInputError`` in one line otherwise."""
+    if not text.strip():
+        raise TryInputError(f"no {what.removeprefix('the ')} given: the input is empty")
     try:
         value: JSON = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -176,15 +178,25 @@ def environment_for(
     pairs: Sequence[str] = (),
     matches_file: Path | None = None,
     match_id: str | None = None,
+    matches: Callable[[], MatchSource] | None = None,
 ) -> dict[str, str]:
-    """The container's environment: the match's from ``matches_file``, then ``-e K=V``."""
+    """The container's environment: the match's, then ``-e K=V``.
+
+    The match comes from ``matches_file`` when set, else from ``matches`` (the
+    OptHub API behind the administrator's login, as the runner asks it).
+    """
     environment: dict[str, str] = {}
     if match_id is not None:
-        if matches_file is None:
+        if matches_file is not None:
+            source: MatchSource = FileMatchSource(matches_file)
+        elif matches is not None:
+            source = matches()
+        else:
             raise TryInputError(
-                "--match needs a config with 'matches_file' (pass --config, or use -e K=V)"
+                "--match needs a config with 'matches_file' or the OptHub API (pass --config,"
+                " or use -e K=V)"
             )
-        match = FileMatchSource(matches_file).get(bare_match_id(match_id))
+        match = source.get(bare_match_id(match_id))
         spec = match.problem if role == "problem" else match.indicator
         environment.update(spec.environment)
     for pair in pairs:

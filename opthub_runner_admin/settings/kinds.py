@@ -21,7 +21,7 @@ from pydantic import ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import ConfigError
-from .sizes import parse_size
+from .sizes import format_size, parse_size
 
 #: One setting for every section: YAML's types are taken as they are ("2" is not 2).
 KEYS = ConfigDict(strict=True)
@@ -85,7 +85,11 @@ class Size(Rule):
         if size < 0:
             raise refuse(f"must be a size in bytes or such as 512m or 2g, got {value!r}")
         if size < self.minimum:
-            raise refuse(f"must be at least {self.minimum} bytes, got {value!r}")
+            bare = " (a number without a unit is bytes: 100m is 100 MiB)" if _is_int(value) else ""
+            raise refuse(
+                f"must be at least {format_size(self.minimum)} ({self.minimum} bytes),"
+                f" got {value!r}{bare}"
+            )
         return size
 
     def schema(self) -> dict[str, Any]:
