@@ -4,17 +4,20 @@ Every boto3 client call under aws/, queue/, store/ and fleet/ (read from the
 source: the method names of botocore's own service models, and paginators)
 must be an operation of ``PERMISSIONS`` (or an unsigned one), and every
 permission listed must be called somewhere; every permission the list says
-is probed has a probe.
+is probed has a probe, and the policy in docs/operating.md lists exactly the
+runner's actions.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 import boto3
 
-from opthub_runner_admin.aws.permissions import PERMISSIONS, UNSIGNED_OPERATIONS
+from opthub_runner_admin.aws.permissions import PERMISSIONS, UNSIGNED_OPERATIONS, runner_actions
 from opthub_runner_admin.queue.sqs_permissions import sqs_probes
 from opthub_runner_admin.store.dynamodb_permissions import dynamodb_probes
 
@@ -73,3 +76,12 @@ def test_the_probes_are_the_permissions_marked_probe() -> None:
     )
     assert probed == {p.action for p in PERMISSIONS if p.probe == "probe"}
     assert "dynamodb:BatchGetItem" in probed
+
+
+def test_the_documented_policy_lists_exactly_the_runners_actions() -> None:
+    text = (PACKAGE.parent / "docs" / "operating.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- runner-policy -->\s*```json\n(.*?)```", text, re.S)
+    assert block, "docs/operating.md has no runner policy block"
+    policy = json.loads(block.group(1))
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert actions == {p.action for p in runner_actions()}
