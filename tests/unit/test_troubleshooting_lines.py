@@ -46,3 +46,13 @@ def test_the_docker_down_line_is_quoted(tmp_path: Path) -> None:
 
     assert message.startswith("Unable to communicate with Docker.")
     assert f"Error: {message}" in troubleshooting()
+
+
+def test_the_not_utf8_line_is_quoted(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_bytes(
+        "region_name: ap-northeast-1\n# 評価用\n".encode("shift_jis")  # 評 is 0x95 0x5d
+    )
+    line = cli("evaluator", "--config", "config.yml", cwd=tmp_path)
+
+    assert line.startswith("Error: config.yml line 2: the configuration file is not UTF-8 text")
+    assert line in troubleshooting()
