@@ -9,13 +9,20 @@ the code makes. ``probe`` says how the start checks (the runner's and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .failures import ACCESS_DENIED_CODES, CREDENTIAL_CODES, error_code
+from .. import errors
+from .failures import (
+    ACCESS_DENIED_CODES,
+    CREDENTIAL_CODES,
+    credentials_error,
+    describe,
+    error_code,
+)
 
 #: Who needs the action: a running runner, or only the fleet commands (status, dlq).
 User = Literal["runner", "fleet"]
@@ -154,3 +161,28 @@ def refused(call: Callable[[], object]) -> bool:
     except BotoCoreError:
         raise
     return False
+
+
+def denied_actions(probes: Mapping[str, Callable[[], object]], where: str) -> list[str]:
+    """The actions of ``probes`` AWS denies; keys rejected or AWS unreachable raise ours.
+
+    ``where`` names the resource for the error (``SQS queue <url>``).
+    """
+    optional = {p.action for p in PERMISSIONS if not p.required}
+    denied = []
+    for action, call in probes.items():
+        try:
+            if refused(call):
+                denied.append(action)
+        except (ClientError, BotoCoreError) as exc:
+            if action in optional and not _keys_rejected(exc):
+                continue  # an endpoint without it (a local stack's CloudWatch): not a denial
+            attempt = f"try {action} on {where}"
+            raise credentials_error(exc, attempt) or errors.TransientError(
+                f"cannot {attempt}: {describe(exc)}"
+            ) from exc
+    return denied
+
+
+def _keys_rejected(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and error_code(exc) in CREDENTIAL_CODES

@@ -6,11 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .. import errors
-from ..aws.failures import credentials_error, describe
-from ..aws.permissions import refused
+from ..aws.permissions import denied_actions
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -52,14 +48,4 @@ def refused_sqs_actions(
     client: SQSClient, url: str, cloudwatch: CloudWatchClient | None = None
 ) -> list[str]:
     """The probed actions AWS denies these keys on the queue at ``url``."""
-    denied = []
-    for action, call in sqs_probes(client, url, cloudwatch).items():
-        try:
-            if refused(call):
-                denied.append(action)
-        except (ClientError, BotoCoreError) as exc:
-            where = f"try {action} on SQS queue {url}"
-            raise credentials_error(exc, where) or errors.TransientError(
-                f"cannot {where}: {describe(exc)}"
-            ) from exc
-    return denied
+    return denied_actions(sqs_probes(client, url, cloudwatch), f"SQS queue {url}")

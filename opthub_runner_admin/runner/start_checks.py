@@ -255,7 +255,10 @@ def _permissions(state: StartState) -> str:
         )
     for permission in runner_actions(required=False):
         if permission.action in denied:
-            state.warn(f"{permission.action} is denied, so the runner cannot {permission.why}")
+            state.warn(
+                f"{permission.action} is denied, so the runner goes without it ({permission.why}):"
+                " allow it in the keys' IAM policy to have it"
+            )
     untried = [p.action for p in runner_actions() if p.probe == "none"]
     tried = len([p for p in runner_actions() if p.probe != "none"])
     return (

@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .. import errors
-from ..aws.failures import credentials_error, describe
-from ..aws.permissions import refused
+from ..aws.permissions import denied_actions
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,14 +38,4 @@ def dynamodb_probes(client: DynamoDBClient, table: str) -> dict[str, Callable[[]
 
 def refused_dynamodb_actions(client: DynamoDBClient, table: str) -> list[str]:
     """The probed actions AWS denies these keys on ``table``."""
-    denied = []
-    for action, call in dynamodb_probes(client, table).items():
-        try:
-            if refused(call):
-                denied.append(action)
-        except (ClientError, BotoCoreError) as exc:
-            where = f"try {action} on DynamoDB table {table!r}"
-            raise credentials_error(exc, where) or errors.TransientError(
-                f"cannot {where}: {describe(exc)}"
-            ) from exc
-    return denied
+    return denied_actions(dynamodb_probes(client, table), f"DynamoDB table {table!r}")
