@@ -43,8 +43,8 @@ from ..queue.base import QueueInfo
 from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
+from .config_check import poll_seconds
 from .modes import JobParts, Mode
-from .start_checks import poll_seconds
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials
