@@ -82,7 +82,7 @@ def read_config(path: str) -> Config:
         fail(
             f"{path}: cannot write 'log_file' {config.log_file}: {exc.strerror or exc}", EXIT_CONFIG
         )
-    from ..runner.start_checks import config_warnings
+    from ..runner.config_check import config_warnings
 
     for warning in config_warnings(path, loaded):
         log.warning("%s", warning)

@@ -44,9 +44,9 @@ from ..queue.sqs import SqsQueue
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker, WorkerSettings
 from ..worker.hold import Holds
+from .config_check import poll_seconds
 from .disks import image_cleanup, watch_disks
 from .modes import JobParts, Mode
-from .start_checks import poll_seconds
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from ..config.schema import Config
 from ..errors import ConfigError, RunnerError
 from ..model import JSON, Evaluation, bare_match_id
+from .config_check import check_config
 from .modes import MODES
-from .start_checks import CROSS, TICK, WARN, Check, StartState, check_config, run_for_doctor
+from .start_checks import CROSS, TICK, WARN, Check, StartState, run_for_doctor
 
 if TYPE_CHECKING:
     from ..auth.credentials import Credentials

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..aws.clients import MAX_ATTEMPTS
-from ..config.loading import LoadedConfig
 from ..config.schema import Config
 from ..errors import ConfigError, RunnerError, TransientError
-from ..queue.base import MAX_WAIT_SECONDS, QueueInfo
+from ..queue.base import QueueInfo
 from .modes import Mode
 
 if TYPE_CHECKING:
@@ -108,43 +107,6 @@ class StartCheck:
 
 
 # -- the checks ----------------------------------------------------------------------
-
-
-def poll_seconds(interval: int) -> int:
-    """The long poll the worker makes of ``interval``: SQS waits 1 to 20 seconds."""
-    return max(1, min(interval, MAX_WAIT_SECONDS))
-
-
-def config_warnings(path: str, loaded: LoadedConfig) -> list[str]:
-    """What the runner says at start about a config it can run with, one line each."""
-    from pathlib import Path
-
-    from ..config.permissions import exposed_secrets_warning
-
-    warnings = list(loaded.warnings)
-    config = loaded.config
-    used = poll_seconds(config.interval)
-    if used != config.interval:
-        warnings.append(
-            f"{path}: 'interval' is {config.interval} but an SQS long poll waits 1 to"
-            f" {MAX_WAIT_SECONDS} s: {used} is used"
-        )
-    exposed = exposed_secrets_warning(Path(path), config)
-    if exposed is not None:
-        warnings.append(exposed)
-    return warnings
-
-
-def check_config(path: str) -> tuple[Check, Config | None]:
-    """The first check: can the runner start with this file at all?"""
-    from ..config.loading import load_config
-
-    try:
-        loaded = load_config(path)
-    except ConfigError as exc:
-        return Check("config", False, str(exc), "fix the file (see config.default.yml)"), None
-    warnings = tuple(config_warnings(path, loaded))
-    return Check("config", True, f"{path} is valid", warnings=warnings), loaded.config
 
 
 def _queue_urls(state: StartState) -> str:
