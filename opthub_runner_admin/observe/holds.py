@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..fleet.queue_counts import age_text
+
 #: The operator paused the runner (``opthub-runner pause``): healthy, on purpose.
 PAUSED = "paused"
 #: The administrator's login ended and waits for the password: not ready.
@@ -25,14 +27,4 @@ class Hold:
 
     def line(self, now: float) -> str:
         """``PAUSED for 2.0 h (opthub-runner resume goes on)`` as the status line shows it."""
-        return f"{self.reason.upper()} for {held_for(now - self.since)} ({self.detail})"
-
-
-def held_for(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+        return f"{self.reason.upper()} for {age_text(now - self.since)} ({self.detail})"

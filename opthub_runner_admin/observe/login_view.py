@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
+from ..fleet.queue_counts import age_text
 from .board import Snapshot
-from .holds import held_for
 
 
 def holds_html(snapshot: Snapshot) -> str:
@@ -26,12 +26,12 @@ def login_html(snapshot: Snapshot) -> str:
     remaining = login.remaining(snapshot.wall)
     parts = [f"logged in as {login.username}"]
     parts.append(
-        "password given: unknown" if age is None else f"password given {held_for(age)} ago"
+        "password given: unknown" if age is None else f"password given {age_text(age)} ago"
     )
     if login.needed:
         parts.append("ENDED: waiting for the password")
     elif remaining is not None:
-        parts.append(f"ends in about {held_for(remaining)}")
+        parts.append(f"ends in about {age_text(remaining)}")
     warn = " alert" if login.needed else ""
     return f'<p id="login" class="login{warn}">{_e(" · ".join(parts))}</p>'
 

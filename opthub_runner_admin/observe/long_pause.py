@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from .holds import PAUSED, Hold, held_for
+from ..fleet.queue_counts import age_text
+from .holds import PAUSED, Hold
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,6 @@ class LongPauseWarning:
             " retention period (4 days by default), taken or not; resume soon"
             " (opthub-runner resume)",
             self._mode,
-            held_for(now - pause.since),
+            age_text(now - pause.since),
         )
         return True
