@@ -100,8 +100,12 @@ def remove_orphans(
     return removed
 
 
-def remove_own(api: Any, labels: Mapping[str, str]) -> list[str]:
+def remove_own(
+    api: Any, labels: Mapping[str, str], spare: Callable[[str], bool] = lambda name: False
+) -> list[str]:
     """Remove every container made with ``labels`` (its instance and pid), but kept ones.
+
+    ``spare(name)`` keeps the containers still in use (a job's, one started ahead).
 
     The runner's last sweep at its stop: whatever a lost answer of Docker
     left (a removal that failed while the daemon restarted, a container
@@ -115,6 +119,8 @@ def remove_own(api: Any, labels: Mapping[str, str]) -> list[str]:
     removed: list[str] = []
     for info in api.containers(all=True, filters={"label": wanted}):
         container_id = str(info["Id"])
+        if any(spare(str(name).lstrip("/")) for name in info.get("Names") or []):
+            continue
         try:
             api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
