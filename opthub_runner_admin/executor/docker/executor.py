@@ -315,16 +315,20 @@ class DockerExecutor:
         if self._warm is not None:
             self._warm.clear()
         self._remove_leftovers()
-        # A daemon coming back may still refuse a removal (409) or answer before it knows
-        # every container: sweep this runner's strays now and once more a little later.
-        for pause in (0.0, AFTER_OUTAGE_SWEEP):
-            time.sleep(pause)
-            self._sweep_strays()
+        # What the restart killed has exited by now, whatever the runner still believes
+        # of it (no job can have run to its end yet): it goes at once. A daemon coming
+        # back may still refuse a removal (409): this runner's strays are swept once
+        # more a little later.
+        self._sweep_strays(states=("exited", "dead"))
+        time.sleep(AFTER_OUTAGE_SWEEP)
+        self._sweep_strays(spare=self._in_use)
 
-    def _sweep_strays(self) -> None:
-        """Remove the containers with this runner's labels that no job or warm slot holds."""
+    def _sweep_strays(
+        self, *, spare: Callable[[str], bool] = lambda name: False, states: tuple[str, ...] = ()
+    ) -> None:
+        """Remove the containers with this runner's labels that ``spare`` does not keep."""
         try:
-            removed = remove_own(self._api, self._labels, spare=self._in_use)
+            removed = remove_own(self._api, self._labels, spare=spare, states=states)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             log.info("could not look for this runner's stray containers: %s", exc)
             return
