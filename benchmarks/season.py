@@ -279,6 +279,10 @@ def _loop(
         if items:
             stack.delete_results(items)
             done += len(items)
+        if done >= next_sample:
+            season.samples.append(sample(done, time.monotonic() - began))
+            print(season.samples[-1].line(), flush=True)
+            next_sample += args.sample_every
         if next_restart <= done < args.jobs:
             _daemon("stop")
             time.sleep(args.outage)
@@ -286,10 +290,6 @@ def _loop(
             season.restarts += 1
             print(f"  Docker restarted after {done} jobs", flush=True)
             next_restart += args.restart_every
-        if done >= next_sample:
-            season.samples.append(sample(done, time.monotonic() - began))
-            print(season.samples[-1].line(), flush=True)
-            next_sample += args.sample_every
         exit_ = runner.revive()
         if exit_ is not None:
             season.exits.append(exit_)

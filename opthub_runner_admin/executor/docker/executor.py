@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2
 #: Seconds ``close`` waits for a daemon that went away, to remove what it left there.
 CLOSE_PATIENCE = 30.0
+#: Seconds after Docker answers again before this runner's strays are swept a second time.
+AFTER_OUTAGE_SWEEP = 10.0
 
 
 class DockerExecutor:
@@ -105,6 +107,9 @@ class DockerExecutor:
         # next run removes them once the daemon answers again.
         self._leftovers: set[str] = set()
         self._leftovers_lock = threading.Lock()
+        # Containers made and not yet handed to removal: what a sweep of this runner's
+        # labels must spare. Any other container with its labels is a stray.
+        self._live: set[str] = set()
         # Told when a call finds the daemon away; removes the leftovers once it answers.
         self._daemon = DaemonWatch(
             ping=self._api.ping, on_back=self._after_outage, on_change=on_docker_state
@@ -225,6 +230,8 @@ class DockerExecutor:
         self, spec: RunSpec, cancel: threading.Event, *, warm: bool = False
     ) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
+        with self._leftovers_lock:
+            self._live.add(name)
         try:
             container_id = self._create(spec, name, cancel, warm=warm)
             attachment = Attachment.open(self._api, name, self._output_limit)
@@ -256,6 +263,8 @@ class DockerExecutor:
 
     def _dispose(self, name: str, *, keep: bool | None = None) -> None:
         """Remove now, or in the background when overlapping; keep it when ``rm`` is off."""
+        with self._leftovers_lock:
+            self._live.discard(name)
         if not self._rm if keep is None else keep:
             return
         if self._remover is not None:
@@ -319,6 +328,29 @@ class DockerExecutor:
         if self._warm is not None:
             self._warm.clear()
         self._remove_leftovers()
+        # What the restart killed has exited by now, whatever the runner still believes
+        # of it (no job can have run to its end yet): it goes at once. A daemon coming
+        # back may still refuse a removal (409): this runner's strays are swept once
+        # more a little later.
+        self._sweep_strays(states=("exited", "dead"))
+        time.sleep(AFTER_OUTAGE_SWEEP)
+        self._sweep_strays(spare=self._in_use)
+
+    def _sweep_strays(
+        self, *, spare: Callable[[str], bool] = lambda name: False, states: tuple[str, ...] = ()
+    ) -> None:
+        """Remove the containers with this runner's labels that ``spare`` does not keep."""
+        try:
+            removed = remove_own(self._api, self._labels, spare=spare, states=states)
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            log.info("could not look for this runner's stray containers: %s", exc)
+            return
+        if removed:
+            log.warning("removed %d containers Docker kept of this runner's jobs", len(removed))
+
+    def _in_use(self, name: str) -> bool:
+        with self._leftovers_lock:
+            return name in self._live
 
     def _create(
         self, spec: RunSpec, name: str, cancel: threading.Event, *, warm: bool = False
@@ -487,6 +519,10 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             if exc.status_code != HTTP_CONFLICT:  # a removal already in progress
                 log.error("could not remove container %s: %s", name, explanation(exc))
+            # Tried again by the next job and at the stop (a removal in progress ends in
+            # a 404 then; a daemon just back may refuse one it is still cleaning up).
+            with self._leftovers_lock:
+                self._leftovers.add(name)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             log.error(
                 "could not remove container %s (it will be removed when Docker answers again): %s",

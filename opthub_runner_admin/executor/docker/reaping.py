@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import docker
@@ -100,8 +100,16 @@ def remove_orphans(
     return removed
 
 
-def remove_own(api: Any, labels: Mapping[str, str]) -> list[str]:
+def remove_own(
+    api: Any,
+    labels: Mapping[str, str],
+    spare: Callable[[str], bool] = lambda name: False,
+    states: Sequence[str] = (),
+) -> list[str]:
     """Remove every container made with ``labels`` (its instance and pid), but kept ones.
+
+    ``spare(name)`` keeps the containers still in use (a job's, one started ahead);
+    ``states`` (e.g. ``exited``) takes only containers in those states.
 
     The runner's last sweep at its stop: whatever a lost answer of Docker
     left (a removal that failed while the daemon restarted, a container
@@ -113,8 +121,13 @@ def remove_own(api: Any, labels: Mapping[str, str]) -> list[str]:
         return []
     wanted = [f"{LABEL_INSTANCE}={instance}", f"{LABEL_PID}={pid}", f"{LABEL_KEEP}=0"]
     removed: list[str] = []
-    for info in api.containers(all=True, filters={"label": wanted}):
+    filters: dict[str, Any] = {"label": wanted}
+    if states:
+        filters["status"] = list(states)
+    for info in api.containers(all=True, filters=filters):
         container_id = str(info["Id"])
+        if any(spare(str(name).lstrip("/")) for name in info.get("Names") or []):
+            continue
         try:
             api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
