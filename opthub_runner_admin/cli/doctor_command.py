@@ -38,8 +38,8 @@ def doctor(*, config_path: str, match_id: str | None, dev: bool, solution: str) 
       opthub-runner doctor --config config.yml --match <match id>
     """
     from ..jobs.tryout import TryInputError, parse_json
-    from ..runner.assembly import build_image_trial
     from ..runner.doctor import Doctor, DoctorOptions, check_config
+    from ..runner.parts import build_image_trial
 
     setup_logging("ERROR")
     try:

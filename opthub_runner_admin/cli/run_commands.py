@@ -82,8 +82,9 @@ def run_mode(
         config = dataclasses.replace(config, num=num)
     if grace_period is not None:
         config = dataclasses.replace(config, grace_period=grace_period)
-    from ..runner.assembly import Options, build_monitor, build_worker
+    from ..runner.assembly import build_monitor, build_worker
     from ..runner.instance_hooks import instance_events, watch_spot
+    from ..runner.parts import Options
     from ..worker.hold import Holds
 
     try:

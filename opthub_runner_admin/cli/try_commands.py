@@ -147,7 +147,7 @@ def _try_image(
     from ..matches import ImageSpec
 
     def api() -> MatchSource:
-        from ..runner.assembly import Options, build_matches
+        from ..runner.parts import Options, build_matches
         from .run_commands import prompt_credentials
 
         return build_matches(config, Options(prompt=prompt_credentials))
@@ -166,7 +166,7 @@ def run_try(config_path: str | None, run: Callable[[ImageTrial, Config], TryResu
     """Wire ``try`` like the daemon, run it, print the report; the exit code says how it went."""
     from ..jobs.tryout import TryInputError, report_lines
     from ..matches import UnknownMatch
-    from ..runner.assembly import build_image_trial
+    from ..runner.parts import build_image_trial
 
     setup_logging("WARNING")
     given = config_path is not None and (

@@ -26,8 +26,9 @@ from ..executor.docker import connect_docker
 from ..model import TrialRef
 from ..platform_side.contract import create_queue, create_table, put_solution, send_job
 from ..platform_side.emulators import MotoServer, require_moto_server
-from ..runner.assembly import Options, build_worker
+from ..runner.assembly import build_worker
 from ..runner.modes import mode_named
+from ..runner.parts import Options
 from ..store.dynamodb import DynamoStore
 from ..store.items import EVALUATIONS, FAILED, SUCCESS
 from ..values import from_dynamo

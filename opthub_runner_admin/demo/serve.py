@@ -45,8 +45,9 @@ from ..platform_side.contract import (
     send_job,
 )
 from ..platform_side.emulators import FAKE_KEY, REGION, MotoServer, require_moto_server
-from ..runner.assembly import Options, build_monitor, build_worker
+from ..runner.assembly import build_monitor, build_worker
 from ..runner.modes import EVALUATOR, SCORER
+from ..runner.parts import Options
 from ..store import Store
 from ..store.dynamodb import DynamoStore
 from ..worker import Worker

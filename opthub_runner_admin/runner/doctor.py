@@ -60,7 +60,7 @@ class Doctor:
         self._matches: MatchSource | None = None
 
     def checks(self) -> Iterator[Check]:
-        from .assembly import Options
+        from .parts import Options
 
         options = Options(dev=self._options.dev, prompt=self._options.prompt)
         modes = tuple(mode for mode in MODES if mode.configured(self._config))

@@ -23,6 +23,7 @@ from ..config.schema import Config
 from ..errors import ConfigError, RunnerError, TransientError
 from ..queue.base import QueueInfo
 from .modes import Mode
+from .parts import Options, build_login, build_queue, build_store, check_docker_host
 
 if TYPE_CHECKING:
     import docker
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from ..matches import MatchSource
     from ..queue.sqs import SqsQueue
     from ..store.dynamodb import DynamoStore
-    from .assembly import Options
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,6 @@ def _aws(state: StartState) -> str:
 
 def _queue(mode: Mode) -> Callable[[StartState], str]:
     def run(state: StartState) -> str:
-        from .assembly import build_queue
         from .queue_warnings import queue_warnings
 
         assert state.clients is not None
@@ -167,7 +166,6 @@ def _queue_fix(mode: Mode) -> Callable[[Exception, StartState], str]:
 
 
 def _table(state: StartState) -> str:
-    from .assembly import build_store
 
     assert state.clients is not None
     name = state.config.table_name
@@ -245,7 +243,6 @@ def _docker(state: StartState) -> str:
 
 
 def _docker_host(state: StartState) -> str:
-    from .assembly import check_docker_host
 
     assert state.docker is not None
     return check_docker_host(state.config, state.docker)
@@ -271,7 +268,6 @@ def _login(state: StartState) -> str:
     config = state.config
     if config.matches_file is not None:
         return f"not needed (matches come from {config.matches_file})"
-    from .assembly import build_login
 
     session = state.clients.session if state.clients else None
     state.tokens = build_login(config, state.options, session)

@@ -231,7 +231,7 @@ def test_more_cpus_than_the_host_has_is_refused_at_start(
 ) -> None:
     from opthub_runner_admin.config.loading import parse_config
     from opthub_runner_admin.errors import ConfigError
-    from opthub_runner_admin.runner.assembly import build_executor
+    from opthub_runner_admin.runner.parts import build_executor
 
     host_cpus = int(docker_client.info()["NCPU"])
     too_many = parse_config(f"region_name: r\ntable_name: t\ncpus: {host_cpus + 1}\n").config

@@ -14,8 +14,9 @@ from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.config.loading import load_config
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.platform_side.stack import AwsStack
-from opthub_runner_admin.runner.assembly import Options, build_worker
+from opthub_runner_admin.runner.assembly import build_worker
 from opthub_runner_admin.runner.modes import mode_named
+from opthub_runner_admin.runner.parts import Options
 from opthub_runner_admin.store.dynamodb import from_dynamodb
 from opthub_runner_admin.worker import Worker, WorkerStats
 

@@ -30,7 +30,7 @@ from opthub_runner_admin.jobs.redaction import redact_failure
 from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import Evaluation, Failure, TrialRef
 from opthub_runner_admin.queue import Message
-from opthub_runner_admin.runner.assembly import container_limits
+from opthub_runner_admin.runner.parts import container_limits
 from opthub_runner_admin.settings.sizes import format_size, parse_size
 from opthub_runner_admin.store.memory import MemoryStore
 from tests.unit.test_jobs import ran
