@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, command 2: lint, type-check and run the whole test suite
-# against a real Docker daemon and a real moto server, then the demo and the
+# Quick start, command 2: lint, type-check and run the whole test suite (in two
+# halves at once) against a real Docker daemon and a real moto server, then the demo and the
 # tests that need neither on every other supported Python
 # (scripts/test-pythons.sh). Arguments, if any, go to pytest alone (the
 # development loop).
@@ -30,11 +30,25 @@ if [ $# -gt 0 ]; then exec .venv/bin/pytest -q -p no:cacheprovider "$@"; fi
 others_log=.test-pythons.log
 scripts/test-pythons.sh --tests-only >"$others_log" 2>&1 &
 others=$!
+# The suite in two halves side by side, each a pytest session of its own (its
+# own moto server and image tags): most of the suite's time is spent waiting on
+# containers, runner processes and queues, not on the CPU. The tests that bring
+# second Docker daemons (tests/docker, tests/faults) are in one half; each
+# half's slowest tests are listed, to keep it short.
+daemons_log=.test-daemons.log
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/docker tests/faults \
+  >"$daemons_log" 2>&1 &
+daemons=$!
 suite=0
-.venv/bin/pytest -q -p no:cacheprovider --durations=15 || suite=$?  # the slowest, to keep it short
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 \
+  tests/unit tests/contracts tests/emulator tests/e2e || suite=$?
+daemons_ok=true
+wait "$daemons" || daemons_ok=false
+cat "$daemons_log"
 others_ok=true
 wait "$others" || others_ok=false
 cat "$others_log"
+$daemons_ok || { echo "test: the Docker and fault tests failed (above)" >&2; exit 1; }
 $others_ok || { echo "test: the tests on another Python failed (above)" >&2; exit 1; }
 [ "$suite" -eq 0 ] || exit "$suite"
 # The demo on every other Python, after the suite: it builds the demo's images.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,16 @@ def test_a_parameter_naming_its_fixture_is_marked_and_one_that_does_not_fails(
     marked = _pytest(["-m", "docker", "-rA"], project, project)
     assert "1 passed, 3 deselected" in marked.stdout, marked.stdout + marked.stderr
     assert "PASSED test_tiers.py::test_named[named]" in marked.stdout
+
+
+def test_the_whole_suite_s_two_halves_hold_every_tier_once() -> None:
+    # scripts/test.sh runs the suite as two pytest sessions side by side, each
+    # given its folders: a tier folder named in neither would never run in CI.
+    script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
+    named = [folder for folder in re.findall(r"\btests/(\w+)(?=\s)", script) if folder != "support"]
+    tiers = sorted(
+        path.name
+        for path in (ROOT / "tests").iterdir()
+        if path.is_dir() and any(path.glob("test_*.py"))
+    )
+    assert sorted(named) == tiers
