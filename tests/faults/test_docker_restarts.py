@@ -2,12 +2,17 @@
 
 A second daemon of the test's own (``scripts/second-dockerd.sh``, never the
 machine's shared one) is stopped and started again three times while one
-evaluator with the default configuration (containers started ahead) and two
-workers runs one-second jobs on it. A restart without live-restore kills every
-container: the jobs that ran are handed back, never written as the
-participant's failure, and the runner, which must not exit, removes what the
-daemon still holds of them once it answers again, not only at its next start.
-After its clean stop, no container carrying its labels is left on the daemon.
+evaluator with the default configuration (containers started ahead) and four
+workers runs short jobs on it, fed in batches. A restart without live-restore
+kills every container: the jobs that ran are handed back, never written as
+the participant's failure, and the runner, which must not exit, removes what
+the daemon still holds of them once it answers again, not only at its next
+start. Once each batch is done the runner holds its warm pool alone (no more
+than the jobs it ran at once: one match) and as many threads as before the
+first restart: a job that met the restart as it took its container started
+ahead must neither stay in the pool's count of runs (the pool would keep one
+more for good) nor leave that container to nobody. After its clean stop, no
+container carrying its labels is left on the daemon.
 
 Needs root (a daemon, a bridge); skipped otherwise, and when ``dockerd`` is
 not installed.
@@ -21,7 +26,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,8 +51,19 @@ DAEMON_ENV = {
     "OPTHUB_BENCH_BRIDGE": "otr0",
     "OPTHUB_BENCH_SUBNET": "172.31.243.1/24",
 }
-TRIALS = 16
+#: Jobs before the first restart (the runner's level), then in each restart's batch.
+FIRST_BATCH = 24
+BATCH = 40
 RESTARTS = 3
+TRIALS = FIRST_BATCH + RESTARTS * BATCH
+WORKERS = 4
+#: Results of a batch written before its restart (jobs are then running).
+BEFORE_RESTART = 6
+#: The warm pool's size with one match: as many containers as its jobs ran at once.
+POOL = WORKERS
+#: Threads the idle runner may have beyond its level before the first restart (each
+#: container started ahead that it kept too many has one output thread).
+THREAD_SLACK = 2
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +97,20 @@ def _mine(client: docker.DockerClient, pid: int) -> list[dict[str, Any]]:
     return found
 
 
+def _threads(pid: int) -> int:
+    """The runner process's threads now."""
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def _idle_pool(daemon: docker.DockerClient, pid: int) -> list[dict[str, Any]]:
+    """The runner's containers once it holds its warm pool alone (else [])."""
+    held = _mine(daemon, pid)
+    alone = all(
+        (c.get("Labels") or {}).get(LABEL_WARM) == "true" and c["State"] == "running" for c in held
+    )
+    return held if held and alone else []
+
+
 def test_docker_restarted_three_times_fails_nobody_and_leaves_no_container(
     tmp_path: Path,
     aws: AwsStack,
@@ -90,7 +120,7 @@ def test_docker_restarted_three_times_fails_nobody_and_leaves_no_container(
 ) -> None:
     daemon = docker.DockerClient(base_url=restartable_daemon)
     image = session_tag(f"{TEST_IMAGE_PREFIX}restart-sphere")
-    build_busybox_image(daemon, image, f"sleep 1\n{SPHERE_SCRIPT}")
+    build_busybox_image(daemon, image, SPHERE_SCRIPT)
     match = new_match()
     config = write_config(
         tmp_path,
@@ -98,24 +128,58 @@ def test_docker_restarted_three_times_fails_nobody_and_leaves_no_container(
         {match: match_entry(image)},
         log_level="INFO",
         visibility_timeout=5,
-        workers=2,
+        workers=WORKERS,
     )
-    refs = submit(aws, match, [[n, 1] for n in range(TRIALS)])
+    refs = submit(aws, match, [[n, 1] for n in range(FIRST_BATCH)])
     runner = runners.start("evaluator", config, env={"DOCKER_HOST": restartable_daemon})
+
+    def done() -> int:
+        return len(scan_results(aws, "Evaluation"))
+
+    def reached(count: int) -> Callable[[], bool]:
+        return lambda: done() >= count
+
+    def settled(batch: str) -> int:
+        """Once the batch is done and the runner idles: its threads (its pool checked)."""
+        wait_for(reached(len(refs)), 300, f"every trial of {batch}")
+        # The pool refills up to the runs seen at once, then holds: no more than POOL,
+        # whatever the restarts did (a stray swept, a lost count not kept).
+        try:
+            wait_for(
+                lambda: 0 < len(_idle_pool(daemon, runner.pid)) <= POOL,
+                60,
+                f"the warm pool alone (at most {POOL}) after {batch}",
+            )
+        except AssertionError as exc:
+            held = [(c["Names"], c["State"]) for c in _mine(daemon, runner.pid)]
+            raise AssertionError(f"{exc}: the runner holds {len(held)}: {held}") from None
+        return _threads(runner.pid)
+
+    before = settled("the first batch")
     for restart in range(RESTARTS):
-        # Restart while jobs run: two containers of the runner running at once.
-        running = wait_for(
-            lambda: [c for c in _mine(daemon, runner.pid) if c["State"] == "running"],
-            120,
-            f"a running job before restart {restart + 1}",
+        first = len(refs) + 1
+        refs += submit(
+            aws, match, [[n, 1] for n in range(first - 1, first - 1 + BATCH)], first=first
         )
-        assert running
+        # Restart while jobs run and take their containers started ahead.
+        wait_for(
+            reached(first - 1 + BEFORE_RESTART),
+            120,
+            f"jobs running before restart {restart + 1}",
+        )
         _script("stop")
         time.sleep(2)
         assert runner.popen.poll() is None, runner.log()[-3000:]  # waits, never exits
         _script("start")  # the client connects anew for each call
+        settled(f"restart {restart + 1}")
+        # Threads go back to their level: no output thread of a container nobody holds.
+        wait_for(
+            lambda: _threads(runner.pid) <= before + THREAD_SLACK,
+            60,
+            f"at most {before} + {THREAD_SLACK} threads after restart {restart + 1}",
+        )
 
-    wait_for(lambda: len(scan_results(aws, "Evaluation")) >= TRIALS, 300, "every trial")
+    assert len(refs) == TRIALS
     assert runner.popen.poll() is None, runner.log()[-3000:]  # 0 runner exits
     log = runner.log()
     assert "Docker is not answering" in log and "Docker answers again" in log, log[-3000:]

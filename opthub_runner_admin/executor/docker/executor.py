@@ -175,13 +175,6 @@ class DockerExecutor:
             self._active_of[key] = self._active_of.get(key, 0) + 1
             if self._warm is not None:
                 self._warm.fit(key, self._active_of[key], self._active)
-        container = self._warm.take(key) if self._warm is not None else None
-        if container is not None and not self._still_waiting(container):
-            # Killed, or its attach stream lost (a daemon restart), while it waited:
-            # a job run in it would read as the participant's failure.
-            log.warning("container %s started ahead is gone: starting a new one", container.name)
-            self._discard(container)
-            container = None
         warm = self._warm
 
         def start_next() -> None:
@@ -189,7 +182,10 @@ class DockerExecutor:
             if warm is not None:
                 warm.prepare(key, lambda: self._start_ahead(spec))
 
+        # From here on, whatever fails (Docker going away as the job takes its container)
+        # ends this run's count: a count left behind would grow the pool for good.
         try:
+            container = self._usable(warm.take(key)) if warm is not None else None
             if container is None:
                 container = self._create_attached(spec, cancel)
                 # The next one starts as soon as Docker started this one, not after
@@ -239,6 +235,25 @@ class DockerExecutor:
         except BaseException:
             self._dispose(name)
             raise
+
+    def _usable(self, container: LiveContainer | None) -> LiveContainer | None:
+        """The container taken from the pool if it still waits; else it is removed (None).
+
+        Also removed when the look fails (Docker went away): nobody else holds it.
+        """
+        if container is None:
+            return None
+        try:
+            waiting = self._still_waiting(container)
+        except BaseException:
+            self._discard(container)
+            raise
+        if not waiting:
+            # Killed, or its attach stream lost (a daemon restart), while it waited:
+            # a job run in it would read as the participant's failure.
+            log.warning("container %s started ahead is gone: starting a new one", container.name)
+            self._discard(container)
+        return container if waiting else None
 
     def _start_ahead(self, spec: RunSpec) -> LiveContainer:
         container = self._create_attached(spec, threading.Event(), warm=True)
