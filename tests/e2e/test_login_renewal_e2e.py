@@ -39,7 +39,12 @@ from ..support.e2e import items, result_item
 from ..unit.test_observe import get, samples
 
 SLOW = "cat >/dev/null\nsleep 1\necho '{\"objective\": 7}'\n"
-JOBS = 8
+#: Lifetime of the stand-in's access tokens: the runner refreshes at half of it.
+TOKEN_SECONDS = 20
+#: Jobs of a second each, one at a time: those left once the first two are done
+#: outlast a refresh period (TOKEN_SECONDS / 2) with room to spare, so that the
+#: runner meets the ended login while work is left, however fast it runs.
+JOBS = 2 + TOKEN_SECONDS
 _ADDRESS = re.compile(r"/healthz on http://(127\.0\.0\.1):(\d+)/")
 LABEL = "{mode=evaluator}"
 TAKE_TERMINAL = (
@@ -51,7 +56,7 @@ TAKE_TERMINAL = (
 @pytest.fixture
 def stand_in(aws: AwsStack) -> Iterator[CognitoStandIn]:
     """Cognito of short tokens; SQS and DynamoDB passed on to the test's moto stack."""
-    stand_in = CognitoStandIn(upstream=aws.endpoint_url, token_seconds=20)
+    stand_in = CognitoStandIn(upstream=aws.endpoint_url, token_seconds=TOKEN_SECONDS)
     stand_in.start()
     try:
         yield stand_in

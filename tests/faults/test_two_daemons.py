@@ -220,6 +220,8 @@ def test_two_hosts_share_the_queue_and_a_killed_runner_is_left_to_its_own_host(
             60,
             "the runner started on the second daemon to reap the dead runner's containers",
         )
+        # It reaps during its start: stop it once it is ready (its SIGTERM handler is in).
+        wait_for(lambda: " ready on " in reaper.log(), 60, "the reaping runner to be ready")
         for process in (first_host, replacement, reaper):
             process.signal(signal.SIGTERM)
         for process in (first_host, replacement, reaper):
