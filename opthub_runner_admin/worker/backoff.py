@@ -2,7 +2,12 @@
 
 A failure is blamed on a cause (``match:<id>``, ``docker``, ``aws``...); the
 cause's pause doubles with each failure in a row, up to a maximum, and ends
-with a success of work that met it. While a cause backs off, messages that
+with a success of work that met it. "In a row" counts the probes: the jobs
+that were already running when a cause began backing off all meet the same
+fault at once (a Docker restart ends every container together), and each of
+their failures doubling the pause would leave a runner idle for minutes
+after a fault of seconds; neither does one of them that happened to finish
+prove the cause well again. While a cause backs off, messages that
 would meet it go back to the queue without running; when its pause is over,
 a single message is let through as a probe, and the others wait for the
 probe's outcome rather than all failing at once. A probe that runs longer
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 class _State:
     pause: float
     until: float
+    #: When this pause began: work started before it says nothing new of the cause.
+    since: float
     #: When the probe now out started (None: no probe out).
     probe_since: float | None = None
 
@@ -36,22 +43,46 @@ class Backoffs:
         self._clock = clock
         self._states: dict[str, _State] = {}
 
-    def failed(self, key: str) -> float:
-        """Work blamed ``key`` for a failure: start or double its pause; return the pause."""
+    def failed(self, key: str, *, started_at: float | None = None) -> float | None:
+        """Work blamed ``key`` for a failure: start or double its pause; return the pause.
+
+        ``started_at`` is when the failed work started (``started``'s answer; None for
+        work that is no job, such as a receive). Work that started before the pause now
+        running met the fault that pause is for: None, the pause stays as it is.
+        """
+        now = self._clock()
         state = self._states.get(key)
+        if state is not None and started_at is not None and started_at < state.since:
+            return None
         pause = self._initial if state is None else min(state.pause * 2, self._maximum)
-        self._states[key] = _State(pause=pause, until=self._clock() + pause)
+        self._states[key] = _State(pause=pause, until=now + pause, since=now)
         return pause
 
-    def succeeded(self, keys: Iterable[str]) -> list[str]:
-        """Work that met ``keys`` succeeded: they no longer back off. Returns those that did."""
-        return [key for key in keys if self._states.pop(key, None) is not None]
+    def succeeded(self, keys: Iterable[str], *, started_at: float | None = None) -> list[str]:
+        """Work that met ``keys`` succeeded: they no longer back off. Returns those that did.
 
-    def probe_ended(self, keys: Iterable[str]) -> None:
-        """A probe ended with neither a failure nor a success of its cause: let another through."""
+        Work that started before a key's pause began (``started_at``) ends nothing: it may
+        have done with the cause before the fault.
+        """
+        ended = []
         for key in keys:
             state = self._states.get(key)
-            if state is not None:
+            if state is not None and (started_at is None or started_at >= state.since):
+                del self._states[key]
+                ended.append(key)
+        return ended
+
+    def probe_ended(self, keys: Iterable[str], *, started_at: float | None = None) -> None:
+        """A probe ended with neither a failure nor a success of its cause: let another through.
+
+        Work that started before a key's probe (``started_at``) was not that probe: the
+        probe still runs.
+        """
+        for key in keys:
+            state = self._states.get(key)
+            if state is None or state.probe_since is None:
+                continue
+            if started_at is None or started_at >= state.probe_since:
                 state.probe_since = None
 
     def blocking(self, keys: Iterable[str]) -> tuple[str, float] | None:
@@ -70,15 +101,18 @@ class Backoffs:
                 return key, state.pause
         return None
 
-    def started(self, keys: Iterable[str]) -> None:
+    def started(self, keys: Iterable[str]) -> float:
         """Work meeting ``keys`` starts: for a key still backing off it is the probe.
 
-        The caller reports the probe's end with ``failed``, ``succeeded`` or ``probe_ended``.
+        Returns when it started: the caller reports the work's end with ``failed``,
+        ``succeeded`` or ``probe_ended``, giving them that time.
         """
+        now = self._clock()
         for key in keys:
             state = self._states.get(key)
-            if state is not None and not self._probe_out(state, self._clock()):
-                state.probe_since = self._clock()
+            if state is not None and not self._probe_out(state, now):
+                state.probe_since = now
+        return now
 
     def probing(self, key: str) -> bool:
         """Whether a probe of ``key`` is out (its pause is over, its outcome not known yet)."""

@@ -92,6 +92,8 @@ class _Held:
         self.heartbeat = heartbeat
         self.cancel = threading.Event()
         self.thread: threading.Thread | None = None
+        #: When it started, on the backoffs' clock (see ``Backoffs.started``).
+        self.started_at: float | None = None
 
     def end_heartbeat(self) -> None:
         self.heartbeat.stop()
@@ -378,7 +380,7 @@ class Worker:
         # A job is no probe of receiving: the next receive is, and a job of
         # hours must not hold receiving back.
         shared = [key for key in self._shared_causes if key != RECEIVING.key]
-        self._backoffs.started([*shared, *held.admission.causes])
+        held.started_at = self._backoffs.started([*shared, *held.admission.causes])
         if self._cancel_all:
             held.cancel.set()
         thread = threading.Thread(
@@ -399,7 +401,7 @@ class Worker:
             held.end_heartbeat()
             with self._lock:
                 # Before the message is back in the queue, where it could be received again.
-                self._learn(held.admission, outcome)
+                self._learn(held, outcome)
             self._end(held, outcome, time.monotonic() - started)
 
     def _end(self, held: _Held, outcome: Outcome, seconds: float) -> None:
@@ -498,21 +500,24 @@ class Worker:
         else:
             self.stats.retried += 1
 
-    def _learn(self, admission: Admission, outcome: Outcome) -> None:
+    def _learn(self, held: _Held, outcome: Outcome) -> None:
         """Back off from the cause the job blamed, or end the backoffs its success disproves."""
+        causes = [*held.admission.causes, *self._shared_causes]
         if isinstance(outcome, Done):
             # A job that ran through proves its own causes and the shared ones fine.
-            ended = self._backoffs.succeeded([*admission.causes, *self._shared_causes])
+            ended = self._backoffs.succeeded(causes, started_at=held.started_at)
             if ended:
                 log.info("%s: %s working again", self._name, ", ".join(ended))
             return
         if isinstance(outcome, Retry) and outcome.backoff is not None:
-            self._blame(outcome.backoff)
-        self._backoffs.probe_ended([*self._shared_causes, *admission.causes])
+            self._blame(outcome.backoff, started_at=held.started_at)
+        self._backoffs.probe_ended(causes, started_at=held.started_at)
 
-    def _blame(self, cause: Cause) -> None:
+    def _blame(self, cause: Cause, *, started_at: float | None = None) -> None:
         with self._lock:
-            pause = self._backoffs.failed(cause.key)
+            pause = self._backoffs.failed(cause.key, started_at=started_at)
+            if pause is None:
+                return  # the same fault as the pause now running: said already
             if cause.shared:
                 self._shared_causes.add(cause.key)
                 log.warning(

@@ -416,3 +416,41 @@ def test_after_a_shared_pause_one_probe_runs_before_the_others() -> None:
     thread.join(20)
     assert not thread.is_alive()
     assert worker.stats.done == 4 and worker.stats.retried == 1
+
+
+def test_jobs_that_meet_one_outage_together_count_as_one_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A Docker restart ends every running container at once: each of those jobs
+    # doubling the pause would keep the runner idle long after Docker is back, and
+    # one of them that finished as the outage began proves nothing of Docker now.
+    queue = MemoryQueue()
+    send(queue, "a/1", "a/2", "a/3", "a/4")
+    gate = threading.Event()
+    failed: set[str] = set()
+
+    def work(message: Message, ctx: JobContext) -> Outcome:
+        if message.body.startswith("a/") and message.body not in failed:
+            gate.wait(10)
+            if message.body != "a/1":
+                failed.add(message.body)
+                return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+        return Done("ok")
+
+    handler = Keyed(work)
+    worker = worker_for(queue, handler, workers=4, max_jobs=4, backoff_initial=1)
+    caplog.set_level("INFO", logger="opthub_runner_admin.worker.loop")
+    thread, errors = start(worker)
+    wait_for(lambda: handler.count_started() == 4, 10, "four jobs running")
+    gate.set()
+    wait_for(lambda: worker.stats.retried == 3 and worker.stats.done == 1, 10, "the outage")
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line for line in lines if "failing" in line] == [
+        "test: docker failing; pausing new work for 1s"
+    ]
+    assert not [line for line in lines if "working again" in line]
+    # Docker is back: after the one pause, a probe and then the three handed back run.
+    thread.join(20)
+    assert not thread.is_alive() and errors == []
+    assert worker.stats.done == 4 and worker.stats.retried == 3
+    assert [r.getMessage() for r in caplog.records].count("test: docker working again") == 1

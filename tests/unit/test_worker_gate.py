@@ -143,3 +143,23 @@ def test_a_probe_running_longer_than_the_pause_lets_another_through() -> None:
     assert backoffs.blocking(["docker"]) is None
     backoffs.started(["docker"])  # the next one goes out as a probe in its turn
     assert backoffs.blocking(["docker"]) is not None
+
+
+def test_work_started_before_a_pause_neither_doubles_nor_ends_it() -> None:
+    clock = Clock()
+    backoffs = Backoffs(initial=5, maximum=60, clock=clock)
+    early = [backoffs.started(["docker"]) for _ in range(3)]  # running as the fault comes
+    clock.now += 1
+    assert backoffs.failed("docker", started_at=early[0]) == 5
+    assert backoffs.failed("docker", started_at=early[1]) is None  # the same fault
+    assert backoffs.succeeded(["docker"], started_at=early[2]) == []  # done before it
+    backoffs.probe_ended(["docker"], started_at=early[2])
+    assert backoffs.remaining("docker") == 5
+    clock.now += 5
+    probe = backoffs.started(["docker"])
+    backoffs.probe_ended(["docker"], started_at=early[2])  # not the probe: it still runs
+    assert backoffs.probing("docker")
+    assert backoffs.failed("docker", started_at=probe) == 10  # the probe failed: doubles
+    clock.now += 10
+    probe = backoffs.started(["docker"])
+    assert backoffs.succeeded(["docker"], started_at=probe) == ["docker"]
