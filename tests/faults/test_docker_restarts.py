@@ -51,9 +51,11 @@ DAEMON_ENV = {
     "OPTHUB_BENCH_BRIDGE": "otr0",
     "OPTHUB_BENCH_SUBNET": "172.31.243.1/24",
 }
-#: Jobs before the first restart (the runner's level), then in each restart's batch.
-FIRST_BATCH = 24
-BATCH = 40
+#: Jobs before the first restart (the runner's level), then in each restart's batch:
+#: enough for BEFORE_RESTART results, WORKERS jobs running at the restart and as many
+#: after it again (more jobs add time, not cases).
+FIRST_BATCH = 12
+BATCH = 16
 RESTARTS = 3
 TRIALS = FIRST_BATCH + RESTARTS * BATCH
 WORKERS = 4
