@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, command 2: lint, type-check and run the whole test suite (in two
-# halves at once) against a real Docker daemon and a real moto server, then the demo and the
+# Quick start, command 2: lint, type-check and run the whole test suite (in three
+# parts at once) against a real Docker daemon and a real moto server, then the demo and the
 # tests that need neither on every other supported Python
 # (scripts/test-pythons.sh). Arguments, if any, go to pytest alone (the
 # development loop).
@@ -30,24 +30,32 @@ if [ $# -gt 0 ]; then exec .venv/bin/pytest -q -p no:cacheprovider "$@"; fi
 others_log=.test-pythons.log
 scripts/test-pythons.sh --tests-only >"$others_log" 2>&1 &
 others=$!
-# The suite in two halves side by side, each a pytest session of its own (its
+# The suite in three parts side by side, each a pytest session of its own (its
 # own moto server and image tags): most of the suite's time is spent waiting on
 # containers, runner processes and queues, not on the CPU. The tests that bring
-# second Docker daemons (tests/docker, tests/faults) are in one half; each
-# half's slowest tests are listed, to keep it short.
+# second Docker daemons (tests/docker, tests/faults) are in one part; each
+# part's slowest tests are listed, to keep it short; the other parts' output is
+# shown once the end-to-end tests (in front) are done.
 daemons_log=.test-daemons.log
 .venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/docker tests/faults \
   >"$daemons_log" 2>&1 &
 daemons=$!
+inner_log=.test-inner.log
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/unit tests/contracts tests/emulator \
+  >"$inner_log" 2>&1 &
+inner=$!
 suite=0
-.venv/bin/pytest -q -p no:cacheprovider --durations=10 \
-  tests/unit tests/contracts tests/emulator tests/e2e || suite=$?
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/e2e || suite=$?
+inner_ok=true
+wait "$inner" || inner_ok=false
+cat "$inner_log"
 daemons_ok=true
 wait "$daemons" || daemons_ok=false
 cat "$daemons_log"
 others_ok=true
 wait "$others" || others_ok=false
 cat "$others_log"
+$inner_ok || { echo "test: the unit, contract or emulator tests failed (above)" >&2; exit 1; }
 $daemons_ok || { echo "test: the Docker and fault tests failed (above)" >&2; exit 1; }
 $others_ok || { echo "test: the tests on another Python failed (above)" >&2; exit 1; }
 [ "$suite" -eq 0 ] || exit "$suite"

@@ -186,9 +186,10 @@ def test_a_parameter_naming_its_fixture_is_marked_and_one_that_does_not_fails(
     assert "PASSED test_tiers.py::test_named[named]" in marked.stdout
 
 
-def test_the_whole_suite_s_two_halves_hold_every_tier_once() -> None:
-    # scripts/test.sh runs the suite as two pytest sessions side by side, each
-    # given its folders: a tier folder named in neither would never run in CI.
+def test_the_whole_suite_s_parts_hold_every_tier_once() -> None:
+    # scripts/test.sh runs the suite as pytest sessions side by side, each given
+    # its folders: a tier folder named in none would never run in CI, one named
+    # twice would run twice.
     script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
     named = [folder for folder in re.findall(r"\btests/(\w+)(?=\s)", script) if folder != "support"]
     tiers = sorted(
