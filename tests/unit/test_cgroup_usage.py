@@ -92,6 +92,17 @@ def test_a_daemons_own_cgroup_parent_is_found_and_remembered(tmp_path: Path) -> 
     assert found is not None and f"opthub-bench/{other}" in found.memory
 
 
+def test_another_daemons_default_folders_do_not_hide_this_daemons_parent(
+    tmp_path: Path,
+) -> None:
+    # The host's own Docker (docker/...) beside a daemon started with --cgroup-parent
+    # (a second daemon, as the suite's): its first container must still be found.
+    _v1(tmp_path, f"docker/{'e' * 64}", peak=MIB, ns=1)
+    _v1(tmp_path, f"opthub-bench/{ID}", peak=2 * MIB, ns=1)
+    meter = UsageMeter(layout=CgroupLayout(root=tmp_path))
+    assert finish(meter.start(ID)).peak_memory == 2 * MIB
+
+
 def test_no_cgroup_of_the_container_says_so(tmp_path: Path) -> None:
     _v2(tmp_path, "elsewhere/someone-else", peak=MIB, usec=1)
     figures = finish(UsageMeter(layout=CgroupLayout(root=tmp_path)).start(ID))

@@ -91,6 +91,7 @@ class CgroupLayout:
         self._root = root
         self._learned: str | None = None
         self._found_any = False
+        self._docker_seen = False
         self._lock = threading.Lock()
 
     @property
@@ -142,16 +143,28 @@ class CgroupLayout:
                 with self._lock:
                     self._found_any = True
                 return folder
-        if known or _docker_folders(hierarchy):
-            with self._lock:
-                self._found_any = True
-            return None  # Docker's own layout is there: this container has ended already
+        if known:
+            return None  # the layout is known: this container has ended already
+        # Docker's default folders may be there and still not be this daemon's: another
+        # daemon on the host, or this one's --cgroup-parent. Only a container found tells.
         found = _search(hierarchy, container_id, SEARCH_DEPTH)
         if found is not None:
             with self._lock:
                 self._learned = str(found.relative_to(hierarchy)).replace(container_id, "{id}")
                 self._found_any = True
+        elif _docker_folders(hierarchy):
+            with self._lock:
+                self._docker_seen = True
         return found
+
+    @property
+    def looks_known(self) -> bool:
+        """A container's cgroup was found here, or Docker's default folders are here.
+
+        A container not found then most likely ended before its first reading.
+        """
+        with self._lock:
+            return self._found_any or self._docker_seen
 
 
 def _docker_folders(hierarchy: Path) -> bool:
@@ -332,7 +345,7 @@ class UsageMeter:
         if self._unavailable:
             return Figures(None, None, self._unavailable)
         files = self._layout.files(container_id) if container_id else None
-        if files is None and self._layout.found_any:
+        if files is None and self._layout.looks_known:
             return Figures(None, None, ENDED_FIRST)
         if files is None:
             return Figures(
