@@ -18,7 +18,7 @@ from opthub_runner_admin.matches import MatchSource, UnknownMatch
 from opthub_runner_admin.matches.cached import CachedMatchSource
 from opthub_runner_admin.matches.file import FileMatchSource
 from opthub_runner_admin.matches.graphql import GraphqlMatchSource
-from tests.support.api_fixtures import FakeMatch, OpthubApiServer
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from tests.support.tiers import using
 
 MATCH = "3b7c0b1e-0000-4000-8000-00000000c001"

@@ -19,10 +19,11 @@ from opthub_runner_admin.auth.credentials import Credentials
 from opthub_runner_admin.cli.common import EXIT_CONFIG
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 from opthub_runner_admin.store.dynamodb import DynamoStore
 
-from ..support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from ..support.api_fixtures import CognitoPool
 from ..support.docker_fixtures import ImageFactory
 from ..support.e2e import items, make_worker, result_item, run_cli, run_until_retried
 from .test_scorer_e2e import TIMING

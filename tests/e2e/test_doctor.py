@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from opthub_runner_admin.platform_side.config_files import match_entry, write_config
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.runner.doctor import CROSS, TICK
 from tests.e2e.test_api_e2e import api_config, env_for
-from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from tests.support.api_fixtures import CognitoPool
 from tests.support.aws_fixtures import MotoServerFactory
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ImageFactory
 

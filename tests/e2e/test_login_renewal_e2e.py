@@ -28,12 +28,12 @@ import pytest
 import yaml
 
 from opthub_runner_admin.model import TrialRef
+from opthub_runner_admin.platform_side.cognito_standin import REGION, CognitoStandIn
 from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.runners import RunnerPool, wait_for
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-from ..support.api_fixtures import FakeMatch, OpthubApiServer
-from ..support.cognito_standin import REGION, CognitoStandIn
 from ..support.docker_fixtures import ImageFactory
 from ..support.e2e import items, result_item
 from ..unit.test_observe import get, samples

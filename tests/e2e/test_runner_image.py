@@ -22,10 +22,11 @@ import pytest
 import yaml
 
 from opthub_runner_admin.executor.docker.reaping import LABEL_QUEUE, LABEL_RUNNER
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.runners import wait_for
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
-from ..support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from ..support.api_fixtures import CognitoPool
 from ..support.docker_fixtures import CASE_LABEL, ImageFactory
 from ..support.e2e import result_item
 from ..support.runner_image import RunnerImage, runner_image

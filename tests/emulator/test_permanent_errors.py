@@ -19,10 +19,11 @@ import yaml
 
 from opthub_runner_admin.aws.queue_urls import queue_url_problem
 from opthub_runner_admin.cli.common import EXIT_CONFIG
+from opthub_runner_admin.platform_side.opthub_api import OpthubApiServer
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
 
 from ..e2e.test_api_e2e import api_config, env_for
-from ..support.api_fixtures import CognitoPool, OpthubApiServer
+from ..support.api_fixtures import CognitoPool
 from ..support.e2e import run_cli
 
 

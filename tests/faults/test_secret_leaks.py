@@ -27,12 +27,13 @@ import yaml
 
 from opthub_runner_admin.model import Evaluation, TrialRef
 from opthub_runner_admin.platform_side.contract import put_solution, send_job
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
 from opthub_runner_admin.platform_side.stack import AwsStack
 from opthub_runner_admin.store.dynamodb import DynamoStore
 from tests.e2e.test_api_e2e import env_for
 from tests.e2e.test_scorer_e2e import TIMING
-from tests.support.api_fixtures import CognitoPool, FakeMatch, OpthubApiServer
+from tests.support.api_fixtures import CognitoPool
 from tests.support.docker_fixtures import ImageFactory
 from tests.support.e2e import result_item
 from tests.support.leaks import Outputs, find_leaks, secret_values

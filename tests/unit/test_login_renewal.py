@@ -27,9 +27,8 @@ from opthub_runner_admin.auth.credentials import (
 from opthub_runner_admin.auth.login_state import LoginState
 from opthub_runner_admin.auth.provider import CACHE_LOOK_SECONDS, LoginNeeded, TokenProvider
 from opthub_runner_admin.auth.token_file import TokenCache
+from opthub_runner_admin.platform_side.cognito_standin import CognitoStandIn
 from opthub_runner_admin.platform_side.runners import wait_for
-
-from ..support.cognito_standin import CognitoStandIn
 
 #: Past the refresh point of a stand-in token (20 s: refreshed after half of it).
 PAST_REFRESH = 15.0

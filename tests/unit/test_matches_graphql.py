@@ -13,7 +13,7 @@ from opthub_runner_admin.errors import AdminError, TransientError
 from opthub_runner_admin.matches.base import ImageSpec, MatchSpec, UnknownMatch
 from opthub_runner_admin.matches.cached import CachedMatchSource
 from opthub_runner_admin.matches.graphql import GraphqlMatchSource
-from tests.support.api_fixtures import FakeMatch, OpthubApiServer
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 
 MATCH = "3b7c0b1e-0000-4000-8000-000000000001"
 OTHER = "3b7c0b1e-0000-4000-8000-000000000002"
