@@ -9,6 +9,15 @@ machine's own daemon), which is stopped and started again every
 items deleted (moto's TransactWriteItems copies the whole table: a growing
 table would measure the emulator, not the runner).
 
+The runner logs in as an administrator would under systemd (the credentials
+in its environment) to a Cognito of short tokens (``platform_side/
+cognito_standin.py``: access tokens of ``--token-seconds``, which the runner
+refreshes at half their life) and asks the fake OptHub API
+(``platform_side/opthub_api.py``) for its matches. Every
+``--login-ends-every`` jobs every refresh token issued so far ends (as a
+Cognito refresh token does once its validity is over): the runner must log in
+again by itself, without a Failed result and without an exit.
+
 Every ``--sample-every`` jobs it records, of the runner process alone (not
 the emulator's): its resident memory (VmRSS), open files (``/proc/PID/fd``)
 and threads; the containers carrying its labels on the daemon; the files in
@@ -21,7 +30,7 @@ valid: each one is a fault's), and what is left after its clean stop.
 
 Run as root (for the second daemon), from the repository root:
 
-    .venv/bin/python -m benchmarks.season --jobs 20000 --workers 4 --restart-every 4000
+    .venv/bin/python -m benchmarks.season --jobs 20000 --workers 4 --restart-every 2000
 
 Figures depend on the machine and its load; the counts must not.
 """
@@ -29,6 +38,7 @@ Figures depend on the machine and its load; the counts must not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
@@ -36,18 +46,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import yaml
 
 from benchmarks.throughput import TRIVIAL, Stack, Target
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor.docker.reaping import LABEL_RUNNER
+from opthub_runner_admin.platform_side.cognito_standin import REGION, CognitoStandIn
 from opthub_runner_admin.platform_side.emulators import EMULATORS, emulator
+from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.second_daemon import second_dockerd
 
 #: The season's own second daemon: names no other user of the script picks.
@@ -89,6 +102,84 @@ class Season:
     left_after_stop: int = -1
     #: Stopped (SIGINT, SIGTERM) before every job was done.
     interrupted: bool = False
+    #: Times every refresh token was made to end.
+    login_ends: int = 0
+    #: The stand-in's counts at the end: password logins, refreshes, refused refreshes.
+    logins: int = 0
+    refreshes: int = 0
+    refused_refreshes: int = 0
+    #: getMatch requests the API answered, and those without the login's bearer token.
+    api_requests: int = 0
+    api_without_token: int = 0
+    #: The runner's log lines that say it waited for a login (it never should: the
+    #: credentials are in its environment).
+    login_waits: int = 0
+
+
+@dataclass
+class Login:
+    """OptHub's side of the login: Cognito of short tokens, the API, and when the login ends."""
+
+    cognito: CognitoStandIn
+    api: OpthubApiServer
+    every: int
+    next_end: int = 0
+
+    def __post_init__(self) -> None:
+        self.next_end = self.every
+
+    def end_when_due(self, done: int, season: Season) -> None:
+        if self.every and self.next_end <= done:
+            self.cognito.end_refresh_tokens()
+            season.login_ends += 1
+            print(f"  every refresh token ended after {done} jobs", flush=True)
+            self.next_end += self.every
+
+    def count(self, season: Season) -> None:
+        season.logins = self.cognito.counts.logins
+        season.refreshes = self.cognito.counts.refreshes
+        season.refused_refreshes = self.cognito.counts.refused_refreshes
+        asked = [r for r in self.api.requests if "getMatch" in r.query]
+        season.api_requests = len(asked)
+        season.api_without_token = sum(
+            1 for r in asked if not (r.authorization or "").startswith("Bearer ")
+        )
+
+
+@contextlib.contextmanager
+def opthub_side(
+    upstream: str, stack: Stack, image: str, args: argparse.Namespace
+) -> Iterator[Login]:
+    """Cognito in front of the emulator (SQS and DynamoDB passed on); the API with the matches."""
+    cognito = CognitoStandIn(upstream=upstream, token_seconds=args.token_seconds)
+    api = OpthubApiServer()
+    for n, match_id in enumerate(stack.match_ids):
+        api.add_match(
+            match_id,
+            FakeMatch(problem_image=image, indicator_image=image, problem_public={"MATCH": str(n)}),
+        )
+    cognito.start()
+    api.start()
+    try:
+        yield Login(cognito=cognito, api=api, every=args.login_ends_every)
+    finally:
+        api.stop()
+        cognito.stop()
+
+
+def with_login(config: Path, login: Login) -> Path:
+    """The benchmark's config, its matches asked of the API with the login instead of a file."""
+    settings = yaml.safe_load(config.read_text())
+    settings.pop("matches_file", None)
+    settings.update(
+        endpoint_url=login.cognito.endpoint_url,
+        api_url=login.api.url,
+        cognito_region=REGION,
+        cognito_user_pool_id=login.cognito.user_pool_id,
+        cognito_client_id=login.cognito.client_id,
+    )
+    config.write_text(yaml.safe_dump(settings))
+    return config
 
 
 _WANTED = ("VmRSS", "Threads")
@@ -133,10 +224,11 @@ def _results(stack: Stack) -> list[dict[str, Any]]:
 class RunnerProcess:
     """The runner, started again when it exits on its own (as systemd's Restart= would)."""
 
-    def __init__(self, config: Path, target: Target, home: Path) -> None:
+    def __init__(self, config: Path, target: Target, home: Path, env: dict[str, str]) -> None:
         self._config = config
         self._target = target
         self._home = home
+        self._env = env
         self._starts = 0
         self.process = self._start()
 
@@ -145,6 +237,7 @@ class RunnerProcess:
         executable = Path(sys.executable).with_name("opthub-runner")
         env = {
             **self._target.env(),
+            **self._env,
             "HOME": str(self._home),
             "XDG_STATE_HOME": str(self._home / "state"),
             "XDG_CACHE_HOME": str(self._home / "cache"),
@@ -172,6 +265,11 @@ class RunnerProcess:
         why = f"exit {code}: {self.log_tail()}"
         self.process = self._start()
         return why
+
+    def count_in_logs(self, text: str) -> int:
+        """Lines holding ``text`` in the logs of every start so far."""
+        logs = (self._config.parent / f"runner-{n}.log" for n in range(1, self._starts + 1))
+        return sum(log.read_text(errors="replace").count(text) for log in logs)
 
     def stop(self) -> int:
         self.process.terminate()
@@ -201,35 +299,69 @@ def run_season(args: argparse.Namespace, workdir: Path) -> Season:
         with emulator(args.emulator) as server:
             stack = Stack(server, workdir)
             stack.new_round(TRIVIAL[0])
-            config = stack.config(target, workers=args.workers)
-            home = workdir / "home"
-            home.mkdir()
-            runner = RunnerProcess(config, target, home)
-            try:
-                _loop(
-                    args,
-                    season,
-                    stack,
-                    runner,
-                    lambda done, seconds: _sample(
-                        done=done,
-                        seconds=seconds,
-                        runner=runner,
-                        client=client,
-                        data_root=data_root,
-                        home=home,
-                    ),
+            with opthub_side(server.endpoint_url, stack, TRIVIAL[0], args) as login:
+                _run_runner(
+                    args=args,
+                    season=season,
+                    stack=stack,
+                    login=login,
+                    target=target,
+                    client=client,
+                    data_root=data_root,
+                    workdir=workdir,
                 )
-            except KeyboardInterrupt:
-                season.interrupted = True
-            code = runner.stop()
-            if code != 0:
-                season.exits.append(f"exit {code} at the clean stop: {runner.log_tail()}")
-            season.left_after_stop = _containers(client)
         client.close()
     finally:
         _daemon("stop")
     return season
+
+
+def _run_runner(
+    *,
+    args: argparse.Namespace,
+    season: Season,
+    stack: Stack,
+    login: Login,
+    target: Target,
+    client: docker.DockerClient,
+    data_root: Path,
+    workdir: Path,
+) -> None:
+    config = with_login(
+        stack.config(target, workers=args.workers, match_cache_seconds=args.match_cache_seconds),
+        login,
+    )
+    home = workdir / "home"
+    home.mkdir()
+    credentials = {
+        "OPTHUB_USERNAME": login.cognito.username,
+        "OPTHUB_PASSWORD": login.cognito.password,
+    }
+    runner = RunnerProcess(config, target, home, credentials)
+    try:
+        _loop(
+            args=args,
+            season=season,
+            stack=stack,
+            runner=runner,
+            login=login,
+            sample=lambda done, seconds: _sample(
+                done=done,
+                seconds=seconds,
+                runner=runner,
+                client=client,
+                data_root=data_root,
+                home=home,
+            ),
+        )
+    except KeyboardInterrupt:
+        season.interrupted = True
+    code = runner.stop()
+    if code != 0:
+        season.exits.append(f"exit {code} at the clean stop: {runner.log_tail()}")
+    season.left_after_stop = _containers(client)
+    login.count(season)
+    season.login_waits = runner.count_in_logs("no new job is taken (")
 
 
 def _sample(
@@ -255,13 +387,15 @@ def _sample(
 
 
 def _loop(
+    *,
     args: argparse.Namespace,
     season: Season,
     stack: Stack,
     runner: RunnerProcess,
+    login: Login,
     sample: Callable[[int, float], Sample],
 ) -> None:
-    """Feed the jobs just ahead, delete what is done, restart Docker, sample, revive."""
+    """Feed the jobs just ahead, delete what is done, restart Docker, end the login, sample."""
     began = time.monotonic()
     submitted = done = 0
     ahead = 3 * args.workers
@@ -290,6 +424,8 @@ def _loop(
             season.restarts += 1
             print(f"  Docker restarted after {done} jobs", flush=True)
             next_restart += args.restart_every
+        if done < args.jobs:
+            login.end_when_due(done, season)
         exit_ = runner.revive()
         if exit_ is not None:
             season.exits.append(exit_)
@@ -315,6 +451,15 @@ def report(season: Season, args: argparse.Namespace, given: str) -> list[str]:
         rate = (last.jobs - first.jobs) / max(last.seconds - first.seconds, 1e-9)
         lines.append(f"  jobs/s from the first sample to the last: {rate:.2f}")
     lines.append(f"  Docker restarts: {season.restarts}")
+    lines.append(
+        f"  login: access tokens of {args.token_seconds} s, matches asked again after"
+        f" {args.match_cache_seconds} s; every refresh token ended {season.login_ends} times,"
+        f" met by the runner {season.refused_refreshes} times (a refused refresh);"
+        f" {season.logins} password logins (the start and one after each end met),"
+        f" {season.refreshes} refreshes; {season.api_requests} getMatch requests,"
+        f" {season.api_without_token} without a token; waited for a login"
+        f" {season.login_waits} times"
+    )
     lines.append(f"  runner exits nobody asked for: {len(season.exits)}")
     lines += [f"    {line}" for line in season.exits]
     lines.append(f"  participant failures (Failed results): {season.failed}")
@@ -331,6 +476,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--restart-every", type=int, default=4000, help="jobs between restarts")
     parser.add_argument("--outage", type=float, default=3.0, help="seconds Docker stays down")
     parser.add_argument("--sample-every", type=int, default=1000)
+    parser.add_argument("--token-seconds", type=int, default=120, help="life of the access tokens")
+    parser.add_argument(
+        "--match-cache-seconds",
+        type=int,
+        default=300,
+        help="the runner's match_cache_seconds (300, its default: each ask uses the login)",
+    )
+    parser.add_argument(
+        "--login-ends-every",
+        type=int,
+        default=5000,
+        help="jobs between the login's ends (0: never)",
+    )
     parser.add_argument("--emulator", choices=EMULATORS, default="ministack")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -342,7 +500,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         season = run_season(args, Path(tmp))
     given = shlex.join(sys.argv[1:] if argv is None else list(argv))
     print("\n".join(report(season, args, given)), flush=True)
-    clean = not season.exits and not season.failed and season.left_after_stop == 0
+    # Each end the runner met (a refused refresh) is followed by one login from the environment.
+    logged_in_again = (
+        season.refused_refreshes <= season.login_ends
+        and season.logins == 1 + season.refused_refreshes
+    )
+    clean = (
+        not season.exits
+        and not season.failed
+        and season.left_after_stop == 0
+        and logged_in_again
+        and not season.api_without_token
+        and not season.login_waits
+    )
     return 0 if clean else 1
 
 
