@@ -135,6 +135,9 @@ class SoakReport:
     doubled: int = 0
     wrong: int = 0
     participant_failures: int = 0
+    #: Successful evaluations whose scorer message the platform had not sent when the run
+    #: ended (it stops at the deadline): not scored, but not lost by a runner either.
+    not_yet_scored: int = 0
     containers_left: int = 0
     messages_left: dict[str, int] = field(default_factory=dict)
     #: Runners that exited without being told to (each was started again).
@@ -146,6 +149,7 @@ class SoakReport:
     def clean(self) -> bool:
         return (
             self.lost == self.doubled == self.wrong == self.participant_failures == 0
+            and self.not_yet_scored == 0
             and self.containers_left == 0
             and not any(self.messages_left.values())
         )
@@ -160,6 +164,8 @@ class SoakReport:
             f"trials: {s.trials} ({s.participants} participants), in {self.seconds:.0f} s",
             f"faults: {sum(self.faults.values())} ({faults})",
             f"results lost: {self.lost}, doubled: {self.doubled}, wrong: {self.wrong}",
+            f"evaluations not yet scored (no scorer message sent before the end):"
+            f" {self.not_yet_scored}",
             f"participant failures caused by a fault: {self.participant_failures}",
             f"containers left: {self.containers_left}",
             f"messages left: {messages}",
@@ -229,6 +235,10 @@ class Platform(threading.Thread):
         self._send = send
         self._sent: set[TrialRef] = set()
         self.stop = threading.Event()
+
+    def sent(self) -> frozenset[TrialRef]:
+        """The trials whose scorer message was sent; call once the thread has ended."""
+        return frozenset(self._sent)
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
@@ -516,12 +526,19 @@ def run_soak(
         if sum(faults.count.values()) < settings.faults:
             report.notes.append("the trials were done before every fault was injected")
         platform.stop.set()
+        platform.join(timeout=60)
         fleet.drain()
         report.seconds = time.monotonic() - started
         report.faults = faults.count
         report.unexpected_exits = len(fleet.exits)
         report.notes.extend(f"runner exit nobody asked for: {line}" for line in fleet.exits)
-        _check(report, stack, trials)
+        check_results(
+            report,
+            trials=trials,
+            evaluations=_results(stack, "Evaluation"),
+            scores=_results(stack, "Score"),
+            sent=platform.sent(),
+        )
         _count_leftovers(report, stack, dlqs, dockers, fleet.pids())
     return report
 
@@ -640,10 +657,20 @@ def _settle(stack: AwsStack, deadline: float) -> None:
         time.sleep(1)
 
 
-def _check(report: SoakReport, stack: AwsStack, trials: list[Trial]) -> None:
-    """Count lost, doubled, wrong results and participant failures against the trials."""
-    evaluations = _results(stack, "Evaluation")
-    scores = _results(stack, "Score")
+def check_results(
+    report: SoakReport,
+    *,
+    trials: list[Trial],
+    evaluations: dict[TrialRef, list[dict[str, Any]]],
+    scores: dict[TrialRef, list[dict[str, Any]]],
+    sent: frozenset[TrialRef],
+) -> None:
+    """Count lost, doubled, wrong results and participant failures against the trials.
+
+    A missing score counts as lost only if its scorer message was sent: the platform
+    stops at the deadline, and an evaluation written after its last look was never
+    given to a scorer.
+    """
     best: dict[str, int] = {}
     for trial in sorted(trials, key=lambda t: (t.ref.participant_id, t.ref.trial_no)):
         evaluated = evaluations.get(trial.ref, [])
@@ -663,7 +690,10 @@ def _check(report: SoakReport, stack: AwsStack, trials: list[Trial]) -> None:
         best[participant] = min(best.get(participant, trial.objective), trial.objective)
         scored = scores.get(trial.ref, [])
         if not scored:
-            report.lost += 1
+            if trial.ref in sent:
+                report.lost += 1
+            else:
+                report.not_yet_scored += 1
             continue
         if len(scored) > 1:
             report.doubled += 1

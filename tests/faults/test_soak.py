@@ -51,5 +51,6 @@ def test_a_brief_soak_leaves_one_correct_result_per_trial_and_nothing_else(
     assert sum(report.faults.values()) == SETTINGS.faults, summary
     assert (report.lost, report.doubled, report.wrong) == (0, 0, 0), summary
     assert report.participant_failures == 0, summary
+    assert report.not_yet_scored == 0, summary
     assert set(report.messages_left.values()) == {0}, summary
     assert report.containers_left == 0, summary
