@@ -55,6 +55,7 @@ import docker
 import docker.errors
 import yaml
 
+from benchmarks.memory_trace import TRACE_DIR_ENV
 from benchmarks.throughput import TRIVIAL, Stack, Target
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor.docker.reaping import LABEL_RUNNER
@@ -224,17 +225,25 @@ def _results(stack: Stack) -> list[dict[str, Any]]:
 class RunnerProcess:
     """The runner, started again when it exits on its own (as systemd's Restart= would)."""
 
-    def __init__(self, config: Path, target: Target, home: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        config: Path,
+        target: Target,
+        home: Path,
+        env: dict[str, str],
+        trace: Path | None = None,
+    ) -> None:
         self._config = config
         self._target = target
         self._home = home
         self._env = env
+        self._trace = trace
         self._starts = 0
         self.process = self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
         self._starts += 1
-        executable = Path(sys.executable).with_name("opthub-runner")
+        command = [str(Path(sys.executable).with_name("opthub-runner"))]
         env = {
             **self._target.env(),
             **self._env,
@@ -243,14 +252,23 @@ class RunnerProcess:
             "XDG_CACHE_HOME": str(self._home / "cache"),
         }
         env.pop("XDG_RUNTIME_DIR", None)
+        if self._trace is not None:
+            command = [sys.executable, "-m", "benchmarks.memory_trace"]
+            env[TRACE_DIR_ENV] = str(self._trace)
+            env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
         log = (self._config.parent / f"runner-{self._starts}.log").open("wb")
         return subprocess.Popen(
-            [str(executable), "evaluator", "--config", str(self._config)],
+            [*command, "evaluator", "--config", str(self._config)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
         )
+
+    def ask_for_snapshot(self, jobs: int) -> None:
+        """With ``--trace-memory``: the traced runner dumps a snapshot named by ``jobs``."""
+        if self._trace is not None:
+            (self._trace / "request").write_text(str(jobs))
 
     def log_tail(self) -> str:
         path = self._config.parent / f"runner-{self._starts}.log"
@@ -337,7 +355,7 @@ def _run_runner(
         "OPTHUB_USERNAME": login.cognito.username,
         "OPTHUB_PASSWORD": login.cognito.password,
     }
-    runner = RunnerProcess(config, target, home, credentials)
+    runner = RunnerProcess(config, target, home, credentials, args.trace_memory)
     try:
         _loop(
             args=args,
@@ -374,6 +392,7 @@ def _sample(
     home: Path,
 ) -> Sample:
     rss, fds, threads = _proc(runner.process.pid)
+    runner.ask_for_snapshot(done)
     return Sample(
         jobs=done,
         seconds=seconds,
@@ -490,7 +509,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="jobs between the login's ends (0: never)",
     )
     parser.add_argument("--emulator", choices=EMULATORS, default="ministack")
+    parser.add_argument(
+        "--trace-memory",
+        type=Path,
+        metavar="DIR",
+        help="run the runner under tracemalloc, a snapshot in DIR at each sample"
+        " (benchmarks/memory_trace.py; its RSS is then not a season's figure)",
+    )
     args = parser.parse_args(argv)
+    if args.trace_memory is not None:
+        args.trace_memory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         print("season: the second Docker daemon needs root", file=sys.stderr)
         return 2
