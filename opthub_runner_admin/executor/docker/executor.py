@@ -5,9 +5,11 @@ with stdin open, attach to its standard streams BEFORE starting it (so that
 no early output is lost), start it, write the stdin lines and half-close,
 then wait for the exit, the timeout or a cancel (``streams``).
 
-The container is removed in a ``finally`` whatever happened; containers that
-a crashed runner left behind are found by their labels and removed by
-``reaping.remove_orphans`` at the next start.
+The run itself is ``supervision``'s; the container is removed in a
+``finally`` whatever happened (``own_containers``, which also keeps what a
+daemon away could not remove); containers that a crashed runner left behind
+are found by their labels and removed by ``reaping.remove_orphans`` at the
+next start.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping
-from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -26,23 +27,21 @@ import docker.errors
 import requests
 
 from ..base import Cancelled, DockerUnavailable, Execution, ImageNotAvailable, RunSpec
-from ..exits import outside_signal
 from ..limits import ContainerLimits, gpu_failure, host_config_kwargs
-from ..usage import TrialUsage
-from .cgroups import Figures, UsageMeter, UsageWatch, finish
+from .cgroups import UsageMeter
 from .daemon_watch import DaemonWatch
-from .errors import explanation, mentions_secret, short_reason, translate
+from .errors import mentions_secret, short_reason, translate
 from .image_cleanup import ImageCleanup, no_space
 from .images import DEFAULT_IMAGE_POLICY, ImagePolicy, ImageProvider
-from .reaping import HTTP_CONFLICT, LABEL_KEEP, LABEL_WARM, remove_own
+from .own_containers import OwnContainers
+from .reaping import LABEL_KEEP, LABEL_WARM
 from .removal import Remover
-from .streams import Attachment, ExitWaiter, StdinWriter
+from .streams import Attachment
+from .supervision import ContainerSupervisor
 from .warm import LiveContainer, WarmCounts, WarmPool
 
 log = logging.getLogger(__name__)
 
-#: How often the main thread looks at the cancel flag and the deadline (seconds).
-POLL_INTERVAL = 0.2
 #: Seconds ``close`` waits for a daemon that went away, to remove what it left there.
 CLOSE_PATIENCE = 30.0
 #: Seconds after Docker answers again before this runner's strays are swept a second time.
@@ -89,38 +88,36 @@ class DockerExecutor:
         self._rm = rm
         self._output_limit = output_limit
         self._labels = {**labels, LABEL_KEEP: "0" if rm else "1"}
-        self._stop_timeout = stop_timeout
         self._cleanup = image_cleanup
         self._on_image_pulled = on_image_pulled
         self._images = ImageProvider(api=self._api, policy=images, on_pulled=self._pulled)
         self._runtime = runtime
         self._limits = limits or ContainerLimits()
-        self._meter = UsageMeter.for_daemon(str(self._api.base_url)) if measure_usage else None
-        self._remover = Remover(remove=self._remove) if prestart else None
+        self._supervisor = ContainerSupervisor(
+            api=self._api,
+            stop_timeout=stop_timeout,
+            meter=UsageMeter.for_daemon(str(self._api.base_url)) if measure_usage else None,
+        )
+        # Told when a call finds the daemon away; removes the leftovers once it answers.
+        self._daemon = DaemonWatch(
+            ping=self._api.ping, on_back=self._after_outage, on_change=on_docker_state
+        )
+        self._own = OwnContainers(
+            api=self._api, labels=self._labels, on_daemon_lost=self._daemon.lost
+        )
+        self._remover = Remover(remove=self._own.remove) if prestart else None
         self._warm = WarmPool(discard=self._discard) if prestart else None
         self._active = 0
         #: Runs going on now per warm key (the pool keeps as many of a key as ran at once).
         self._active_of: dict[Hashable, int] = {}
         self._active_lock = threading.Lock()
-        # Containers whose removal failed because the daemon was away. They carry
-        # this live runner's pid, so remove_orphans would never take them: the
-        # next run removes them once the daemon answers again.
-        self._leftovers: set[str] = set()
-        self._leftovers_lock = threading.Lock()
-        # Containers made and not yet handed to removal: what a sweep of this runner's
-        # labels must spare. Any other container with its labels is a stray.
-        self._live: set[str] = set()
-        # Told when a call finds the daemon away; removes the leftovers once it answers.
-        self._daemon = DaemonWatch(
-            ping=self._api.ping, on_back=self._after_outage, on_change=on_docker_state
-        )
 
     def run(self, spec: RunSpec, cancel: threading.Event) -> Execution:
         """Run ``spec``; Docker's own errors leave here as the seam's errors."""
         if cancel.is_set():
             raise Cancelled(f"run of {spec.image} cancelled before it started")
         try:
-            self._remove_leftovers()
+            self._own.remove_leftovers()
             self._ensure_image(spec.image, cancel)
             return self._run(spec, cancel)
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
@@ -217,7 +214,7 @@ class DockerExecutor:
         on_started: Callable[[], None] | None,
     ) -> Execution:
         try:
-            return self._supervise(spec, cancel, container, on_started)
+            return self._supervisor.run(spec, cancel, container, on_started)
         finally:
             container.attachment.close()
             self._dispose(container.name)
@@ -226,8 +223,7 @@ class DockerExecutor:
         self, spec: RunSpec, cancel: threading.Event, *, warm: bool = False
     ) -> LiveContainer:
         name = f"opthub-{uuid.uuid4().hex[:12]}"
-        with self._leftovers_lock:
-            self._live.add(name)
+        self._own.made(name)
         try:
             container_id = self._create(spec, name, cancel, warm=warm)
             attachment = Attachment.open(self._api, name, self._output_limit)
@@ -278,14 +274,13 @@ class DockerExecutor:
 
     def _dispose(self, name: str, *, keep: bool | None = None) -> None:
         """Remove now, or in the background when overlapping; keep it when ``rm`` is off."""
-        with self._leftovers_lock:
-            self._live.discard(name)
+        self._own.released(name)
         if not self._rm if keep is None else keep:
             return
         if self._remover is not None:
             self._remover.submit(name)
         else:
-            self._remove(name)
+            self._own.remove(name)
 
     @property
     def warm_counts(self) -> WarmCounts:
@@ -316,23 +311,11 @@ class DockerExecutor:
             self._warm.close()
         if self._remover is not None:
             self._remover.close()
-        with self._leftovers_lock:
-            left = bool(self._leftovers)
-        if left or not self._daemon.up:
+        if self._own.any_left or not self._daemon.up:
             self._daemon.wait_up(CLOSE_PATIENCE)
-        self._remove_leftovers()
+        self._own.remove_leftovers()
         self._daemon.close()
-        try:
-            removed = remove_own(self._api, self._labels)
-        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            log.error(
-                "could not look for this runner's containers at its stop (%s): the next start"
-                " removes them",
-                " ".join(str(exc).split())[:300],
-            )
-            return
-        if removed:
-            log.warning("removed %d containers this runner left on Docker", len(removed))
+        self._own.remove_all()
 
     def _after_outage(self) -> None:
         """The daemon answers again: remove what it could not, and the warm containers.
@@ -342,30 +325,14 @@ class DockerExecutor:
         """
         if self._warm is not None:
             self._warm.clear()
-        self._remove_leftovers()
+        self._own.remove_leftovers()
         # What the restart killed has exited by now, whatever the runner still believes
         # of it (no job can have run to its end yet): it goes at once. A daemon coming
         # back may still refuse a removal (409): this runner's strays are swept once
         # more a little later.
-        self._sweep_strays(states=("exited", "dead"))
+        self._own.sweep_strays(spare_in_use=False, states=("exited", "dead"))
         time.sleep(AFTER_OUTAGE_SWEEP)
-        self._sweep_strays(spare=self._in_use)
-
-    def _sweep_strays(
-        self, *, spare: Callable[[str], bool] = lambda name: False, states: tuple[str, ...] = ()
-    ) -> None:
-        """Remove the containers with this runner's labels that ``spare`` does not keep."""
-        try:
-            removed = remove_own(self._api, self._labels, spare=spare, states=states)
-        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            log.info("could not look for this runner's stray containers: %s", exc)
-            return
-        if removed:
-            log.warning("removed %d containers Docker kept of this runner's jobs", len(removed))
-
-    def _in_use(self, name: str) -> bool:
-        with self._leftovers_lock:
-            return name in self._live
+        self._own.sweep_strays()
 
     def _create(
         self, spec: RunSpec, name: str, cancel: threading.Event, *, warm: bool = False
@@ -409,178 +376,3 @@ class DockerExecutor:
             return bool(self._api.inspect_container(container.name)["State"]["Running"])
         except docker.errors.NotFound:
             return False
-
-    def _supervise(
-        self,
-        spec: RunSpec,
-        cancel: threading.Event,
-        container: LiveContainer,
-        on_started: Callable[[], None] | None = None,
-    ) -> Execution:
-        name, sock, reader = container.name, container.attachment.sock, container.attachment.reader
-        started_at = _now()
-        from_start = container.started
-        if not container.started:
-            self._api.start(name)
-            if on_started is not None:
-                on_started()
-        watch = self._usage_watch(container)
-        input_at = time.monotonic()
-        deadline = input_at + spec.timeout
-        if spec.deadline is not None:
-            deadline = min(deadline, spec.deadline)
-        StdinWriter(sock, spec.stdin_lines).start()
-        waiter = ExitWaiter(self._api, name, spec.timeout + self._stop_timeout)
-        waiter.start()
-        try:
-            timed_out = self._await_exit(spec, cancel, name, waiter, deadline)
-        finally:
-            wall = time.monotonic() - input_at
-            figures = finish(watch)
-        finished_at = _now()
-        if timed_out:
-            waiter.done.wait(self._stop_timeout)
-            exit_code = None
-        else:
-            exit_code = waiter.result()
-        reader.finish(sock, self._stop_timeout)
-        stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
-        oom_killed, memory_limit = self._memory_state(name)
-        # The runner's only kills are the timeout's and the cancel's (which raised above).
-        killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
-        usage = _usage(figures, wall, from_start, memory_limit if oom_killed else None)
-        log.debug(
-            "container %s of %s ended: exit %s%s",
-            name,
-            spec.image,
-            exit_code,
-            " (killed for memory)" if oom_killed else "",
-        )
-        return Execution(
-            exit_code=exit_code,
-            stdout=stdout[0],
-            stderr=stderr[0],
-            timed_out=timed_out,
-            started_at=started_at,
-            finished_at=finished_at,
-            stdout_truncated=stdout[1],
-            stderr_truncated=stderr[1],
-            oom_killed=oom_killed,
-            memory_limit=memory_limit,
-            outside_signal=killed,
-            usage=usage,
-        )
-
-    def _usage_watch(self, container: LiveContainer) -> UsageWatch | Figures:
-        """Start reading the container's figures (it runs now), or say why they are not read."""
-        if self._meter is None:
-            return Figures(None, None, "not measured: turned off (measure_usage: false)")
-        return self._meter.start(container.container_id)
-
-    def _memory_state(self, name: str) -> tuple[bool, int | None]:
-        """Whether the kernel killed a process of the container for memory, and the limit.
-
-        Read from ``docker inspect`` before the container is removed: the exit
-        code alone (137) cannot tell a memory kill from our own timeout kill.
-        """
-        try:
-            info = self._api.inspect_container(name)
-        except docker.errors.NotFound:
-            return False, None  # removed behind our back: nothing to tell
-        oom_killed = bool((info.get("State") or {}).get("OOMKilled"))
-        memory = (info.get("HostConfig") or {}).get("Memory") or 0
-        return oom_killed, int(memory) or None
-
-    def _await_exit(
-        self,
-        spec: RunSpec,
-        cancel: threading.Event,
-        name: str,
-        waiter: ExitWaiter,
-        deadline: float,
-    ) -> bool:
-        """Block until exit (False), the deadline (True, container killed) or a cancel."""
-        while not waiter.done.wait(POLL_INTERVAL):
-            if cancel.is_set():
-                log.info("cancelling container %s of %s", name, spec.image)
-                self._kill(name)
-                raise Cancelled(f"run of {spec.image} cancelled")
-            if time.monotonic() >= deadline:
-                log.warning(
-                    "container %s of %s timed out after %ss: killing it",
-                    name,
-                    spec.image,
-                    spec.timeout,
-                )
-                self._kill(name)
-                return True
-        return False
-
-    def _kill(self, name: str) -> None:
-        """SIGKILL, not SIGTERM: an image that ignores SIGTERM must still end."""
-        try:
-            self._api.kill(name, signal="SIGKILL")
-        except docker.errors.APIError as exc:
-            if exc.is_server_error():
-                raise
-            log.debug("kill %s: %s", name, explanation(exc))  # already exited or gone
-
-    def _remove(self, name: str) -> None:
-        """Force-remove, logging (never raising) so that the original outcome survives."""
-        try:
-            self._api.remove_container(name, force=True)
-        except docker.errors.NotFound:
-            pass  # never created, or already removed
-        except docker.errors.APIError as exc:
-            if exc.status_code != HTTP_CONFLICT:  # a removal already in progress
-                log.error("could not remove container %s: %s", name, explanation(exc))
-            # Tried again by the next job and at the stop (a removal in progress ends in
-            # a 404 then; a daemon just back may refuse one it is still cleaning up).
-            with self._leftovers_lock:
-                self._leftovers.add(name)
-        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            log.error(
-                "could not remove container %s (it will be removed when Docker answers again): %s",
-                name,
-                exc,
-            )
-            with self._leftovers_lock:
-                self._leftovers.add(name)
-            self._daemon.lost(exc)
-
-    def _remove_leftovers(self) -> None:
-        """Remove the containers that ``_remove`` could not; keep those it still cannot."""
-        with self._leftovers_lock:
-            names = sorted(self._leftovers)
-        for name in names:
-            try:
-                self._api.remove_container(name, force=True)
-            except docker.errors.NotFound:
-                pass  # the daemon lost it (a restart without live-restore)
-            except (requests.exceptions.RequestException, docker.errors.DockerException):
-                continue  # still away or busy: next time
-            log.info("removed container %s, abandoned while Docker was unreachable", name)
-            with self._leftovers_lock:
-                self._leftovers.discard(name)
-
-
-def _usage(figures: Figures, wall: float, from_start: bool, killed_at: int | None) -> TrialUsage:
-    """The run's figures; a run killed for memory reached its limit ``killed_at``.
-
-    The kernel kills at the limit, and the cgroup is gone before the last
-    moments of a fast allocation could be read: the limit is the peak.
-    """
-    peak = figures.peak_memory
-    if killed_at is not None:
-        peak = max(peak or 0, killed_at)
-    return TrialUsage(
-        wall_seconds=wall,
-        peak_memory=peak,
-        cpu_seconds=figures.cpu_seconds,
-        not_measured=figures.not_measured,
-        from_start=from_start,
-    )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
