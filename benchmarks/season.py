@@ -22,11 +22,13 @@ Every ``--sample-every`` jobs it records, of the runner process alone (not
 the emulator's): its resident memory (VmRSS), open files (``/proc/PID/fd``)
 and threads; the containers carrying its labels on the daemon; the files in
 the daemon's ``containers/`` folder and in the runner's own folders (its
-state, cache and config folder). The season is flat when the last sample is
-no higher than the first thousand jobs' (within ``--tolerance`` for memory).
-It also counts the runner's exits nobody asked for (it is started again, as
-systemd would, and the exit reported), the Failed results (every solution is
-valid: each one is a fault's), and what is left after its clean stop.
+state, cache and config folder). The report gives the RSS's slope over the
+first half of the samples and over the second: bounded structures fill in the
+first (an hour of finish times, the last 2,000 trials of each match), so a
+second half as steep as the first is growth that does not stop. It also
+counts the runner's exits nobody asked for (it is started again, as systemd
+would, and the exit reported), the Failed results (every solution is valid:
+each one is a fault's), and what is left after its clean stop.
 
 Run as root (for the second daemon), from the repository root:
 
@@ -452,6 +454,20 @@ def _loop(
         time.sleep(0.2)  # each look is queries the emulator answers on the same cores
 
 
+def rss_slopes(samples: Sequence[Sample]) -> str:
+    """The RSS's rise per 1,000 jobs over the first half of ``samples`` and over the second."""
+    middle = samples[(len(samples) - 1) // 2]
+    halves = ((samples[0], middle), (middle, samples[-1]))
+    slopes = [
+        (end.rss_kib - start.rss_kib) / 1024 / max(end.jobs - start.jobs, 1) * 1000
+        for start, end in halves
+    ]
+    return (
+        f"{slopes[0]:+.2f} MiB from {samples[0].jobs} to {middle.jobs} jobs,"
+        f" {slopes[1]:+.2f} MiB from {middle.jobs} to {samples[-1].jobs}"
+    )
+
+
 def report(season: Season, args: argparse.Namespace, given: str) -> list[str]:
     lines = [f"season: {args.jobs} jobs, workers {args.workers}, AWS emulated by {args.emulator}"]
     if season.interrupted:
@@ -467,6 +483,7 @@ def report(season: Season, args: argparse.Namespace, given: str) -> list[str]:
             f" {first.containers} -> {last.containers}, daemon entries {first.daemon_files} ->"
             f" {last.daemon_files}, runner files {first.runner_files} -> {last.runner_files}"
         )
+        lines.append(f"  RSS per 1,000 jobs: {rss_slopes(season.samples)}")
         rate = (last.jobs - first.jobs) / max(last.seconds - first.seconds, 1e-9)
         lines.append(f"  jobs/s from the first sample to the last: {rate:.2f}")
     lines.append(f"  Docker restarts: {season.restarts}")
