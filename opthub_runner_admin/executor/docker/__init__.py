@@ -1,9 +1,10 @@
 """The Docker executor, one concern a module.
 
-``executor`` runs one job's container; ``images`` makes sure its image is
-there; ``streams`` serves the attach stream; ``errors`` turns Docker's
-errors into the seam's, without secrets; ``reaping`` removes what a crashed
-runner left behind; ``connection`` connects at start-up.
+``executor`` runs one job's container, ``supervision`` from its start to its
+exit; ``own_containers`` removes what this runner made; ``images`` makes
+sure the image is there; ``streams`` serves the attach stream; ``errors``
+turns Docker's errors into the seam's, without secrets; ``reaping`` removes
+what a crashed runner left behind; ``connection`` connects at start-up.
 """
 
 from .connection import check_runtime, connect_docker
