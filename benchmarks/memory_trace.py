@@ -93,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{USAGE}\n\n{__doc__}")
         return 0
     if args[:1] == ["compare"] and len(args) == 3:
-        print("\n".join(compare(Path(args[1]), Path(args[2]))))
+        try:
+            print("\n".join(compare(Path(args[1]), Path(args[2]))))
+        except OSError as exc:
+            print(f"memory_trace: cannot read a snapshot: {exc}", file=sys.stderr)
+            return 1
         return 0
     if os.environ.get(TRACE_DIR_ENV):
         run(args)

@@ -66,6 +66,9 @@ from opthub_runner_admin.platform_side.emulators import EMULATORS, emulator
 from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.second_daemon import second_dockerd
 
+#: Seconds a sample waits for the traced runner's snapshot (``--trace-memory``).
+SNAPSHOT_PATIENCE = 300.0
+
 #: The season's own second daemon: names no other user of the script picks.
 DAEMON_ENV = {
     "OPTHUB_BENCH_STATE": "/run/opthub-season",
@@ -268,9 +271,21 @@ class RunnerProcess:
         )
 
     def ask_for_snapshot(self, jobs: int) -> None:
-        """With ``--trace-memory``: the traced runner dumps a snapshot named by ``jobs``."""
-        if self._trace is not None:
-            (self._trace / "request").write_text(str(jobs))
+        """With ``--trace-memory``: the traced runner dumps a snapshot named by ``jobs``.
+
+        Waited for (a snapshot takes seconds): samples closer together than that
+        would else overtake each other, and the last would meet the runner's stop.
+        """
+        if self._trace is None:
+            return
+        # Renamed into place: the traced runner never reads a request half written.
+        (self._trace / "request.new").write_text(str(jobs))
+        (self._trace / "request.new").replace(self._trace / "request")
+        deadline = time.monotonic() + SNAPSHOT_PATIENCE
+        while (self._trace / "request").exists() and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return  # exited: revive() reports it
+            time.sleep(0.2)
 
     def log_tail(self) -> str:
         path = self._config.parent / f"runner-{self._starts}.log"
