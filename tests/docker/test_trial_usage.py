@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 
+import docker
 import pytest
 
 from opthub_runner_admin.executor import Execution, RunSpec
+from opthub_runner_admin.executor.docker.cgroups import UsageMeter, UsageWatch
 from opthub_runner_admin.executor.limits import ContainerLimits
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ExecutorFactory, ImageFactory
 
@@ -107,6 +109,34 @@ def test_a_container_killed_for_memory_shows_the_limit_as_its_peak(
     )
     assert execution.oom_killed
     assert execution.usage.peak_memory == 32 * MIB
+
+
+@pytest.mark.parametrize(
+    ("name", "work", "kills"), [("late-hog", MEMORY_HOG, 1), ("late", TRIVIAL, 0)]
+)
+def test_the_kernel_counts_its_memory_kills_in_the_containers_cgroup(
+    docker_client: docker.DockerClient,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+    name: str,
+    work: str,
+    kills: int,
+) -> None:
+    # Docker's OOMKilled comes from an event that may reach it after the exit (containerd
+    # 1.6): the runner also reads the kernel's own count, which this checks on the real
+    # cgroup. The second's wait gives the watch time to start before the work.
+    image = image_factory(f"{TEST_IMAGE_PREFIX}usage-{name}:latest", "sleep 1\n" + work)
+    container = docker_client.containers.run(
+        image, detach=True, mem_limit=32 * MIB, memswap_limit=32 * MIB, labels=case_labels
+    )
+    try:
+        watch = UsageMeter().start(container.id)
+        assert isinstance(watch, UsageWatch), watch
+        container.wait(timeout=NORMAL_TIMEOUT)
+        figures = watch.finish()
+    finally:
+        container.remove(force=True)
+    assert figures.memory_kills == kills, figures
 
 
 def test_turned_off_the_figures_say_so(

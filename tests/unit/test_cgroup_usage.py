@@ -80,6 +80,30 @@ def test_cgroup_v1_figures_are_max_usage_and_cpuacct_usage(
     assert finish(UsageMeter(layout=layout).start(ID)) == Figures(3 * MIB, 2.5, "")
 
 
+def test_cgroup_v2_memory_kills_are_memory_events_oom_kill(tmp_path: Path) -> None:
+    cgroup = _v2(tmp_path, f"docker/{ID}", peak=32 * MIB, usec=1)
+    (cgroup / "memory.events").write_text("low 0\nhigh 0\nmax 57\noom 1\noom_kill 1\n")
+    figures = finish(UsageMeter(layout=CgroupLayout(root=tmp_path)).start(ID))
+    assert figures == Figures(32 * MIB, 1e-6, "", memory_kills=1)
+
+
+def test_cgroup_v1_memory_kills_are_memory_oom_control_oom_kill(tmp_path: Path) -> None:
+    _v1(tmp_path, f"docker/{ID}", peak=MIB, ns=1)
+    control = tmp_path / "memory" / "docker" / ID / "memory.oom_control"
+    control.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert finish(UsageMeter(layout=CgroupLayout(root=tmp_path)).start(ID)).memory_kills == 2
+
+
+def test_a_kernel_without_the_kill_count_leaves_it_unread(tmp_path: Path) -> None:
+    # Before Linux 4.13 memory.oom_control has no oom_kill line; the figures still stand.
+    _v1(tmp_path, f"docker/{ID}", peak=MIB, ns=1)
+    control = tmp_path / "memory" / "docker" / ID / "memory.oom_control"
+    control.write_text("oom_kill_disable 0\nunder_oom 0\n")
+    assert finish(UsageMeter(layout=CgroupLayout(root=tmp_path)).start(ID)) == Figures(
+        MIB, 1e-9, ""
+    )
+
+
 def test_a_daemons_own_cgroup_parent_is_found_and_remembered(tmp_path: Path) -> None:
     _v1(tmp_path, f"opthub-bench/{ID}", peak=MIB, ns=1)
     layout = CgroupLayout(root=tmp_path)

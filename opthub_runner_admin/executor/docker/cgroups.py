@@ -21,6 +21,12 @@ at first (every ``FIRST_INTERVAL``) and then at about a hundredth of the time
 run so far, up to ``LAST_INTERVAL``. The peak memory is the kernel's own
 high-water mark, so a late reading misses only what the last interval added;
 the CPU time misses at most the CPU of the last interval.
+
+Each reading also takes the kernel's count of the processes it killed for the
+memory limit (``oom_kill`` in ``memory.events``, v2, or ``memory.oom_control``,
+v1). Docker's ``OOMKilled`` comes from an event of containerd that may reach the
+daemon after the exit it explains (containerd 1.6 sends them in no set order):
+the count, read before the cgroup goes, does not depend on that order.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class CgroupFiles:
     memory_is_peak: bool = True
     #: The cgroup's process list (its first line: the container's main process).
     procs: str = ""
+    #: The memory controller's event counts, whose ``oom_kill`` line is the kernel's kills.
+    events: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,8 @@ class CgroupLayout:
                 return None
             peak = folder / "memory.peak"
             memory, is_peak = (peak, True) if peak.exists() else (folder / "memory.current", False)
-            procs = str(folder / "cgroup.procs")
-            return CgroupFiles(str(memory), str(folder / "cpu.stat"), 2, is_peak, procs)
+            procs, events = str(folder / "cgroup.procs"), str(folder / "memory.events")
+            return CgroupFiles(str(memory), str(folder / "cpu.stat"), 2, is_peak, procs, events)
         if version == 1:
             folder = self._folder(self._root / "memory", container_id)
             if folder is None:
@@ -130,7 +138,8 @@ class CgroupLayout:
                 if cpu.exists():
                     listing = str(folder / "cgroup.procs")
                     peak_file = str(folder / "memory.max_usage_in_bytes")
-                    return CgroupFiles(peak_file, str(cpu), 1, procs=listing)
+                    events = str(folder / "memory.oom_control")
+                    return CgroupFiles(peak_file, str(cpu), 1, procs=listing, events=events)
         return None
 
     def _folder(self, hierarchy: Path, container_id: str) -> Path | None:
@@ -204,6 +213,18 @@ def read_figures(files: CgroupFiles, descriptors: tuple[int, int]) -> Reading:
     return Reading(memory, int(raw.split()[0]) / 1e9)
 
 
+def read_memory_kills(descriptor: int) -> int | None:
+    """The ``oom_kill`` count of an open events file; None if it has none (before Linux 4.13).
+
+    OSError once the cgroup is gone.
+    """
+    for line in os.pread(descriptor, 4096, 0).decode("ascii").splitlines():
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Figures:
     """What a watch came to: the peak memory and the CPU time, or why there are none."""
@@ -211,6 +232,8 @@ class Figures:
     peak_memory: int | None
     cpu_seconds: float | None
     not_measured: str = ""
+    #: Processes the kernel killed for the memory limit, as last read (None: not read).
+    memory_kills: int | None = None
 
 
 class UsageWatch:
@@ -225,6 +248,8 @@ class UsageWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._descriptors: tuple[int, int] | None = None
+        self._events: int | None = None
+        self._kills: int | None = None
         self._exit: int | None = None
         self._peak: int | None = None
         self._cpu: float | None = None
@@ -241,6 +266,10 @@ class UsageWatch:
             os.close(memory)
             return self
         self._descriptors = (memory, cpu)
+        try:
+            self._events = os.open(self._files.events, os.O_RDONLY) if self._files.events else None
+        except OSError:
+            self._events = None  # no memory events here: the figures stand without the count
         if self._read():
             self._exit = _main_process(self._files.procs)
             self._thread = threading.Thread(target=self._watch, name="usage-watch", daemon=True)
@@ -257,6 +286,13 @@ class UsageWatch:
             return False
         self._peak = max(self._peak or 0, reading.memory)
         self._cpu = max(self._cpu or 0.0, reading.cpu_seconds)
+        if self._events is not None:
+            try:
+                kills = read_memory_kills(self._events)
+            except (OSError, ValueError):
+                kills = None
+            if kills is not None:
+                self._kills = max(self._kills or 0, kills)
         return True
 
     def _watch(self) -> None:
@@ -288,13 +324,16 @@ class UsageWatch:
             for descriptor in self._descriptors:
                 os.close(descriptor)
             self._descriptors = None
+        if self._events is not None:
+            os.close(self._events)
+            self._events = None
         if self._exit is not None:
             os.close(self._exit)
             self._exit = None
         if self._peak is None or self._cpu is None:
             return Figures(None, None, ENDED_FIRST)
         note = "" if self._files.memory_is_peak else "peak memory: the highest memory.current read"
-        return Figures(self._peak, self._cpu, note)
+        return Figures(self._peak, self._cpu, note, self._kills)
 
 
 def _main_process(procs: str) -> int | None:

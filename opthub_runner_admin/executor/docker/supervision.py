@@ -84,6 +84,8 @@ class ContainerSupervisor:
         reader.finish(sock, self._stop_timeout)
         stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
         oom_killed, memory_limit = self._memory_state(name)
+        # Docker's flag may come after the exit it explains; the kernel's own count does not.
+        oom_killed = oom_killed or bool(figures.memory_kills)
         # The runner's only kills are the timeout's and the cancel's (which raised above).
         killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
         usage = _usage(figures, wall, from_start, memory_limit if oom_killed else None)
