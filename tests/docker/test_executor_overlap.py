@@ -15,6 +15,7 @@ import docker
 
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor import RunSpec
+from opthub_runner_admin.executor.docker.executor import CONTAINER_STOP_TIMEOUT
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
     ExecutorFactory,
@@ -56,6 +57,29 @@ def test_the_next_job_runs_in_a_container_started_ahead_with_its_own_stdin(
         executor.close()
     # With rm off the two finished containers stay; the one started for a third job does not.
     assert len(containers_labelled(docker_client, case_labels)) == 2
+
+
+def test_docker_s_own_stop_gives_a_container_started_ahead_one_second_not_ten(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+) -> None:
+    # A Docker restart stops every container with its own stop timeout (10 s unless the
+    # container says otherwise); one started ahead waits on its input as PID 1, which
+    # ignores SIGTERM, so each restart of Docker waited the whole timeout for nothing.
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True)
+    try:
+        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
+        ahead = _wait_for_running(docker_client, case_labels)[0]["Id"]
+        config = docker_client.api.inspect_container(ahead)["Config"]
+        assert config["StopTimeout"] == CONTAINER_STOP_TIMEOUT
+        docker_client.api.stop(ahead)  # no timeout given: the container's own applies
+        state = docker_client.api.inspect_container(ahead)["State"]
+        assert (state["Running"], state["ExitCode"]) == (False, 137)  # SIGKILL after it
+    finally:
+        executor.close()
 
 
 def test_a_container_started_ahead_that_died_meanwhile_is_not_used(

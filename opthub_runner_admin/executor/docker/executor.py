@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds ``close`` waits for a daemon that went away, to remove what it left there.
 CLOSE_PATIENCE = 30.0
+#: Seconds Docker gives one of the runner's containers between SIGTERM and SIGKILL when
+#: Docker stops it itself (its own stop or restart, ``docker stop``), instead of its 10 s:
+#: the job such a stop ends goes back to the queue whatever the container does meanwhile,
+#: and one started ahead waits on its input as PID 1, which ignores SIGTERM, so the 10 s
+#: were only ever a slower restart of Docker. (The runner's own kills are SIGKILL.)
+CONTAINER_STOP_TIMEOUT = 1
 #: Seconds after Docker answers again before this runner's strays are swept a second time.
 AFTER_OUTAGE_SWEEP = 10.0
 
@@ -365,6 +371,7 @@ class DockerExecutor:
             host_config=host_config,
             user=self._limits.user,
             use_config_proxy=False,
+            stop_timeout=CONTAINER_STOP_TIMEOUT,
         )
         return str(created.get("Id") or "")
 
