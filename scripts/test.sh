@@ -32,17 +32,17 @@ scripts/test-pythons.sh --tests-only >"$others_log" 2>&1 &
 others=$!
 # The suite in three parts side by side, each a pytest session of its own (its
 # own moto server and image tags): most of the suite's time is spent waiting on
-# containers, runner processes and queues, not on the CPU. The tests that bring
-# second Docker daemons (tests/docker, tests/faults) are in one part; each
-# part's slowest tests are listed, to keep it short; the other parts' output is
-# shown once the end-to-end tests (in front) are done.
+# containers, runner processes and queues, not on the CPU. The parts are of about
+# the same length (the fault tests, the end-to-end tests, the rest); the second
+# Docker daemons some tests bring each have names of their own, so they may run
+# in two parts at once. Each part's slowest tests are listed, to keep it short;
+# the other parts' output is shown once the end-to-end tests (in front) are done.
 daemons_log=.test-daemons.log
-.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/docker tests/faults \
-  >"$daemons_log" 2>&1 &
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/faults >"$daemons_log" 2>&1 &
 daemons=$!
 inner_log=.test-inner.log
-.venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/unit tests/contracts tests/emulator \
-  >"$inner_log" 2>&1 &
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 \
+  tests/unit tests/contracts tests/emulator tests/docker >"$inner_log" 2>&1 &
 inner=$!
 suite=0
 .venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/e2e || suite=$?
@@ -55,8 +55,8 @@ cat "$daemons_log"
 others_ok=true
 wait "$others" || others_ok=false
 cat "$others_log"
-$inner_ok || { echo "test: the unit, contract or emulator tests failed (above)" >&2; exit 1; }
-$daemons_ok || { echo "test: the Docker and fault tests failed (above)" >&2; exit 1; }
+$inner_ok || { echo "test: the unit, contract, emulator or Docker tests failed (above)" >&2; exit 1; }
+$daemons_ok || { echo "test: the fault tests failed (above)" >&2; exit 1; }
 $others_ok || { echo "test: the tests on another Python failed (above)" >&2; exit 1; }
 [ "$suite" -eq 0 ] || exit "$suite"
 # The demo on every other Python, after the suite: it builds the demo's images.
