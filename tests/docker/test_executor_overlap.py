@@ -6,15 +6,18 @@ own stdin, environment and image), and that nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import docker
 
 from opthub_runner_admin.demo.images import build_busybox_image
 from opthub_runner_admin.executor import RunSpec
+from opthub_runner_admin.executor.docker import DockerExecutor
 from opthub_runner_admin.executor.docker.executor import CONTAINER_STOP_TIMEOUT
 from tests.support.docker_fixtures import (
     TEST_IMAGE_PREFIX,
@@ -37,24 +40,43 @@ def _spec(image: str, line: str, word: str = "w") -> RunSpec:
     )
 
 
+@contextlib.contextmanager
+def _one_job_run(
+    docker_client: docker.DockerClient,
+    make_executor: ExecutorFactory,
+    image_factory: ImageFactory,
+    case_labels: dict[str, str],
+    **options: Any,
+) -> Iterator[tuple[DockerExecutor, str, str]]:
+    """A prestarting executor after its first job: it, its image, the container started ahead.
+
+    The container for the next job is started (and waits on its stdin).
+    """
+    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
+    executor = make_executor(prestart=True, **options)
+    try:
+        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
+        running = _wait_for_running(docker_client, case_labels)
+        assert len(running) == 1
+        yield executor, image, running[0]["Id"]
+    finally:
+        executor.close()
+
+
 def test_the_next_job_runs_in_a_container_started_ahead_with_its_own_stdin(
     docker_client: docker.DockerClient,
     make_executor: ExecutorFactory,
     image_factory: ImageFactory,
     case_labels: dict[str, str],
 ) -> None:
-    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
-    executor = make_executor(prestart=True, rm=False)  # kept: its logs show which job it ran
-    try:
-        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
-        # The container for the next job is started (and waits on its stdin).
-        running = _wait_for_running(docker_client, case_labels)
-        assert len(running) == 1
-        ahead = running[0]["Id"]
+    # rm off: the containers are kept, their logs show which job each ran.
+    with _one_job_run(docker_client, make_executor, image_factory, case_labels, rm=False) as (
+        executor,
+        image,
+        ahead,
+    ):
         assert executor.run(_spec(image, "second"), threading.Event()).stdout == "second w\n"
         assert docker_client.api.logs(ahead) == b"second w\n"
-    finally:
-        executor.close()
     # With rm off the two finished containers stay; the one started for a third job does not.
     assert len(containers_labelled(docker_client, case_labels)) == 2
 
@@ -68,18 +90,12 @@ def test_docker_s_own_stop_gives_a_container_started_ahead_one_second_not_ten(
     # A Docker restart stops every container with its own stop timeout (10 s unless the
     # container says otherwise); one started ahead waits on its input as PID 1, which
     # ignores SIGTERM, so each restart of Docker waited the whole timeout for nothing.
-    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
-    executor = make_executor(prestart=True)
-    try:
-        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
-        ahead = _wait_for_running(docker_client, case_labels)[0]["Id"]
+    with _one_job_run(docker_client, make_executor, image_factory, case_labels) as (_, _, ahead):
         config = docker_client.api.inspect_container(ahead)["Config"]
         assert config["StopTimeout"] == CONTAINER_STOP_TIMEOUT
         docker_client.api.stop(ahead)  # no timeout given: the container's own applies
         state = docker_client.api.inspect_container(ahead)["State"]
         assert (state["Running"], state["ExitCode"]) == (False, 137)  # SIGKILL after it
-    finally:
-        executor.close()
 
 
 def test_a_container_started_ahead_that_died_meanwhile_is_not_used(
@@ -88,17 +104,14 @@ def test_a_container_started_ahead_that_died_meanwhile_is_not_used(
     image_factory: ImageFactory,
     case_labels: dict[str, str],
 ) -> None:
-    image = image_factory(f"{TEST_IMAGE_PREFIX}overlap-echo:latest", ECHO_SCRIPT)
-    executor = make_executor(prestart=True)
-    try:
-        assert executor.run(_spec(image, "first"), threading.Event()).stdout == "first w\n"
-        running = _wait_for_running(docker_client, case_labels)
-        assert len(running) == 1
-        docker_client.api.kill(running[0]["Id"])  # dies while it waits for its job
+    with _one_job_run(docker_client, make_executor, image_factory, case_labels) as (
+        executor,
+        image,
+        ahead,
+    ):
+        docker_client.api.kill(ahead)  # dies while it waits for its job
         second = executor.run(_spec(image, "second"), threading.Event())
         assert (second.exit_code, second.stdout) == (0, "second w\n")
-    finally:
-        executor.close()
 
 
 def test_one_worker_keeps_two_containers_on_their_way_while_its_jobs_find_theirs(
