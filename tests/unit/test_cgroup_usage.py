@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from opthub_runner_admin.executor.docker.cgroup_layout import CgroupLayout
 from opthub_runner_admin.executor.docker.cgroups import (
-    CgroupLayout,
     Figures,
     UsageMeter,
     UsageWatch,

@@ -12,7 +12,7 @@ import docker
 import docker.errors
 import requests
 
-from .cgroups import CgroupLayout
+from .cgroup_layout import CgroupLayout
 
 #: Seconds between two samples of the container's memory use.
 MEMORY_SAMPLE_INTERVAL = 0.2
