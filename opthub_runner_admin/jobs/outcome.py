@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from ..queue import Message
 
@@ -54,24 +54,42 @@ RUNNER = Cause("runner", shared=True)
 
 
 @dataclass(frozen=True)
-class Retry:
-    """Nothing was decided: hand the message back, visible again after ``delay`` seconds.
+class HandBack:
+    """Nothing was decided: the message itself is visible again after ``delay`` seconds.
 
-    ``body`` set means resend a fresh copy with that body (resetting the
-    receive count so deliberate retries never reach the dead-letter queue);
-    otherwise the message itself is made visible again. ``backoff`` names the cause of
-    trouble that other messages would meet too (an administrator's mistake
-    about one match, the Docker daemon gone): the worker backs off from that
-    cause alone, doubling its pause while the trouble lasts.
+    Its receive count goes on, so that a message that keeps failing this way
+    reaches the dead-letter queue (or the job's own bound on receives).
+    ``backoff`` names the cause of trouble that other messages would meet too
+    (an administrator's mistake about one match, the Docker daemon gone): the
+    worker backs off from that cause alone, doubling its pause while the
+    trouble lasts.
     """
 
     delay: int
     reason: str
-    body: str | None = None
     backoff: Cause | None = None
 
 
-Outcome = Done | Drop | Retry
+@dataclass(frozen=True)
+class Resend:
+    """Nothing was decided, and nobody's trial is at fault: a fresh copy goes back instead.
+
+    The copy carries ``body`` and is visible after ``delay`` seconds; the
+    message is deleted. The copy's receive count starts again, so that
+    deliberate returns (a score waiting for earlier trials, a match's image
+    missing, Docker gone) never reach the dead-letter queue. ``backoff`` as
+    for ``HandBack``.
+    """
+
+    delay: int
+    reason: str
+    body: str
+    backoff: Cause | None = None
+
+
+#: A job that decided nothing: its message goes back, itself or as a fresh copy.
+GoesBack: TypeAlias = HandBack | Resend
+Outcome: TypeAlias = Done | Drop | HandBack | Resend
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ..model import Evaluation, Failure, Score, TrialRef
 from ..queue import Message
 from ..store import JobInput
 from .messages import JobMessage
-from .outcome import JobContext, Outcome, Retry
+from .outcome import JobContext, Outcome, Resend
 from .protocol import admin_details, read_result
 from .redaction import redact_failure
 from .trial_job import TrialJob, timing_of
@@ -55,7 +55,7 @@ class ScoreJob(TrialJob[Evaluation, Score]):
                     ref,
                     _listing(history.missing),
                 )
-                return Retry(
+                return Resend(
                     0, "earlier trials pending", body=job.resent_body(missing=len(history.missing))
                 )
             if job.deferrals < self.max_deferrals:
@@ -141,10 +141,10 @@ class ScoreJob(TrialJob[Evaluation, Score]):
         """
         body = job.deferred_body(missing=missing)
         if not self.fifo_queue:
-            return Retry(self.defer_seconds, "earlier trials pending", body=body)
+            return Resend(self.defer_seconds, "earlier trials pending", body=body)
         if ctx.cancel.wait(min(float(self.defer_seconds), max(0.0, ctx.remaining()))):
             raise Cancelled(f"stopped while {job.ref} waited for earlier trials")
-        return Retry(0, "earlier trials pending", body=body)
+        return Resend(0, "earlier trials pending", body=body)
 
     def write_failure(self, ref: TrialRef, failure: Failure, cancel: threading.Event) -> Outcome:
         return self.write(ref, lambda r: self.store.put_score(ref, r, timing_of()), failure, cancel)

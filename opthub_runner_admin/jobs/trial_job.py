@@ -34,7 +34,7 @@ from ..queue import Message
 from ..store import JobInput, Store
 from .admission import UNRESTRICTED, Admission
 from .messages import BadMessage, JobMessage, describe, parse_body
-from .outcome import RUNNER, Cause, Done, Drop, JobContext, Outcome, Retry
+from .outcome import RUNNER, Cause, Done, Drop, HandBack, JobContext, Outcome, Resend
 from .runner_faults import RunnerFaults
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class TrialJob(ABC, Generic[InputT, R]):
             return self.resend(job, message, blamed.error, blamed.cause)
         except KilledFromOutside as killed:
             # Made visible, not resent: its receive count rises, so the rule stays bounded.
-            return Retry(OUTSIDE_KILL_RETRY_DELAY, killed.reason)
+            return HandBack(OUTSIDE_KILL_RETRY_DELAY, killed.reason)
         except (AdminError, TransientError) as exc:
             # Not from the match source nor Docker: from the table.
             return self.resend(job, message, exc, AWS)
@@ -170,9 +170,9 @@ class TrialJob(ABC, Generic[InputT, R]):
         """Nothing decided: a fresh copy is resent, and the worker backs off from ``cause``."""
         if isinstance(error, AdminError):
             log.error("%s: %s (the message goes back to the queue and is retried)", job.ref, error)
-            return Retry(ADMIN_RETRY_DELAY, str(error), body=message.body, backoff=cause)
+            return Resend(ADMIN_RETRY_DELAY, str(error), body=message.body, backoff=cause)
         log.warning("%s: %s (retrying later)", job.ref, error)
-        return Retry(TRANSIENT_RETRY_DELAY, str(error), body=message.body, backoff=cause)
+        return Resend(TRANSIENT_RETRY_DELAY, str(error), body=message.body, backoff=cause)
 
     def match_of(self, ref: TrialRef) -> MatchSpec:
         """The match's images; an unknown match blames the match, an API outage the API."""
@@ -225,7 +225,7 @@ class TrialJob(ABC, Generic[InputT, R]):
                 error,
                 exc_info=True,
             )
-            return Retry(
+            return Resend(
                 RUNNER_FAULT_RETRY_DELAY,
                 f"runner fault: {error}",
                 body=message.body,
@@ -240,7 +240,7 @@ class TrialJob(ABC, Generic[InputT, R]):
                 UNEXPECTED_ERROR_RECEIVES,
                 exc_info=True,
             )
-            return Retry(UNEXPECTED_RETRY_DELAY, f"unexpected error: {error}")
+            return HandBack(UNEXPECTED_RETRY_DELAY, f"unexpected error: {error}")
         log.error(
             "%s: unexpected error (%s) on receive %d; the trial is settled as Failed",
             job.ref,
@@ -286,7 +286,7 @@ class TrialJob(ABC, Generic[InputT, R]):
             )
             return Drop(f"no {what}")
         log.warning("%s: no %s in the table yet; retrying later", job.ref, what)
-        return Retry(TRANSIENT_RETRY_DELAY, f"no {what}")
+        return HandBack(TRANSIENT_RETRY_DELAY, f"no {what}")
 
     def run_container(
         self,

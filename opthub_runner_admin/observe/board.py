@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..auth.login_state import LoginState
 from ..host.disk import DiskSpace
 from ..jobs.messages import BadMessage, parse_body
-from ..jobs.outcome import RUNNER, Done, Drop, Outcome, Retry
+from ..jobs.outcome import RUNNER, Done, Drop, GoesBack, Outcome
 from ..masking import redact
 from ..queue import Message
 from ..queue.base import QueueStats
@@ -110,7 +110,7 @@ class _MatchTally:
     last_seen: float = 0.0
 
 
-def retry_detail(outcome: Retry) -> str:
+def back_detail(outcome: GoesBack) -> str:
     """Why a message went back and when it is visible again (the delay the queue applied)."""
     return f"{outcome.reason} (back in {outcome.delay} s)"
 
@@ -212,8 +212,8 @@ class StatusBoard(NoEvents):
             detail = outcome.admin_message if isinstance(outcome, Done) else ""
             if isinstance(outcome, Drop):
                 detail = outcome.reason
-            elif isinstance(outcome, Retry):
-                detail = retry_detail(outcome)
+            elif isinstance(outcome, GoesBack):
+                detail = back_detail(outcome)
             shown = redact(detail, view.secrets)[:ADMIN_MESSAGE_LIMIT]
             self._recent.appendleft(
                 ResultView(
@@ -227,7 +227,7 @@ class StatusBoard(NoEvents):
                 )
             )
             self._counts[word] += 1
-            if isinstance(outcome, Retry) and outcome.backoff == RUNNER:
+            if isinstance(outcome, GoesBack) and outcome.backoff == RUNNER:
                 self._runner_fault = outcome.reason
             elif isinstance(outcome, Done):
                 self._runner_fault = ""  # a job went through: the machine works again

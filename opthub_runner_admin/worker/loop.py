@@ -38,7 +38,17 @@ from dataclasses import replace
 from ..errors import FatalError, RunnerError, TransientError
 from ..executor import Cancelled
 from ..jobs.admission import UNRESTRICTED, Admission, Admits
-from ..jobs.outcome import Cause, Done, Drop, Handler, JobContext, Outcome, Retry
+from ..jobs.outcome import (
+    Cause,
+    Done,
+    Drop,
+    GoesBack,
+    HandBack,
+    Handler,
+    JobContext,
+    Outcome,
+    Resend,
+)
 from ..observe.events import JobEvents, NoEvents
 from ..queue import Message, Queue
 from ..queue.base import MAX_DELAY_SECONDS, MAX_RECEIVE_BATCH, MAX_VISIBILITY_SECONDS
@@ -66,14 +76,14 @@ IDLE_WAKE = 1.0
 RECEIVING = Cause("queue", shared=True)
 
 
-def applied_delay(message: Message, outcome: Retry) -> int:
+def applied_delay(message: Message, outcome: GoesBack) -> int:
     """Seconds before a message sent back with ``outcome`` is visible again.
 
     A fresh copy on a FIFO queue (it has a group) comes back at once: FIFO
     queues refuse per-message delays. A copy's delay is cut to SQS's 15
     minutes; a released message's to its 12-hour visibility cap.
     """
-    if outcome.body is not None:
+    if isinstance(outcome, Resend):
         return 0 if message.group_id is not None else min(max(0, outcome.delay), MAX_DELAY_SECONDS)
     return min(max(0, outcome.delay), MAX_VISIBILITY_SECONDS)
 
@@ -392,7 +402,7 @@ class Worker:
         thread.start()
 
     def _run_job(self, held: _Held) -> None:
-        outcome: Outcome = Retry(0, "the job ended without an outcome")
+        outcome: Outcome = HandBack(0, "the job ended without an outcome")
         started = time.monotonic()
         try:
             self._events.job_started(held.message)
@@ -415,7 +425,7 @@ class Worker:
         """
         message = held.message
         delete_after = isinstance(outcome, (Done, Drop)) and message.group_id is None
-        if isinstance(outcome, Retry):
+        if isinstance(outcome, GoesBack):
             outcome = self._settle(message, outcome)
         elif not delete_after:
             self._settler.delete(message)
@@ -435,10 +445,10 @@ class Worker:
             log.warning("%s: %s", self._name, exc)
             with self._lock:
                 self.stats.cancelled += 1
-            return Retry(0, "cancelled")
+            return HandBack(0, "cancelled")
         except FatalError as exc:
             self._fail(exc)
-            return Retry(0, "the runner stops")
+            return HandBack(0, "the runner stops")
         except Exception:
             log.exception(
                 "%s: unexpected error on message %s; it goes back to the queue",
@@ -447,9 +457,9 @@ class Worker:
             )
             with self._lock:
                 self.stats.errors += 1
-            return Retry(UNEXPECTED_ERROR_DELAY, "unexpected error")
+            return HandBack(UNEXPECTED_ERROR_DELAY, "unexpected error")
 
-    def _settle(self, message: Message, outcome: Retry) -> Retry:
+    def _settle(self, message: Message, outcome: GoesBack) -> GoesBack:
         """Put the message back; return ``outcome`` with the delay the queue really applies."""
         delay = applied_delay(message, outcome)
         log.info(
@@ -459,7 +469,7 @@ class Worker:
             outcome.reason,
             delay,
         )
-        if outcome.body is not None:
+        if isinstance(outcome, Resend):
             self._settler.resend(message, outcome.body, outcome.delay)
         else:
             self._settler.make_visible(message, outcome.delay)
@@ -509,7 +519,7 @@ class Worker:
             if ended:
                 log.info("%s: %s working again", self._name, ", ".join(ended))
             return
-        if isinstance(outcome, Retry) and outcome.backoff is not None:
+        if isinstance(outcome, GoesBack) and outcome.backoff is not None:
             self._blame(outcome.backoff, started_at=held.started_at)
         self._backoffs.probe_ended(causes, started_at=held.started_at)
 

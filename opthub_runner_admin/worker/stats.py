@@ -42,7 +42,7 @@ class WorkerStats:
     #: Of ``done``: those whose result was written now as Failed.
     failed: int = 0
     dropped: int = 0
-    #: Jobs that ended in a Retry (made visible again or resent by the job itself).
+    #: Jobs whose message went back (a HandBack: made visible again; a Resend: a fresh copy).
     retried: int = 0
     cancelled: int = 0
     errors: int = 0

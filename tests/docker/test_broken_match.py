@@ -21,7 +21,7 @@ from opthub_runner_admin.errors import AdminError
 from opthub_runner_admin.executor import RunSpec
 from opthub_runner_admin.executor.docker import DockerExecutor
 from opthub_runner_admin.jobs.admission import Admission
-from opthub_runner_admin.jobs.outcome import Cause, Done, JobContext, Outcome, Retry
+from opthub_runner_admin.jobs.outcome import Cause, Done, JobContext, Outcome, Resend
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.worker import Worker, WorkerSettings
@@ -54,7 +54,7 @@ class _Matches:
             execution = self.executor.run(spec, ctx.cancel)
         except AdminError as exc:
             self._record(message, "retry")
-            return Retry(RETRY_DELAY, str(exc), body=message.body, backoff=Cause(f"match:{match}"))
+            return Resend(RETRY_DELAY, str(exc), body=message.body, backoff=Cause(f"match:{match}"))
         self._record(message, execution.stdout.strip())
         return Done("ok")
 

@@ -23,7 +23,7 @@ from opthub_runner_admin.executor import Execution, RunSpec
 from opthub_runner_admin.executor.exits import outside_signal
 from opthub_runner_admin.executor.limits import ContainerLimits
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
-from opthub_runner_admin.jobs.outcome import Done, Retry
+from opthub_runner_admin.jobs.outcome import Done, HandBack
 from opthub_runner_admin.jobs.trial_job import OUTSIDE_KILL_RECEIVES
 from opthub_runner_admin.platform_side.config_files import match_entry, write_config
 from opthub_runner_admin.platform_side.runners import RunnerPool, runner_containers, wait_for
@@ -156,7 +156,7 @@ def test_the_job_puts_the_message_back_until_the_last_receive(
     with caplog.at_level(logging.ERROR):
         for receive in range(1, OUTSIDE_KILL_RECEIVES):
             outcome = job(message(ref(), receive_count=receive), ctx())
-            assert isinstance(outcome, Retry) and outcome.body is None  # released: bounded
+            assert isinstance(outcome, HandBack)  # released: bounded
             assert "SIGKILL" in outcome.reason
     assert store.evaluation_items() == []
     assert "killed by SIGKILL from outside the runner" in caplog.text

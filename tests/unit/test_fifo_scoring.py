@@ -23,7 +23,7 @@ import pytest
 from opthub_runner_admin.executor import Cancelled
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY, MISSING_KEY
-from opthub_runner_admin.jobs.outcome import JobContext, Retry
+from opthub_runner_admin.jobs.outcome import JobContext, Resend
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.model import Evaluation, Score, Timing, TrialRef
 from opthub_runner_admin.platform_side.contract import create_queue, job_body, send_body
@@ -162,7 +162,7 @@ def test_an_evaluated_earlier_trial_sends_the_message_to_the_back_at_once() -> N
     job = _job(store, fifo=True)
     # The context is cancelled: had the job waited, it would raise Cancelled.
     outcome = job(_message(job_body(_ref(2))), _cancelled_context())
-    assert isinstance(outcome, Retry) and outcome.delay == 0 and outcome.body is not None
+    assert isinstance(outcome, Resend) and outcome.delay == 0
     sent = json.loads(outcome.body)
     assert sent[MISSING_KEY] == 1
     assert sent[DEFERRALS_KEY] == 0  # the deferrals that bound a wait are not spent
@@ -194,8 +194,8 @@ def test_a_copy_back_with_progress_goes_to_the_back_at_once_again() -> None:
     store.put_score(_ref(1), Score(1), _timing())  # one of the two earlier trials is done
     came_round = json.dumps({**json.loads(job_body(_ref(3))), MISSING_KEY: 2})
     outcome = _job(store, fifo=True)(_message(came_round), _cancelled_context())
-    assert isinstance(outcome, Retry) and outcome.delay == 0
-    assert json.loads(outcome.body or "")[MISSING_KEY] == 1
+    assert isinstance(outcome, Resend) and outcome.delay == 0
+    assert json.loads(outcome.body)[MISSING_KEY] == 1
 
 
 def test_a_standard_queue_still_delays_the_copy() -> None:
@@ -203,5 +203,5 @@ def test_a_standard_queue_still_delays_the_copy() -> None:
     store.put_evaluation(_ref(1), Evaluation(objective=3), _timing())
     store.put_evaluation(_ref(2), Evaluation(objective=2), _timing())
     outcome = _job(store, fifo=False)(_message(job_body(_ref(2))), _cancelled_context())
-    assert isinstance(outcome, Retry) and outcome.delay == LONG_DEFER
-    assert json.loads(outcome.body or "")[DEFERRALS_KEY] == 1
+    assert isinstance(outcome, Resend) and outcome.delay == LONG_DEFER
+    assert json.loads(outcome.body)[DEFERRALS_KEY] == 1

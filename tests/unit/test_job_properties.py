@@ -4,7 +4,7 @@ Property-based (Hypothesis) over the real jobs (``EvaluateJob``, ``ScoreJob``)
 on the in-memory store and the package's stub executor: whatever the body,
 the stored solution or evaluation, or the container's stdout, the job ends in
 ``Done`` (a Success or Failed item written, with its flag), ``Drop`` (a body
-that can never succeed) or ``Retry``, and never raises.
+that can never succeed), ``HandBack`` or ``Resend`` (it goes back), and never raises.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from opthub_runner_admin.executor import Execution
 from opthub_runner_admin.executor.stub import StubExecutor
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
-from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Retry
+from opthub_runner_admin.jobs.outcome import Done, Drop, HandBack, JobContext, Resend
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.matches import ImageSpec, MatchSpec
 from opthub_runner_admin.model import TrialRef
@@ -133,7 +133,7 @@ def score(store: MemoryStore, body: str, stdout: str) -> object:
 
 
 def assert_settled(store: MemoryStore, outcome: object, kind: str) -> None:
-    assert isinstance(outcome, (Done, Drop, Retry)), outcome
+    assert isinstance(outcome, (Done, Drop, HandBack, Resend)), outcome
     if isinstance(outcome, Done):  # a result item and its flag, nothing else
         results = store.evaluation_items() if kind == "evaluation" else store.score_items()
         assert len(results) == 1, results

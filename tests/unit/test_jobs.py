@@ -23,7 +23,7 @@ from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs.admission import Admission
 from opthub_runner_admin.jobs.evaluate import EvaluateJob
 from opthub_runner_admin.jobs.messages import DEFERRALS_KEY
-from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, JobContext, Retry
+from opthub_runner_admin.jobs.outcome import Cause, Done, Drop, HandBack, JobContext, Resend
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.jobs.trial_job import MISSING_INPUT_RECEIVES, UNEXPECTED_ERROR_RECEIVES
 from opthub_runner_admin.matches import ImageSpec, MatchSpec, UnknownMatch
@@ -217,7 +217,7 @@ def test_a_missing_solution_is_retried_then_dropped() -> None:
     store = MemoryStore()
     job = EvaluateJob(store=store, matches=Matches(), executor=scripted(), timeout=60)
     first = job(message(ref(), receive_count=1), ctx())
-    assert isinstance(first, Retry) and first.body is None
+    assert isinstance(first, HandBack)
     assert isinstance(job(message(ref(), receive_count=5), ctx()), Drop)
     assert store.evaluation_items() == []
 
@@ -255,10 +255,10 @@ def test_administrator_and_transient_trouble_writes_nothing_and_puts_back(
     source_error = error if not isinstance(error, (ImageNotAvailable, DockerUnavailable)) else None
     executor = scripted(error)
     outcome = evaluate(store, executor, matches=Matches(source_error))
-    assert isinstance(outcome, Retry)
+    assert isinstance(outcome, Resend)  # a fresh copy: nobody's trial is at fault
     # Blamed on what failed: one match backs off alone, an outage pauses everything.
     assert outcome.backoff == cause
-    assert outcome.body is not None and json.loads(outcome.body)["TrialNo"] == "0001"
+    assert json.loads(outcome.body)["TrialNo"] == "0001"
     assert store.evaluation_items() == []
 
 
@@ -319,7 +319,7 @@ def test_an_unexpected_error_is_retried_a_bounded_number_of_times_then_failed() 
     outcomes = [
         job(message(ref(), receive_count=n), ctx()) for n in range(1, UNEXPECTED_ERROR_RECEIVES + 1)
     ]
-    assert all(isinstance(o, Retry) and o.body is None for o in outcomes[:-1]), outcomes
+    assert all(isinstance(o, HandBack) for o in outcomes[:-1]), outcomes
     assert outcomes[-1] == Done("evaluation Failed")
     item = only_evaluation(store)
     assert item["Status"] == "Failed"
@@ -397,11 +397,11 @@ def test_a_pending_earlier_score_defers_without_touching_the_receive_count() -> 
     executor = scripted(ran('{"score": 1}'))
     job = score_job(store, executor, max_deferrals=2)
     outcome = job(message(ref(2)), ctx())
-    assert isinstance(outcome, Retry) and outcome.delay == 7 and outcome.body is not None
+    assert isinstance(outcome, Resend) and outcome.delay == 7
     assert json.loads(outcome.body)[DEFERRALS_KEY] == 1
     assert executor.specs == []
     again = job(Message("id-2", outcome.body, "r", 1, time.monotonic()), ctx())
-    assert isinstance(again, Retry) and json.loads(again.body or "")[DEFERRALS_KEY] == 2
+    assert isinstance(again, Resend) and json.loads(again.body)[DEFERRALS_KEY] == 2
     # Past the bound: scored with what exists.
     last = job(Message("id-3", again.body or "", "r", 1, time.monotonic()), ctx())
     assert last == Done("score Success")
@@ -414,7 +414,7 @@ def test_a_trial_without_evaluation_is_made_visible_then_dropped_never_a_failed_
     store = MemoryStore()
     job = score_job(store, scripted())
     first = job(message(ref(1)), ctx())
-    assert isinstance(first, Retry) and first.body is None  # made visible: the receive count rises
+    assert isinstance(first, HandBack)  # made visible: the receive count rises
     caplog.set_level(logging.INFO)
     last = job(message(ref(1), receive_count=MISSING_INPUT_RECEIVES), ctx())
     assert isinstance(last, Drop)

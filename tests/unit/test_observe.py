@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from opthub_runner_admin.config.schema import Config
-from opthub_runner_admin.jobs.outcome import Done, Retry
+from opthub_runner_admin.jobs.outcome import Done, HandBack
 from opthub_runner_admin.model import TrialRef
 from opthub_runner_admin.observe.board import StatusBoard
 from opthub_runner_admin.observe.metrics import RunnerMetrics
@@ -226,7 +226,7 @@ def test_metrics_live_in_a_registry_of_their_own() -> None:
     # Two runners in one process (the tests, the demo) must not collide.
     first, second = RunnerMetrics(mode="evaluator"), RunnerMetrics(mode="evaluator")
     first.job_started(message("0001"))
-    first.job_finished(message("0001"), Retry(0, "x"), 2.0)
+    first.job_finished(message("0001"), HandBack(0, "x"), 2.0)
 
     one = samples(first.exposition().decode())
     other = samples(second.exposition().decode())

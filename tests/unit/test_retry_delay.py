@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from opthub_runner_admin.jobs.outcome import Cause, JobContext, Outcome, Retry
+from opthub_runner_admin.jobs.outcome import Cause, JobContext, Outcome, Resend
 from opthub_runner_admin.observe.board import StatusBoard
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
@@ -29,7 +29,7 @@ def _run_once(queue: MemoryQueue, board: StatusBoard) -> None:
 
     def handler(message: Message, ctx: JobContext) -> Outcome:
         ran.set()
-        return Retry(60, "image missing", body=message.body, backoff=Cause("match:m-1"))
+        return Resend(60, "image missing", body=message.body, backoff=Cause("match:m-1"))
 
     settings = WorkerSettings(poll_seconds=1, visibility_window=5, backoff_initial=5.0)
     worker = Worker(queue=queue, handler=handler, settings=settings, name="test", events=board)

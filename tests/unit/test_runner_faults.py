@@ -18,7 +18,7 @@ import pytest
 
 from opthub_runner_admin.history import HistoryBuilder, MemoryHistoryCache
 from opthub_runner_admin.jobs import trial_job
-from opthub_runner_admin.jobs.outcome import RUNNER, JobContext, Retry
+from opthub_runner_admin.jobs.outcome import RUNNER, HandBack, JobContext, Resend
 from opthub_runner_admin.jobs.runner_faults import RunnerFaults
 from opthub_runner_admin.jobs.score import ScoreJob
 from opthub_runner_admin.jobs.trial_job import UNEXPECTED_ERROR_RECEIVES
@@ -106,13 +106,12 @@ def test_a_runner_fault_goes_back_unspent_and_never_fails_the_trial() -> None:
     job = score_job(store)
     ctx = JobContext(deadline=time.monotonic() + 600, cancel=threading.Event())
     first = job(Message("a", job_body(ref("p-1")), "r", 1, time.monotonic()), ctx)
-    assert isinstance(first, Retry) and first.body is None  # one trial alone: not proven yet
+    assert isinstance(first, HandBack)  # one trial alone: not proven yet
     # Another participant meets the same error, at what would be its last receive.
     last = job(
         Message("b", job_body(ref("p-2")), "r", UNEXPECTED_ERROR_RECEIVES, time.monotonic()), ctx
     )
-    assert isinstance(last, Retry) and last.backoff == RUNNER
-    assert last.body is not None  # a fresh copy: its receive count starts again
+    assert isinstance(last, Resend) and last.backoff == RUNNER
     assert store.score_items() == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from opthub_runner_admin.jobs.outcome import Done, Retry
+from opthub_runner_admin.jobs.outcome import Done, HandBack
 from opthub_runner_admin.observe.board import MATCHES_SHOWN, StatusBoard
 from opthub_runner_admin.observe.status import status_line
 from opthub_runner_admin.queue import Message
@@ -24,7 +24,7 @@ def _message(n: int, match: str = "m-1") -> Message:
     return Message(str(n), body, "r", 1, 0.0)
 
 
-def _finish(board: StatusBoard, n: int, outcome: Done | Retry, seconds: float = 1.0,
+def _finish(board: StatusBoard, n: int, outcome: Done | HandBack, seconds: float = 1.0,
             match: str = "m-1") -> None:  # fmt: skip
     board.job_started(_message(n, match))
     board.job_finished(_message(n, match), outcome, seconds)
@@ -43,7 +43,7 @@ def test_jobs_per_minute_puts_each_finish_in_its_minute_and_forgets_past_the_hou
     _finish(board, 3, Done("evaluation Failed"))
     clock.now += 30 * 60 + 30
     _finish(board, 4, Done("evaluation Success"))  # 30 s before: the last bar
-    _finish(board, 5, Retry(60, "later"))  # not a finished job
+    _finish(board, 5, HandBack(60, "later"))  # not a finished job
     clock.now += 30
 
     bars = board.snapshot().jobs_per_minute

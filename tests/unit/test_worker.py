@@ -13,7 +13,7 @@ import pytest
 
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor import Cancelled
-from opthub_runner_admin.jobs.outcome import Done, Drop, JobContext, Outcome, Retry
+from opthub_runner_admin.jobs.outcome import Done, Drop, HandBack, JobContext, Outcome, Resend
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
 from opthub_runner_admin.worker import Worker, WorkerSettings
@@ -63,7 +63,7 @@ def test_done_and_drop_delete_and_count_towards_num() -> None:
 def test_retry_with_body_resends_a_fresh_copy() -> None:
     queue = MemoryQueue()
     queue.send("original")
-    answers: Iterator[Outcome] = iter([Retry(0, "later", body="copy"), Done("ok")])
+    answers: Iterator[Outcome] = iter([Resend(0, "later", body="copy"), Done("ok")])
     handler = Recorder(lambda m, c: next(answers))
     stats = worker_for(queue, handler, max_jobs=1).run()
     assert stats.retried == 1 and stats.done == 1
@@ -75,7 +75,7 @@ def test_retry_with_body_resends_a_fresh_copy() -> None:
 def test_retry_without_body_releases_the_same_message() -> None:
     queue = MemoryQueue()
     queue.send("m")
-    answers: Iterator[Outcome] = iter([Retry(0, "again"), Done("ok")])
+    answers: Iterator[Outcome] = iter([HandBack(0, "again"), Done("ok")])
     handler = Recorder(lambda m, c: next(answers))
     worker_for(queue, handler, max_jobs=1).run()
     assert [m.receive_count for m in handler.seen] == [1, 2]

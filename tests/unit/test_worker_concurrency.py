@@ -19,7 +19,7 @@ import pytest
 from opthub_runner_admin.errors import FatalError
 from opthub_runner_admin.executor import Cancelled
 from opthub_runner_admin.jobs.admission import Admission
-from opthub_runner_admin.jobs.outcome import Cause, Done, JobContext, Outcome, Retry
+from opthub_runner_admin.jobs.outcome import Cause, Done, HandBack, JobContext, Outcome, Resend
 from opthub_runner_admin.platform_side.runners import wait_for
 from opthub_runner_admin.queue import Message
 from opthub_runner_admin.queue.memory import MemoryQueue
@@ -352,7 +352,7 @@ def test_a_broken_match_backs_off_alone_while_a_healthy_one_flows() -> None:
 
     def work(message: Message, ctx: JobContext) -> Outcome:
         if message.body.startswith("broken"):
-            return Retry(60, "image missing", body=message.body, backoff=Cause("match:broken"))
+            return Resend(60, "image missing", body=message.body, backoff=Cause("match:broken"))
         return Done("ok")
 
     handler = Keyed(work)
@@ -370,7 +370,7 @@ def test_a_shared_cause_pauses_receiving_until_stopped() -> None:
     send(queue, "a/1")
 
     def work(message: Message, ctx: JobContext) -> Outcome:
-        return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+        return HandBack(0, "daemon gone", backoff=Cause("docker", shared=True))
 
     handler = Keyed(work)
     worker = worker_for(queue, handler, workers=2, backoff_initial=300, backoff_max=300)
@@ -409,7 +409,7 @@ def test_after_a_shared_pause_one_probe_runs_before_the_others() -> None:
     def work(message: Message, ctx: JobContext) -> Outcome:
         if not first.is_set():
             first.set()
-            return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+            return HandBack(0, "daemon gone", backoff=Cause("docker", shared=True))
         return blocked_until(release)(message, ctx)
 
     handler = Keyed(work)
@@ -444,7 +444,7 @@ def test_jobs_that_meet_one_outage_together_count_as_one_failure(
             gate.wait(10)
             if message.body != "a/1":
                 failed.add(message.body)
-                return Retry(0, "daemon gone", backoff=Cause("docker", shared=True))
+                return HandBack(0, "daemon gone", backoff=Cause("docker", shared=True))
         return Done("ok")
 
     handler = Keyed(work)
