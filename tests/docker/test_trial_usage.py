@@ -17,6 +17,7 @@ import pytest
 from opthub_runner_admin.executor import Execution, RunSpec
 from opthub_runner_admin.executor.docker.cgroups import UsageMeter, UsageWatch
 from opthub_runner_admin.executor.limits import ContainerLimits
+from opthub_runner_admin.platform_side.runners import wait_for
 from tests.support.docker_fixtures import TEST_IMAGE_PREFIX, ExecutorFactory, ImageFactory
 
 MIB = 1024 * 1024
@@ -111,8 +112,13 @@ def test_a_container_killed_for_memory_shows_the_limit_as_its_peak(
     assert execution.usage.peak_memory == 32 * MIB
 
 
+#: dd is killed for memory (its 256 MiB cannot fit in 32 MiB), and the container lives on.
+HOG_THEN_WAIT = "dd if=/dev/zero of=/dev/null bs=256M count=1\necho done\nsleep 60\n"
+TRIVIAL_THEN_WAIT = "echo done\nsleep 60\n"
+
+
 @pytest.mark.parametrize(
-    ("name", "work", "kills"), [("late-hog", MEMORY_HOG, 1), ("late", TRIVIAL, 0)]
+    ("name", "work", "kills"), [("hog-wait", HOG_THEN_WAIT, 1), ("wait", TRIVIAL_THEN_WAIT, 0)]
 )
 def test_the_kernel_counts_its_memory_kills_in_the_containers_cgroup(
     docker_client: docker.DockerClient,
@@ -123,16 +129,18 @@ def test_the_kernel_counts_its_memory_kills_in_the_containers_cgroup(
     kills: int,
 ) -> None:
     # Docker's OOMKilled comes from an event that may reach it after the exit (containerd
-    # 1.6): the runner also reads the kernel's own count, which this checks on the real
-    # cgroup. The second's wait gives the watch time to start before the work.
-    image = image_factory(f"{TEST_IMAGE_PREFIX}usage-{name}:latest", "sleep 1\n" + work)
+    # 1.6): the runner also reads the kernel's own count, checked here on the real cgroup.
+    # The count covers the cgroup's whole life, and the container outlives its work, so
+    # the last reading (finish) is taken while the cgroup is still there: whether a
+    # reading at a container's very end comes in time on a busy machine is not this test's.
+    image = image_factory(f"{TEST_IMAGE_PREFIX}usage-{name}:latest", work)
     container = docker_client.containers.run(
         image, detach=True, mem_limit=32 * MIB, memswap_limit=32 * MIB, labels=case_labels
     )
     try:
         watch = UsageMeter().start(container.id)
         assert isinstance(watch, UsageWatch), watch
-        container.wait(timeout=NORMAL_TIMEOUT)
+        wait_for(lambda: b"done" in container.logs(), NORMAL_TIMEOUT, "the work done")
         figures = watch.finish()
     finally:
         container.remove(force=True)
