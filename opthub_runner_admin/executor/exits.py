@@ -6,10 +6,11 @@ pipe, a seccomp violation, a resource limit it crossed): those end the trial
 like any other failure. Others only ever come from outside the container: a
 process in the container cannot even deliver SIGKILL to its own PID 1, so a
 main process killed by SIGKILL was killed by the kernel's memory limit (Docker
-says ``OOMKilled``), by the runner (its timeout or the operator's cancel, which
-the runner knows it sent), or by someone else: ``docker kill``, a daemon
-restart, the host killing outside the container's limit. That last case is
-the runner's fault, never the participant's: the trial is not decided by it.
+says ``OOMKilled``, or the cgroup counts a kill at its limit), by the runner
+(its timeout or the operator's cancel, which the runner knows it sent), or by
+someone else: ``docker kill``, a daemon restart, the host killing outside the
+container's limit. That last case is the runner's fault, never the
+participant's: the trial is not decided by it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ OUTSIDE_SIGNALS = frozenset(
 
 #: Exit codes above this mean "ended by signal (code - 128)" (the shell's and Docker's rule).
 _SIGNAL_BASE = 128
+#: A kill the container's cgroup counts is its memory limit's when its peak came this close
+#: to the limit (the kernel kills at the limit; the share leaves room for a late reading).
+LIMIT_REACHED_SHARE = 0.95
+
+
+def memory_limit_kill(
+    *, docker_says: bool, kills: int | None, peak: int | None, limit: int | None
+) -> bool:
+    """Whether the container's memory limit killed a process of it.
+
+    ``docker_says`` is Docker's ``OOMKilled``, which comes from an event that
+    may reach Docker after the exit it explains (then it stays false).
+    ``kills`` is the kernel's own count in the container's cgroup, which does
+    not wait on that event but counts the host's OOM killer too: the host out
+    of memory is not the container over its limit (that kill is from outside),
+    so a count is the limit's only when the ``peak`` reached the ``limit``.
+    """
+    if docker_says:
+        return True
+    if not kills or peak is None or limit is None:
+        return False
+    return peak >= limit * LIMIT_REACHED_SHARE
 
 
 def outside_signal(

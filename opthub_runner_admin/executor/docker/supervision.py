@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 
 from ..base import Cancelled, Execution, RunSpec
-from ..exits import outside_signal
+from ..exits import memory_limit_kill, outside_signal
 from ..usage import TrialUsage
 from .cgroups import Figures, UsageMeter, UsageWatch, finish
 from .errors import explanation
@@ -83,9 +83,13 @@ class ContainerSupervisor:
             exit_code = waiter.result()
         reader.finish(sock, self._stop_timeout)
         stdout, stderr = reader.stdout.snapshot(), reader.stderr.snapshot()
-        oom_killed, memory_limit = self._memory_state(name)
-        # Docker's flag may come after the exit it explains; the kernel's own count does not.
-        oom_killed = oom_killed or bool(figures.memory_kills)
+        docker_says, memory_limit = self._memory_state(name)
+        oom_killed = memory_limit_kill(
+            docker_says=docker_says,
+            kills=figures.memory_kills,
+            peak=figures.peak_memory,
+            limit=memory_limit,
+        )
         # The runner's only kills are the timeout's and the cancel's (which raised above).
         killed = outside_signal(exit_code, killed_by_runner=timed_out, oom_killed=oom_killed)
         usage = _usage(figures, wall, from_start, memory_limit if oom_killed else None)
@@ -118,7 +122,7 @@ class ContainerSupervisor:
         return self._meter.start(container.container_id)
 
     def _memory_state(self, name: str) -> tuple[bool, int | None]:
-        """Whether the kernel killed a process of the container for memory, and the limit.
+        """Whether Docker says the memory limit killed a process of it, and the limit.
 
         Read from ``docker inspect`` before the container is removed: the exit
         code alone (137) cannot tell a memory kill from our own timeout kill.
