@@ -44,3 +44,18 @@ def _zombie(pid: int) -> bool:
         return False  # no /proc (macOS) or gone meanwhile: trust signal 0
     # The state follows the command name, which is in parentheses and may hold spaces.
     return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[4026531836]``), None without ``/proc``.
+
+    A pid names a process only within its namespace: a runner in a container
+    of its own (``docker run`` without ``--pid host``) sees none of the host's
+    processes, so a host runner's live pid would look dead to it, and the
+    other way round. Two runners judge each other's pids only when this
+    string is the same for both.
+    """
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None

@@ -36,6 +36,7 @@ from opthub_runner_admin.executor import (
 from opthub_runner_admin.executor.docker import (
     LABEL_HOST,
     LABEL_PID,
+    LABEL_PID_NAMESPACE,
     connect_docker,
     remove_orphans,
     runner_labels,
@@ -484,14 +485,31 @@ def test_remove_orphans_removes_only_dead_runners_containers_of_this_host(
                 {**base, LABEL_PID: str(_dead_pid()), LABEL_HOST: "some-other-host"},
                 start=False,
             )
+            # A runner in a container of its own: the pid, dead here, is of its namespace.
+            other_namespace = _orphan_candidate(
+                docker_client,
+                image,
+                {**base, LABEL_PID: str(_dead_pid()), LABEL_PID_NAMESPACE: "pid:[1]"},
+                start=False,
+            )
+            earlier_version = _orphan_candidate(
+                docker_client,
+                image,
+                {
+                    **{k: v for k, v in base.items() if k != LABEL_PID_NAMESPACE},
+                    LABEL_PID: str(_dead_pid()),
+                },
+                start=False,
+            )
             removed = remove_orphans(docker_client)
         finally:
             live_runner.kill()
-    assert {dead_running, dead_created} <= set(removed)
+    assert {dead_running, dead_created, earlier_version} <= set(removed)
     assert alive not in removed
     assert other_host not in removed
+    assert other_namespace not in removed
     left = {info["Id"] for info in containers_labelled(docker_client, case_labels)}
-    assert left == {alive, other_host}
+    assert left == {alive, other_host, other_namespace}
 
 
 def test_remove_orphans_of_one_queue_leaves_the_other_competitions_alone(
@@ -552,6 +570,8 @@ def test_runner_labels_identify_this_process() -> None:
     assert labels["opthub-runner.pid"] == str(os.getpid())
     assert labels["opthub-runner.instance"] == "instance-7"
     assert labels["opthub-runner.host"]
+    assert labels["opthub-runner.pidns"] == os.readlink("/proc/self/ns/pid")
+    assert labels["opthub-runner.pidns"].startswith("pid:[")
 
 
 # -- the demo scripts --------------------------------------------------------

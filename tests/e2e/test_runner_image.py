@@ -10,6 +10,7 @@ is PID 1 there, as in a Kubernetes pod, and a SIGTERM must still drain it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import uuid
@@ -21,7 +22,7 @@ import docker.errors
 import pytest
 import yaml
 
-from opthub_runner_admin.executor.docker.reaping import LABEL_QUEUE, LABEL_RUNNER
+from opthub_runner_admin.executor.docker.reaping import LABEL_QUEUE, LABEL_RUNNER, runner_labels
 from opthub_runner_admin.platform_side.opthub_api import FakeMatch, OpthubApiServer
 from opthub_runner_admin.platform_side.runners import wait_for
 from opthub_runner_admin.platform_side.stack import AwsStack, queue_counts
@@ -98,6 +99,15 @@ def test_the_container_evaluates_and_drains_on_sigterm(
     # operator's holds real ones and belongs to that user, mode 0600.
     (etc / "config.yml").chmod(0o644)
     [ref] = submit(aws, match, 1)
+    # A container of a live runner of this host (this test session), as its executors
+    # label theirs: no queue label, so in every runner's scope. The containerized runner
+    # shares the host's name but not its pids: its start, which reaps the containers of
+    # dead runners, cannot judge this one's pid and must leave it (a CI run's container
+    # was once taken from under a Docker test running beside this one).
+    live_runners = docker_client.api.create_container(
+        image_factory("opthub-test/slow-sphere:1", SLOW_SPHERE),
+        labels={**runner_labels("beside"), CASE_LABEL: uuid.uuid4().hex},
+    )
     container = docker_client.containers.run(
         runner_image.tag,
         ["evaluator", "--config", f"{CONFIG_DIR}/config.yml"],
@@ -135,8 +145,12 @@ def test_the_container_evaluates_and_drains_on_sigterm(
         status = container.wait(timeout=60)
         logs = container.logs().decode()
         assert status["StatusCode"] == 0, logs[-3000:]
+        left = docker_client.api.containers(all=True, filters={"id": live_runners["Id"]})
+        assert [info["Id"] for info in left] == [live_runners["Id"]], logs[-3000:]
     finally:
         container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_client.api.remove_container(live_runners["Id"], force=True)
     assert "finishing the running jobs" in logs
     item = result_item(aws, "Evaluations", ref)
     assert item["Status"] == "Success" and item["Objective"] == Decimal(42)

@@ -1,10 +1,13 @@
 """Host-level crash recovery: the labels that tie a container to its runner, and the reaper.
 
 A runner killed with SIGKILL cannot remove its containers. Each container
-carries the host name and pid of the runner that made it, and the queue and
-table it serves; at the next start, ``remove_orphans`` removes those of the
-same queue and table whose runner is gone, and only those: one host may run
-several competitions, and one competition's start leaves the others alone.
+carries the host name, pid namespace and pid of the runner that made it, and
+the queue and table it serves; at the next start, ``remove_orphans`` removes
+those of the same queue and table whose runner is gone, and only those: one
+host may run several competitions, and one competition's start leaves the
+others alone. A pid is judged only from the namespace it was taken in: a
+runner in a container of its own (host networking gives it the host's name)
+would see every live host runner's pid as dead.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from ...host.processes import pid_alive
+from ...host.processes import pid_alive, pid_namespace
 from ...model import RunnerScope
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ LABEL_RUNNER = "opthub-runner"
 LABEL_HOST = "opthub-runner.host"
 #: Pid of the runner process that created the container (dead pid = orphan).
 LABEL_PID = "opthub-runner.pid"
+#: Pid namespace of that runner (``pid:[...]``): its pid means something only there.
+LABEL_PID_NAMESPACE = "opthub-runner.pidns"
 #: Free-form id of the runner instance, for the administrator's ``docker ps --filter``.
 LABEL_INSTANCE = "opthub-runner.instance"
 #: "1" on containers created with ``rm: false``: kept on purpose, never reaped.
@@ -46,12 +51,16 @@ LABEL_TABLE = "opthub-runner.table"
 
 def runner_labels(instance_id: str) -> dict[str, str]:
     """Labels that tie a container to this runner process, for crash recovery."""
-    return {
+    labels = {
         LABEL_RUNNER: "1",
         LABEL_HOST: socket.gethostname(),
         LABEL_PID: str(os.getpid()),
         LABEL_INSTANCE: instance_id,
     }
+    namespace = pid_namespace()
+    if namespace is not None:
+        labels[LABEL_PID_NAMESPACE] = namespace
+    return labels
 
 
 def scope_labels(scope: RunnerScope) -> dict[str, str]:
@@ -75,13 +84,23 @@ def remove_orphans(
     container without the queue label (made by an earlier version) counts as
     in scope, so that an upgrade does not leave its orphans for ever. A pid
     reused by an unrelated process makes us keep the container until that
-    process ends, which errs on the safe side. Returns the removed ids.
+    process ends, which errs on the safe side.
+
+    A container made in another pid namespace than this process's is kept
+    too, whatever its pid: that pid names another process here, or none.
+    Its own runner's namespace reaps it (the same host's runners share one
+    unless run in containers of their own). One without the namespace label
+    (an earlier version's) is judged by its pid, as before. Returns the
+    removed ids.
     """
+    ours = pid_namespace()
     host_filter = {"label": [f"{LABEL_RUNNER}=1", f"{LABEL_HOST}={socket.gethostname()}"]}
     removed: list[str] = []
     for info in client.api.containers(all=True, filters=host_filter):
         container_id = str(info["Id"])
         labels = info.get("Labels") or {}
+        if labels.get(LABEL_PID_NAMESPACE, ours) != ours:
+            continue  # its pid cannot be judged from here
         pid = _parse_pid(labels.get(LABEL_PID))
         if pid is None or pid == os.getpid() or alive(pid) or labels.get(LABEL_KEEP) == "1":
             continue  # a kept container (rm: false) stays for ``docker logs``
