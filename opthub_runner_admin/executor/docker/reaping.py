@@ -88,8 +88,8 @@ def remove_orphans(
 
     A container made in another pid namespace than this process's is kept
     too, whatever its pid: that pid names another process here, or none.
-    Its own runner's namespace reaps it (the same host's runners share one
-    unless run in containers of their own). One without the namespace label
+    Only a runner of that namespace may reap it (a host's runners share one
+    but those in containers of their own). One without the namespace label
     (an earlier version's) is judged by its pid, as before. Returns the
     removed ids.
     """
